@@ -1,0 +1,25 @@
+"""convprop: convolution forward and backward propagation in NumPy.
+
+Exact gradients for every convolution, an autograd :class:`Tensor`, PyTorch-shaped
+layers and optimizers, and derivations in the notation of the founding document.
+"""
+
+from . import functional
+from ._windows import output_size
+from .autograd import Tensor, as_tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from .gradcheck import GradcheckError, gradcheck
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GradcheckError",
+    "Tensor",
+    "as_tensor",
+    "enable_grad",
+    "functional",
+    "gradcheck",
+    "is_grad_enabled",
+    "no_grad",
+    "output_size",
+    "tensor",
+]

@@ -1,0 +1,284 @@
+"""Window arithmetic: the one place that knows how a kernel slides over an input.
+
+Everything that convolves or pools asks this module for output sizes, for the
+normalised padding of every accepted spelling, for the strided window view
+(im2col without a copy) and for its adjoint, the overlap-add back onto the input
+(col2im).  Nothing else in convprop computes window bounds.
+
+Conventions are PyTorch's: arrays are ``(N, C, *spatial)``, ``dilation=1`` means
+no dilation, and a padding pair is ``(before, after)`` along one spatial axis.
+"""
+
+from __future__ import annotations
+
+import itertools
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+Pairs = tuple[tuple[int, int], ...]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def ntuple(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:
+    """Expand an int (or check a sequence) into ``n`` ints, naming ``name`` in errors."""
+    if _is_int(value):
+        return (int(value),) * n
+    if isinstance(value, (tuple, list)):
+        if len(value) != n:
+            raise ValueError(f"{name} must be an int or a sequence of {n} ints, got {value!r}")
+        if not all(_is_int(v) for v in value):
+            raise TypeError(f"{name} must contain ints, got {value!r}")
+        return tuple(int(v) for v in value)
+    raise TypeError(f"{name} must be an int or a tuple of {n} ints, got {type(value).__name__}")
+
+
+def positive(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:
+    """Like :func:`ntuple`, and every entry must be >= 1 (stride, dilation, kernel size)."""
+    out = ntuple(value, n, name)
+    if any(v < 1 for v in out):
+        raise ValueError(f"{name} must be >= 1 in every dimension, got {value!r}")
+    return out
+
+
+def same_padding(kernel: Sequence[int], dilation: Sequence[int]) -> Pairs:
+    """Padding for ``padding='same'`` at stride 1.
+
+    The total is ``d*(k-1)``; when it is odd the extra element goes *after*,
+    as PyTorch does.
+    """
+    pairs = []
+    for k, d in zip(kernel, dilation):
+        total = d * (k - 1)
+        pairs.append((total // 2, total - total // 2))
+    return tuple(pairs)
+
+
+def conv_padding(
+    padding: int | str | Sequence,
+    n: int,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+) -> Pairs:
+    """Normalise a convolution's ``padding`` argument to ``(before, after)`` pairs.
+
+    Accepted: an int; one int per spatial dim; one ``(before, after)`` pair per
+    spatial dim (asymmetric); ``'valid'`` (no padding); ``'same'`` (stride 1 only).
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * n
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(
+                    f"padding='same' requires stride 1 in every dimension, got stride={tuple(stride)}"
+                )
+            return same_padding(kernel, dilation)
+        raise ValueError(f"padding must be an int, a tuple, 'valid' or 'same', got {padding!r}")
+    if isinstance(padding, (tuple, list)) and len(padding) == n and all(
+        isinstance(p, (tuple, list)) for p in padding
+    ):
+        pairs = []
+        for p in padding:
+            if len(p) != 2 or not all(_is_int(v) for v in p):
+                raise ValueError(f"padding pairs must be (before, after) ints, got {padding!r}")
+            pairs.append((int(p[0]), int(p[1])))
+        pairs = tuple(pairs)
+    else:
+        pairs = tuple((p, p) for p in ntuple(padding, n, "padding"))
+    if any(v < 0 for pair in pairs for v in pair):
+        raise ValueError(f"padding must be non-negative, got {padding!r}")
+    return pairs
+
+
+def output_size(
+    input_size: int | Sequence[int],
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence = 0,
+    dilation: int | Sequence[int] = 1,
+) -> int | tuple[int, ...]:
+    """Output length of a convolution: the founding document's eq. (1) with dilation.
+
+    ``O = floor((X + P_before + P_after - d*(K - 1) - 1) / S) + 1``, which for
+    symmetric padding ``P`` and ``d = 1`` is ``(X - K + 2P) / S + 1`` as in the
+    document.  When ``S`` does not divide the numerator the result is floored,
+    as every framework does: the trailing rows the kernel never reaches are
+    simply unused (and receive a zero gradient).
+
+    Args:
+        input_size: ``X``, an int or one int per dimension.
+        kernel_size: ``K``, likewise.
+        stride: ``S`` (>= 1).
+        padding: ``P`` per side (int or per-dimension ints), or per-dimension
+            ``(before, after)`` pairs, ``'valid'`` or ``'same'``.
+        dilation: spacing between kernel taps (1 = none).
+
+    Returns:
+        An int when every argument is an int, else a tuple with one size per dimension.
+
+    Raises:
+        ValueError: if any output size would be < 1, or arguments break their rules.
+    """
+    scalar = all(_is_int(v) for v in (input_size, kernel_size, stride, dilation)) and (
+        _is_int(padding) or isinstance(padding, str)
+    )
+    if _is_int(input_size):
+        n = 1
+        for other in (kernel_size, stride, dilation):
+            if isinstance(other, (tuple, list)):
+                n = len(other)
+                break
+    else:
+        n = len(input_size)
+    sizes = ntuple(input_size, n, "input_size")
+    kernel = positive(kernel_size, n, "kernel_size")
+    stride_t = positive(stride, n, "stride")
+    dil = positive(dilation, n, "dilation")
+    pads = conv_padding(padding, n, kernel, stride_t, dil)
+    out = conv_output_shape(sizes, kernel, stride_t, pads, dil)
+    return out[0] if scalar else out
+
+
+def conv_output_shape(
+    sizes: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    pads: Pairs,
+    dilation: Sequence[int],
+) -> tuple[int, ...]:
+    """Per-dimension output sizes; raises if the dilated kernel exceeds the padded input."""
+    out = []
+    for i, (x, k, s, (pb, pa), d) in enumerate(zip(sizes, kernel, stride, pads, dilation)):
+        span = d * (k - 1) + 1
+        padded = x + pb + pa
+        if span > padded:
+            raise ValueError(
+                f"kernel size (dilated: {span}) is larger than the padded input ({padded}) "
+                f"in spatial dimension {i}"
+            )
+        out.append((padded - span) // s + 1)
+    return tuple(out)
+
+
+def transpose_output_shape(
+    sizes: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    output_padding: Sequence[int],
+    dilation: Sequence[int],
+) -> tuple[int, ...]:
+    """Output sizes of a transposed convolution:
+    ``(X - 1)*S - 2P + d*(K - 1) + output_padding + 1``."""
+    out = []
+    for i, (x, k, s, p, op, d) in enumerate(
+        zip(sizes, kernel, stride, padding, output_padding, dilation)
+    ):
+        o = (x - 1) * s - 2 * p + d * (k - 1) + op + 1
+        if o < 1:
+            raise ValueError(
+                f"transposed convolution output size would be {o} (< 1) in spatial dimension {i}; "
+                f"reduce padding"
+            )
+        out.append(o)
+    return tuple(out)
+
+
+def windows(
+    x: np.ndarray,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    out_shape: Sequence[int] | None = None,
+) -> np.ndarray:
+    """Read-only strided view of every kernel window of ``x`` (no copy).
+
+    ``x`` has shape ``(N, C, *spatial)`` (already padded).  The view has shape
+    ``(N, C, *kernel, *out)`` and element ``[n, c, *t, *o]`` is
+    ``x[n, c, *(o*stride + t*dilation)]``: kernel taps first, so that reshaping
+    a copy to ``(N, C*prod(kernel), prod(out))`` gives im2col columns whose
+    matrix product with an ``(O, C*prod(kernel))`` weight is already channel-first.
+    """
+    nd = len(kernel)
+    spatial = x.shape[2:]
+    if out_shape is None:
+        out_shape = tuple(
+            (sz - d * (k - 1) - 1) // s + 1 for sz, k, s, d in zip(spatial, kernel, stride, dilation)
+        )
+    st = x.strides
+    sp_strides = st[2:]
+    shape = x.shape[:2] + tuple(kernel) + tuple(out_shape)
+    strides = (
+        st[:2]
+        + tuple(sp_strides[i] * dilation[i] for i in range(nd))
+        + tuple(sp_strides[i] * stride[i] for i in range(nd))
+    )
+    return as_strided(x, shape=shape, strides=strides, writeable=False)
+
+
+def fold_add(
+    dst: np.ndarray,
+    cols: np.ndarray,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+) -> np.ndarray:
+    """Adjoint of :func:`windows` (col2im): add every window back where it was read.
+
+    ``cols`` has the layout of :func:`windows`, ``(N, C, *kernel, *out)``; ``dst``
+    is ``(N, C, *spatial)`` and is accumulated into in place and returned.  One
+    strided add per kernel tap: the loop is over ``prod(kernel)`` taps, every
+    add is vectorised over batch, channels and output positions.
+    """
+    nd = len(kernel)
+    out_shape = cols.shape[2 + nd :]
+    for tap in itertools.product(*(range(k) for k in kernel)):
+        index = (slice(None), slice(None)) + tuple(
+            slice(t * d, t * d + s * (o - 1) + 1, s)
+            for t, d, s, o in zip(tap, dilation, stride, out_shape)
+        )
+        dst[index] += cols[(slice(None), slice(None)) + tap]
+    return dst
+
+
+def pad_constant(x: np.ndarray, pads: Pairs, value: float = 0.0) -> np.ndarray:
+    """New array: ``x`` with its trailing ``len(pads)`` axes padded by ``value``."""
+    if not any(p for pair in pads for p in pair):
+        return x
+    lead = x.ndim - len(pads)
+    shape = x.shape[:lead] + tuple(s + pb + pa for s, (pb, pa) in zip(x.shape[lead:], pads))
+    out = np.full(shape, value, dtype=x.dtype) if value else np.zeros(shape, dtype=x.dtype)
+    out[interior(pads, x.shape[lead:], lead)] = x
+    return out
+
+
+def interior(pads: Pairs, sizes: Sequence[int], lead: int = 2) -> tuple[slice, ...]:
+    """Index of the unpadded region inside an array padded by ``pads``."""
+    return (slice(None),) * lead + tuple(slice(pb, pb + s) for (pb, _), s in zip(pads, sizes))
+
+
+def pad_indices(size: int, before: int, after: int, mode: str) -> np.ndarray:
+    """Source index for every position of one axis padded in ``mode``.
+
+    ``reflect`` mirrors without repeating the edge, ``replicate`` repeats the
+    edge, ``circular`` wraps around (PyTorch's three non-constant modes).
+    """
+    pos = np.arange(-before, size + after)
+    if mode == "reflect":
+        if size == 1:
+            return np.zeros_like(pos)
+        period = 2 * (size - 1)
+        pos = np.mod(pos, period)
+        return np.where(pos >= size, period - pos, pos)
+    if mode == "replicate":
+        return np.clip(pos, 0, size - 1)
+    if mode == "circular":
+        return np.mod(pos, size)
+    raise ValueError(f"unknown padding mode {mode!r}")

@@ -1,0 +1,120 @@
+"""``F.pad``: differentiable padding in PyTorch's four modes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._windows import Pairs, _is_int, interior, pad_constant, pad_indices
+from ..autograd import Tensor, as_tensor
+
+MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def pad_pairs(pad: Sequence[int], ndim: int) -> Pairs:
+    """Turn PyTorch's flat ``pad`` (last axis first) into per-axis pairs for trailing axes."""
+    if not isinstance(pad, (tuple, list)) or not all(_is_int(p) for p in pad):
+        raise TypeError(f"pad must be a sequence of ints, got {pad!r}")
+    if len(pad) % 2:
+        raise ValueError(f"pad must have an even length (before, after per axis), got {len(pad)}")
+    if len(pad) // 2 > ndim:
+        raise ValueError(f"pad has {len(pad) // 2} axis pairs but the input has only {ndim} dims")
+    pairs = [(int(pad[i]), int(pad[i + 1])) for i in range(0, len(pad), 2)]
+    return tuple(reversed(pairs))
+
+
+def pad(input: Any, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
+    """Pad the trailing axes of ``input``, differentiably.
+
+    Args:
+        input: Tensor (or array) of any rank.
+        pad: PyTorch's layout: ``(last_before, last_after, prev_before, prev_after, ...)``.
+            Negative entries crop (``'constant'`` mode only).
+        mode: ``'constant'`` (fill with ``value``), ``'reflect'`` (mirror without
+            repeating the edge; each pad < that axis' size), ``'replicate'``
+            (repeat the edge), ``'circular'`` (wrap; each pad <= that axis' size).
+        value: fill value for ``'constant'``.
+
+    Returns:
+        A new Tensor; the gradient of every padded cell flows back to the cell
+        it was copied from (or nowhere, for constants).
+    """
+    x = as_tensor(input)
+    if mode not in MODES:
+        raise ValueError(f"padding mode must be one of {MODES}, got {mode!r}")
+    pairs = pad_pairs(pad, x.ndim)
+    if mode == "constant":
+        return pad_constant_tensor(x, pairs, value)
+    lead = x.ndim - len(pairs)
+    for i, (before, after) in enumerate(pairs):
+        size = x.shape[lead + i]
+        if before < 0 or after < 0:
+            raise ValueError(f"{mode} padding must be non-negative, got pad={tuple(pad)}")
+        if mode == "reflect" and (before >= size or after >= size) and (before or after):
+            raise ValueError(
+                f"reflect padding ({before}, {after}) must be smaller than the input size "
+                f"{size} along dim {lead + i}"
+            )
+        if mode == "circular" and (before > size or after > size):
+            raise ValueError(
+                f"circular padding ({before}, {after}) must not exceed the input size "
+                f"{size} along dim {lead + i}"
+            )
+        if mode == "replicate" and size == 0 and (before or after):
+            raise ValueError(f"replicate padding needs a non-empty dim {lead + i}")
+    return pad_gather(x, pairs, mode)
+
+
+def pad_constant_tensor(x: Tensor, pairs: Pairs, value: float = 0.0) -> Tensor:
+    """Constant padding of the trailing axes by ``pairs`` (negative entries crop)."""
+    lead = x.ndim - len(pairs)
+    crop = (slice(None),) * lead + tuple(
+        slice(-min(b, 0), s + min(a, 0)) for (b, a), s in zip(pairs, x.shape[lead:])
+    )
+    grow = tuple((max(b, 0), max(a, 0)) for b, a in pairs)
+    kept = x.data[crop]
+    if any(s < 0 for s in kept.shape):
+        raise ValueError(f"negative padding {pairs} removes more than the input holds")
+    out = pad_constant(kept, grow, value)
+    if out is x.data:
+        out = x.data.copy()
+    shape, dtype = x.shape, x.dtype
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        inner = g[interior(grow, kept.shape[lead:], lead)]
+        if kept.shape == shape:
+            return (inner,)
+        full = np.zeros(shape, dtype=dtype)
+        full[crop] = inner
+        return (full,)
+
+    return Tensor._wrap(out, (x,), backward)
+
+
+def pad_gather(x: Tensor, pairs: Pairs, mode: str) -> Tensor:
+    """Reflect / replicate / circular padding as one gather per axis; backward scatters back."""
+    lead = x.ndim - len(pairs)
+    plan = []
+    out = x.data
+    for i, (before, after) in enumerate(pairs):
+        if before == 0 and after == 0:
+            continue
+        axis = lead + i
+        idx = pad_indices(x.shape[axis], before, after, mode)
+        plan.append((axis, before, x.shape[axis], idx))
+        out = np.take(out, idx, axis=axis)
+    if out is x.data:
+        out = x.data.copy()
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        for axis, before, size, idx in reversed(plan):
+            g = np.moveaxis(g, axis, 0)
+            src = g[before : before + size].copy()
+            for j in (*range(before), *range(before + size, len(idx))):
+                src[idx[j]] += g[j]
+            g = np.moveaxis(src, 0, axis)
+        return (g,)
+
+    return Tensor._wrap(out, (x,), backward)
