@@ -4,10 +4,11 @@ Exact gradients for every convolution, an autograd :class:`Tensor`, PyTorch-shap
 layers and optimizers, and derivations in the notation of the founding document.
 """
 
-from . import functional
+from . import functional, nn, optim
 from ._windows import output_size
 from .autograd import Tensor, as_tensor, enable_grad, is_grad_enabled, no_grad, tensor
 from .gradcheck import GradcheckError, gradcheck
+from .io import load, save
 
 __version__ = "0.1.0"
 
@@ -19,7 +20,19 @@ __all__ = [
     "functional",
     "gradcheck",
     "is_grad_enabled",
+    "load",
+    "nn",
     "no_grad",
+    "optim",
     "output_size",
+    "save",
     "tensor",
 ]
+
+
+def __getattr__(name: str):  # lazy: SymPy-backed modules load only when asked for
+    if name == "explain":
+        from .explain import explain
+
+        return explain
+    raise AttributeError(f"module 'convprop' has no attribute {name!r}")

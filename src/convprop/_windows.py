@@ -12,8 +12,9 @@ no dilation, and a padding pair is ``(before, after)`` along one spatial axis.
 from __future__ import annotations
 
 import itertools
+import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -239,13 +240,49 @@ def fold_add(
     """
     nd = len(kernel)
     out_shape = cols.shape[2 + nd :]
+    for tap, index in window_taps(kernel, stride, dilation, out_shape):
+        dst[(slice(None), slice(None)) + index] += cols[(slice(None), slice(None)) + tap]
+    return dst
+
+
+def window_taps(
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    out_shape: Sequence[int],
+) -> Iterator[tuple[tuple[int, ...], tuple[slice, ...]]]:
+    """Every kernel tap with the spatial index of the input positions it reads.
+
+    For tap ``t`` the output position ``o`` reads input ``o*stride + t*dilation``,
+    so the positions read by one tap over all outputs are the strided slice
+    yielded here; ``windows(x)[:, :, *t]`` equals ``x[:, :, *index]``.
+    """
     for tap in itertools.product(*(range(k) for k in kernel)):
-        index = (slice(None), slice(None)) + tuple(
+        yield tap, tuple(
             slice(t * d, t * d + s * (o - 1) + 1, s)
             for t, d, s, o in zip(tap, dilation, stride, out_shape)
         )
-        dst[index] += cols[(slice(None), slice(None)) + tap]
-    return dst
+
+
+def flat_taps(
+    spatial: Sequence[int], kernel: Sequence[int], dilation: Sequence[int]
+) -> tuple[list[int], int]:
+    """Stride-1 windows on a *flattened* (row-major) plane of shape ``spatial``.
+
+    Output ``o`` (an index into ``spatial`` with every ``o_i < out_i``) at flat
+    position ``q = ravel(o)`` reads, for each tap ``t``, flat input ``q + off_t``
+    with ``off_t = ravel(t * dilation)``.  Returns the offsets (taps in row-major
+    order) and ``Q = ravel(out - 1) + 1``, the flat length that covers every
+    output; positions in between whose trailing indices reach past ``out`` are
+    not outputs (they wrap into the next row) and must be ignored or zero.
+    """
+    strides = [math.prod(spatial[i + 1 :]) for i in range(len(spatial))]
+    out = [x - d * (k - 1) for x, k, d in zip(spatial, kernel, dilation)]
+    offsets = [
+        sum(t * d * st for t, d, st in zip(tap, dilation, strides))
+        for tap in itertools.product(*(range(k) for k in kernel))
+    ]
+    return offsets, sum((o - 1) * st for o, st in zip(out, strides)) + 1
 
 
 def pad_constant(x: np.ndarray, pads: Pairs, value: float = 0.0) -> np.ndarray:

@@ -283,19 +283,29 @@ class Tensor:
     def __pow__(self, exponent: Any) -> Tensor:
         a = self.data
         if isinstance(exponent, numbers.Real) and not isinstance(exponent, Tensor):
-            p = exponent
+            # a NumPy scalar exponent would promote float32 to float64: make it a Python number
+            p = exponent.item() if isinstance(exponent, np.generic) else exponent
             with np.errstate(divide="ignore", invalid="ignore"):
                 out = a**p
-            return Tensor._wrap(
-                out, (self,), lambda g: (g * p * a ** (p - 1) if p != 2 else g * 2 * a,)
-            )
+
+            def backward_scalar(g: np.ndarray) -> tuple[np.ndarray]:
+                if p == 0:  # d(a^0)/da = 0 everywhere, also at a = 0
+                    return (np.zeros_like(g),)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    return (g * 2 * a if p == 2 else g * p * a ** (p - 1),)
+
+            return Tensor._wrap(out, (self,), backward_scalar)
         e = _lift(exponent, self)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = a**e.data
 
         def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            # PyTorch's conventions at the singular points: d/da is 0 where e = 0, and
+            # d/de is 0 where a = 0 and e >= 0 (the limit of a^e * log(a) there)
             with np.errstate(divide="ignore", invalid="ignore"):
-                return g * e.data * a ** (e.data - 1), g * out * np.log(a)
+                ga = np.where(e.data == 0, 0, g * e.data * a ** (e.data - 1))
+                ge = np.where((a == 0) & (e.data >= 0), 0, g * out * np.log(a))
+            return ga.astype(g.dtype, copy=False), ge.astype(g.dtype, copy=False)
 
         return Tensor._wrap(out, (self, e), backward)
 
@@ -310,11 +320,11 @@ class Tensor:
         def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             a2 = a[None, :] if a.ndim == 1 else a
             b2 = b[:, None] if b.ndim == 1 else b
-            g2 = g
-            if a.ndim == 1:
-                g2 = np.expand_dims(g2, -2)
+            g2 = g  # restore the unit axes a 1-D operand dropped (b's first: g may be 0-d)
             if b.ndim == 1:
                 g2 = np.expand_dims(g2, -1)
+            if a.ndim == 1:
+                g2 = np.expand_dims(g2, -2)
             ga = g2 @ np.swapaxes(b2, -1, -2)
             gb = np.swapaxes(a2, -1, -2) @ g2
             if a.ndim == 1:
@@ -447,9 +457,10 @@ class Tensor:
         return Tensor._wrap(out, (self,), lambda g: (g * (1 - out * out),))
 
     def relu(self) -> Tensor:
+        """max(z, 0); NaN stays NaN and passes its gradient on, as in PyTorch."""
         a = self.data
-        mask = a > 0
-        return Tensor._wrap(np.where(mask, a, 0).astype(a.dtype, copy=False), (self,),
+        mask = ~(a <= 0)
+        return Tensor._wrap(np.maximum(a, 0).astype(a.dtype, copy=False), (self,),
                             lambda g: (g * mask,))
 
     def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:

@@ -41,7 +41,7 @@ from .._windows import (
     positive,
     transpose_output_shape,
 )
-from ..autograd import Tensor, as_tensor
+from ..autograd import Tensor, as_tensor, is_grad_enabled
 from .pad import pad as _pad
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -138,17 +138,20 @@ def _conv(x: Tensor, w: Tensor, b: Tensor | None, stride: tuple[int, ...], pads:
     nd = len(stride)
     kernel = w.shape[2:]
     xp = pad_constant(x.data, pads)
-    y = kernels.conv_forward(xp, w.data, stride, dilation, groups)
+    # work the forward leaves for the weight gradient (im2col columns, transformed tiles)
+    cache = {} if w.requires_grad and is_grad_enabled() else None
+    y = kernels.conv_forward(xp, w.data, stride, dilation, groups, cache=cache)
     if b is not None:
         y += b.data.reshape((-1,) + (1,) * nd)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
         gx = gw = gb = None
         if x.requires_grad:
-            gxp = kernels.conv_input_grad(g, w.data, xp.shape[2:], stride, dilation, groups)
+            gxp = kernels.conv_input_grad(g, w.data, xp.shape[2:], stride, dilation, groups,
+                                          cache=cache)
             gx = gxp[interior(pads, x.shape[2:])]
         if w.requires_grad:
-            gw = kernels.conv_weight_grad(xp, g, kernel, stride, dilation, groups)
+            gw = kernels.conv_weight_grad(xp, g, kernel, stride, dilation, groups, cache=cache)
         if b is not None and b.requires_grad:
             gb = g.sum(axis=_bias_grad_axes(nd))
         return gx, gw, gb

@@ -70,16 +70,17 @@ def pad(input: Any, pad: Sequence[int], mode: str = "constant", value: float = 0
 def pad_constant_tensor(x: Tensor, pairs: Pairs, value: float = 0.0) -> Tensor:
     """Constant padding of the trailing axes by ``pairs`` (negative entries crop)."""
     lead = x.ndim - len(pairs)
+    # a slice never has negative length, so check the crop before taking it
+    if any(s + min(b, 0) + min(a, 0) < 0 for (b, a), s in zip(pairs, x.shape[lead:])):
+        raise ValueError(f"negative padding {pairs} removes more than the input holds")
     crop = (slice(None),) * lead + tuple(
         slice(-min(b, 0), s + min(a, 0)) for (b, a), s in zip(pairs, x.shape[lead:])
     )
     grow = tuple((max(b, 0), max(a, 0)) for b, a in pairs)
     kept = x.data[crop]
-    if any(s < 0 for s in kept.shape):
-        raise ValueError(f"negative padding {pairs} removes more than the input holds")
     out = pad_constant(kept, grow, value)
-    if out is x.data:
-        out = x.data.copy()
+    if out is kept:  # nothing added: ``kept`` is a view of the input, never hand that out
+        out = kept.copy()
     shape, dtype = x.shape, x.dtype
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:

@@ -3,13 +3,21 @@
 Every algorithm module provides the same three functions with the same
 normalised arguments (see :mod:`convprop.kernels.gemm`):
 
-* ``conv_forward(xp, w, stride, dilation, groups)``
-* ``conv_input_grad(gy, w, padded_shape, stride, dilation, groups)``
-* ``conv_weight_grad(xp, gy, kernel, stride, dilation, groups)``
+* ``conv_forward(xp, w, stride, dilation, groups, cache=None)``
+* ``conv_input_grad(gy, w, padded_shape, stride, dilation, groups, cache=None)``
+* ``conv_weight_grad(xp, gy, kernel, stride, dilation, groups, cache=None)``
+
+and ``supports(kernel, stride, dilation, groups, c, o)``, which says whether it
+can compute that convolution at all.  ``cache`` is an optional dict that the
+forward may fill with work the backward can reuse (im2col columns, transformed
+tiles); the backward pops what it takes.
 
 :func:`conv_forward`, :func:`conv_input_grad` and :func:`conv_weight_grad` here
-dispatch to the algorithm chosen for the shape.  :func:`force` pins one
-algorithm (tests use it to hold every path to the same reference).
+dispatch to the algorithm :func:`choose` picks for the shape; a forward given a
+``cache`` records its choice there so that the backward runs the same
+algorithm.  :func:`force` pins one algorithm (tests use it to hold every path
+to the same reference).  Where a forced algorithm does not support a shape the
+chooser falls back to its own pick, or raises with ``strict=True``.
 """
 
 from __future__ import annotations
@@ -20,45 +28,109 @@ from types import ModuleType
 
 import numpy as np
 
-from . import gemm
+from . import depthwise, fft, gemm, pointwise, winograd
+from ._pool import get_threads, set_threads
 
-ALGORITHMS: dict[str, ModuleType] = {"gemm": gemm}
+ALGORITHMS: dict[str, ModuleType] = {
+    "gemm": gemm,
+    "pointwise": pointwise,
+    "winograd": winograd,
+    "fft": fft,
+    "depthwise": depthwise,
+}
 _forced: str | None = None
+_strict = False
+
+__all__ = ["ALGORITHMS", "choose", "conv_forward", "conv_input_grad", "conv_weight_grad",
+           "force", "get_threads", "set_threads"]
 
 
 @contextlib.contextmanager
-def force(name: str | None) -> Iterator[None]:
-    """Use algorithm ``name`` for every convolution inside the ``with`` block."""
-    global _forced
+def force(name: str | None, strict: bool = False) -> Iterator[None]:
+    """Use algorithm ``name`` for every convolution inside the ``with`` block.
+
+    Shapes the algorithm does not support fall back to the usual choice, or
+    raise ``ValueError`` when ``strict``.
+    """
+    global _forced, _strict
     if name is not None and name not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {name!r}; choose from {sorted(ALGORITHMS)}")
-    previous, _forced = _forced, name
+    previous = _forced, _strict
+    _forced, _strict = name, strict
     try:
         yield
     finally:
-        _forced = previous
+        _forced, _strict = previous
 
 
-def _choose(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
-            groups: int, channels: int) -> ModuleType:
+def choose(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int], groups: int,
+           c: int, o: int, n: int, size: Sequence[int]) -> str:
+    """Name of the algorithm for a convolution of a padded ``(n, c, *size)`` input
+    with an ``(o, c/groups, *kernel)`` weight.
+
+    The rules below were set by measurement (``python benchmarks/conv_suite.py``)
+    against the general GEMM path:
+
+    * 1x1 kernels: a plain matrix product, no window copy at all (``pointwise``);
+    * one input and one output channel per group (depthwise): per-tap
+      multiply-accumulate (``depthwise``), which does ``T`` times less work than
+      GEMM on block-diagonal weights;
+    * 3x3 (3x3x3) stride-1 undilated ungrouped layers with enough channels for the
+      transforms to pay: Winograd F(4x4, 3x3);
+    * long kernels (many taps) at stride 1 with SciPy present: FFT;
+    * everything else: im2col + GEMM.
+    """
+    args = (kernel, stride, dilation, groups, c, o)
     if _forced is not None:
-        return ALGORITHMS[_forced]
-    return gemm
+        if ALGORITHMS[_forced].supports(*args):
+            return _forced
+        if _strict:
+            raise ValueError(
+                f"algorithm {_forced!r} does not support kernel={tuple(kernel)}, "
+                f"stride={tuple(stride)}, dilation={tuple(dilation)}, groups={groups}, "
+                f"channels {c}->{o}"
+            )
+    if pointwise.supports(*args):
+        return "pointwise"
+    if depthwise.supports(*args):
+        return "depthwise"
+    if winograd.supports(*args) and winograd.worthwhile(kernel, c, o, size):
+        return "winograd"
+    if fft.supports(*args) and fft.worthwhile(kernel, c, o, size):
+        return "fft"
+    return "gemm"
+
+
+def _pick(cache: dict | None, *args: object) -> ModuleType:
+    if cache is not None and "algorithm" in cache:
+        return ALGORITHMS[cache["algorithm"]]
+    return ALGORITHMS[choose(*args)]  # type: ignore[arg-type]
 
 
 def conv_forward(xp: np.ndarray, w: np.ndarray, stride: Sequence[int],
-                 dilation: Sequence[int], groups: int) -> np.ndarray:
-    algo = _choose(w.shape[2:], stride, dilation, groups, xp.shape[1])
-    return algo.conv_forward(xp, w, stride, dilation, groups)
+                 dilation: Sequence[int], groups: int, cache: dict | None = None) -> np.ndarray:
+    """Cross-correlation of the padded input with ``w``; see :mod:`convprop.kernels.gemm`."""
+    name = choose(w.shape[2:], stride, dilation, groups, xp.shape[1], w.shape[0],
+                  xp.shape[0], xp.shape[2:])
+    if cache is not None:
+        cache.clear()
+        cache["algorithm"] = name
+    return ALGORITHMS[name].conv_forward(xp, w, stride, dilation, groups, cache=cache)
 
 
 def conv_input_grad(gy: np.ndarray, w: np.ndarray, padded_shape: Sequence[int],
-                    stride: Sequence[int], dilation: Sequence[int], groups: int) -> np.ndarray:
-    algo = _choose(w.shape[2:], stride, dilation, groups, w.shape[1] * groups)
-    return algo.conv_input_grad(gy, w, padded_shape, stride, dilation, groups)
+                    stride: Sequence[int], dilation: Sequence[int], groups: int,
+                    cache: dict | None = None) -> np.ndarray:
+    """Gradient of the padded input (a transposed convolution of ``gy`` with ``w``)."""
+    algo = _pick(cache, w.shape[2:], stride, dilation, groups, w.shape[1] * groups, w.shape[0],
+                 gy.shape[0], padded_shape)
+    return algo.conv_input_grad(gy, w, padded_shape, stride, dilation, groups, cache=cache)
 
 
 def conv_weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int],
-                     stride: Sequence[int], dilation: Sequence[int], groups: int) -> np.ndarray:
-    algo = _choose(kernel, stride, dilation, groups, xp.shape[1])
-    return algo.conv_weight_grad(xp, gy, kernel, stride, dilation, groups)
+                     stride: Sequence[int], dilation: Sequence[int], groups: int,
+                     cache: dict | None = None) -> np.ndarray:
+    """Gradient of the weight (the input correlated with ``gy``)."""
+    algo = _pick(cache, kernel, stride, dilation, groups, xp.shape[1], gy.shape[1], xp.shape[0],
+                 xp.shape[2:])
+    return algo.conv_weight_grad(xp, gy, kernel, stride, dilation, groups, cache=cache)

@@ -1,0 +1,314 @@
+"""Convolution benchmark suite: convprop against PyTorch CPU, side by side in one process.
+
+Each layer of :data:`LAYERS` is timed forward-only and forward + backward
+(gradients of input, weight and bias), float32, convprop and PyTorch
+interleaved (convprop, torch, convprop, torch, ...) and the best of
+``repeats`` kept for each, so that a noisy neighbour slows both alike.  Both
+libraries are held to the same number of threads.  The table reports times,
+GFLOP/s, the ratio convprop/PyTorch per layer and its geometric mean, convprop's
+peak temporary memory (tracemalloc, one untimed forward + backward) and its
+float32 error relative to the float64 answer.
+
+Run ``python benchmarks/conv_suite.py`` or ``convprop bench``; nothing in the
+test suite times anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .functional import conv1d, conv2d, conv3d
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One convolution layer: input ``(n, c, *size)``, weight ``(o, c/groups, *kernel)``."""
+
+    name: str
+    n: int
+    c: int
+    o: int
+    size: tuple[int, ...]
+    kernel: tuple[int, ...]
+    stride: int = 1
+    padding: int = 0
+    dilation: int = 1
+    groups: int = 1
+
+    @property
+    def nd(self) -> int:
+        return len(self.size)
+
+    @property
+    def out(self) -> tuple[int, ...]:
+        d, s, p = self.dilation, self.stride, self.padding
+        return tuple((x + 2 * p - d * (k - 1) - 1) // s + 1 for x, k in zip(self.size, self.kernel))
+
+    @property
+    def flops(self) -> float:
+        """Multiply-adds x 2 of the forward; the backward costs twice that (dx and dw)."""
+        return 2.0 * self.n * self.o * (self.c // self.groups) * math.prod(self.kernel) * math.prod(
+            self.out
+        )
+
+
+LAYERS: tuple[Layer, ...] = (
+    Layer("lenet5x5", 64, 1, 6, (28, 28), (5, 5)),
+    Layer("lenet5x5b", 64, 6, 16, (14, 14), (5, 5)),
+    Layer("cifar3x3in", 32, 3, 32, (32, 32), (3, 3), padding=1),
+    Layer("cifar3x3", 32, 32, 64, (32, 32), (3, 3), padding=1),
+    Layer("resnet56", 16, 64, 64, (56, 56), (3, 3), padding=1),
+    Layer("resnet28", 16, 128, 128, (28, 28), (3, 3), padding=1),
+    Layer("resnet14", 16, 256, 256, (14, 14), (3, 3), padding=1),
+    Layer("resnet7", 16, 512, 512, (7, 7), (3, 3), padding=1),
+    Layer("pointwise", 16, 256, 64, (28, 28), (1, 1)),
+    Layer("depthwise", 16, 128, 128, (28, 28), (3, 3), padding=1, groups=128),
+    Layer("strided3x3", 16, 64, 128, (56, 56), (3, 3), stride=2, padding=1),
+    Layer("dilated3x3", 16, 64, 64, (28, 28), (3, 3), padding=2, dilation=2),
+    Layer("seq1d", 32, 128, 128, (64,), (3,), padding=1),
+    Layer("audio1d", 4, 16, 32, (16000,), (31,), padding=15),
+    Layer("vol3d", 2, 16, 32, (16, 32, 32), (3, 3, 3), padding=1),
+)
+
+_CONV = {1: conv1d, 2: conv2d, 3: conv3d}
+
+
+def _environment(threads: int) -> list[str]:
+    lines = [f"threads: {threads} (convprop BLAS + pool, torch.set_num_threads)"]
+    blas_env = {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP", "MKL"))}
+    if blas_env:
+        lines.append("environment: " + ", ".join(f"{k}={v}" for k, v in sorted(blas_env.items())))
+    try:
+        from threadpoolctl import threadpool_info
+
+        for info in threadpool_info():
+            lines.append(
+                f"threadpool: {info.get('internal_api')} {info.get('version')} "
+                f"{info.get('architecture', '')} threads={info.get('num_threads')}"
+            )
+    except ImportError:
+        pass
+    return lines
+
+
+def _elapsed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def _rel(a: np.ndarray, ref: np.ndarray) -> float:
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    return float(np.max(np.abs(a - ref))) / scale if scale else float(np.max(np.abs(a), initial=0.0))
+
+
+class _Case:
+    """The tensors of one layer for both libraries, and closures that run them."""
+
+    def __init__(self, layer: Layer, torch: object, seed: int = 0) -> None:
+        import convprop
+
+        rng = np.random.default_rng(seed)
+        L = layer
+        self.layer = L
+        self.x = rng.standard_normal((L.n, L.c) + L.size).astype(np.float32)
+        fan_in = (L.c // L.groups) * math.prod(L.kernel)
+        self.w = (rng.standard_normal((L.o, L.c // L.groups) + L.kernel) / math.sqrt(fan_in)).astype(
+            np.float32
+        )
+        self.b = rng.standard_normal(L.o).astype(np.float32)
+        self.gy = rng.standard_normal((L.n, L.o) + L.out).astype(np.float32)
+        self.kw = dict(stride=L.stride, padding=L.padding, dilation=L.dilation, groups=L.groups)
+        self.cx = convprop.Tensor(self.x, requires_grad=True)
+        self.cw = convprop.Tensor(self.w, requires_grad=True)
+        self.cb = convprop.Tensor(self.b, requires_grad=True)
+        self.torch = torch
+        if torch is not None:
+            self.tx = torch.from_numpy(self.x).requires_grad_(True)
+            self.tw = torch.from_numpy(self.w).requires_grad_(True)
+            self.tb = torch.from_numpy(self.b).requires_grad_(True)
+            self.tgy = torch.from_numpy(self.gy)
+            self.tconv = getattr(torch.nn.functional, f"conv{L.nd}d")
+
+    def convprop_forward(self) -> np.ndarray:
+        import convprop
+
+        with convprop.no_grad():
+            return _CONV[self.layer.nd](self.cx, self.cw, self.cb, **self.kw).data
+
+    def convprop_step(self) -> tuple[np.ndarray, ...]:
+        for t in (self.cx, self.cw, self.cb):
+            t.grad = None
+        y = _CONV[self.layer.nd](self.cx, self.cw, self.cb, **self.kw)
+        y.backward(self.gy)
+        return y.data, self.cx.grad, self.cw.grad, self.cb.grad
+
+    def torch_forward(self) -> object:
+        with self.torch.no_grad():
+            return self.tconv(self.tx, self.tw, self.tb, **self.kw)
+
+    def torch_step(self) -> None:
+        for t in (self.tx, self.tw, self.tb):
+            t.grad = None
+        y = self.tconv(self.tx, self.tw, self.tb, **self.kw)
+        y.backward(self.tgy)
+
+    def reference64(self) -> tuple[np.ndarray, ...]:
+        """Float64 output and gradients (PyTorch when present, else convprop in float64)."""
+        if self.torch is not None:
+            torch = self.torch
+            x, w, b = (torch.from_numpy(a.astype(np.float64)).requires_grad_(True)
+                       for a in (self.x, self.w, self.b))
+            y = self.tconv(x, w, b, **self.kw)
+            y.backward(torch.from_numpy(self.gy.astype(np.float64)))
+            return tuple(t.detach().numpy() for t in (y, x.grad, w.grad, b.grad))
+        import convprop
+
+        x, w, b = (convprop.Tensor(a.astype(np.float64), requires_grad=True)
+                   for a in (self.x, self.w, self.b))
+        y = _CONV[self.layer.nd](x, w, b, **self.kw)
+        y.backward(self.gy.astype(np.float64))
+        return y.data, x.grad, w.grad, b.grad
+
+
+@dataclass
+class Result:
+    layer: Layer
+    fwd: float
+    step: float
+    torch_fwd: float = math.nan
+    torch_step: float = math.nan
+    peak_mib: float = math.nan
+    error: float = math.nan
+
+
+def run_layer(layer: Layer, torch: object, repeats: int, memory: bool = True) -> Result:
+    """Time one layer, interleaving the two libraries; best of ``repeats`` each."""
+    case = _Case(layer, torch)
+    res = Result(layer, math.inf, math.inf, math.inf, math.inf)
+    got = case.convprop_step()  # warm-up, and the answer checked below
+    ref = case.reference64()
+    res.error = max(_rel(np.asarray(a, np.float64), r) for a, r in zip(got, ref))
+    if torch is not None:
+        case.torch_step()
+    for _ in range(repeats):
+        res.fwd = min(res.fwd, _elapsed(case.convprop_forward))
+        if torch is not None:
+            res.torch_fwd = min(res.torch_fwd, _elapsed(case.torch_forward))
+        res.step = min(res.step, _elapsed(case.convprop_step))
+        if torch is not None:
+            res.torch_step = min(res.torch_step, _elapsed(case.torch_step))
+    if memory:
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            case.convprop_step()
+            res.peak_mib = (tracemalloc.get_traced_memory()[1] - base) / 2**20
+        finally:
+            tracemalloc.stop()
+    if torch is None:
+        res.torch_fwd = res.torch_step = math.nan
+    return res
+
+
+def _geomean(values: list[float]) -> float:
+    values = [v for v in values if math.isfinite(v) and v > 0]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else math.nan
+
+
+def format_table(results: list[Result]) -> str:
+    head = (f"{'layer':<12} {'shape':<26} {'fwd ms':>8} {'torch':>8} {'GF/s':>6} {'ratio':>6} "
+            f"{'f+b ms':>8} {'torch':>8} {'GF/s':>6} {'ratio':>6} {'peakMiB':>8} {'f32 err':>8}")
+    rows = [head, "-" * len(head)]
+    for r in results:
+        L = r.layer
+        shape = f"{L.n}x{L.c}x{'x'.join(map(str, L.size))}>{L.o} k{L.kernel[0]}"
+        shape += "".join(f" {k}{v}" for k, v in (("s", L.stride), ("d", L.dilation), ("g", L.groups))
+                         if v != 1)
+        gf = L.flops / 1e9
+        rows.append(
+            f"{L.name:<12} {shape:<26} {r.fwd * 1e3:8.2f} {r.torch_fwd * 1e3:8.2f} "
+            f"{gf / r.fwd:6.1f} {r.fwd / r.torch_fwd:6.2f} {r.step * 1e3:8.2f} "
+            f"{r.torch_step * 1e3:8.2f} {3 * gf / r.step:6.1f} {r.step / r.torch_step:6.2f} "
+            f"{r.peak_mib:8.1f} {r.error:8.1e}"
+        )
+    gf = _geomean([r.fwd / r.torch_fwd for r in results])
+    gs = _geomean([r.step / r.torch_step for r in results])
+    worst_f = max((r.fwd / r.torch_fwd for r in results), default=math.nan)
+    worst_s = max((r.step / r.torch_step for r in results), default=math.nan)
+    rows.append("-" * len(head))
+    rows.append(f"geometric mean ratio convprop/torch: forward {gf:.2f}, forward+backward {gs:.2f}; "
+                f"worst: forward {worst_f:.2f}, forward+backward {worst_s:.2f}")
+    return "\n".join(rows)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the conv suite (shared by ``convprop bench`` and benchmarks/conv_suite.py)."""
+    parser.add_argument("--layers", default="", help="comma-separated layer names (default: all)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats (best kept)")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (2)")
+    parser.add_argument("--threads", type=int, default=2, help="threads for both libraries")
+    parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass")
+    parser.add_argument("--no-torch", action="store_true", help="time convprop alone")
+    parser.add_argument("--list", action="store_true", help="list the layers and exit")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the suite as ``args`` asks and print the table; returns an exit status."""
+    if args.list:
+        for L in LAYERS:
+            print(L.name)
+        return 0
+    names = [s for s in args.layers.split(",") if s]
+    known = {L.name: L for L in LAYERS}
+    unknown = [s for s in names if s not in known]
+    if unknown:
+        print(f"unknown layer(s): {', '.join(unknown)}; choose from {', '.join(known)}")
+        return 2
+    layers = [known[s] for s in names] if names else list(LAYERS)
+    repeats = args.repeats if args.repeats is not None else (2 if args.quick else 5)
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch  # type: ignore[no-redef]
+
+            torch.set_num_threads(args.threads)
+        except ImportError:
+            print("PyTorch is not installed: timing convprop alone (--no-torch)")
+            torch = None
+    limiter = None
+    try:
+        from threadpoolctl import threadpool_limits
+
+        limiter = threadpool_limits(limits=args.threads, user_api="blas")
+    except ImportError:
+        pass
+    try:
+        from . import kernels
+
+        if hasattr(kernels, "set_threads"):
+            kernels.set_threads(args.threads)
+        for line in _environment(args.threads):
+            print(line)
+        results = []
+        for L in layers:
+            results.append(run_layer(L, torch, repeats, memory=not args.no_memory))
+        print(format_table(results))
+    finally:
+        if limiter is not None:
+            limiter.unregister()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

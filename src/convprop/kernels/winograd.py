@@ -1,0 +1,256 @@
+"""Winograd minimal filtering F(m, 3) for stride-1, undilated, ungrouped 3-tap kernels.
+
+**The 1-D algorithm (Lavin & Gray 2015, "Fast Algorithms for Convolutional
+Neural Networks").**  ``m`` outputs of a 3-tap correlation ``y[i] = sum_k
+g[k] d[i + k]`` read ``a = m + 2`` inputs and cost ``3m`` multiplies directly.
+Toom-Cook evaluates both polynomials at ``a - 1`` points ``p_j`` and at
+infinity, multiplies pointwise (``a`` multiplies) and interpolates back::
+
+    y = A^T [ (G g) * (B^T d) ]          A^T: (m, a), G: (a, 3), B^T: (a, a)
+
+with ``A^T[i, j] = p_j**i`` (the last column picks the leading coefficient,
+the point at infinity), ``G[j, k] = p_j**k / prod_{l != j}(p_j - p_l)`` (the
+Lagrange denominators folded into the filter side, which is transformed once
+per call) and ``B^T`` the unique matrix making the identity hold for every
+``d`` and ``g``: ``sum_j A^T[i, j] G[j, k] B^T[j, l] = [l == i + k]``.
+:func:`transforms` solves that linear system in float64; with the points
+``0, 1, -1, 2, -2`` (``m = 4``) it gives the integer ``B^T`` of the paper.
+
+**More dimensions.**  The transforms are separable: a 2-D tile ``d`` (a x a)
+becomes ``B^T d B`` (the 1-D transform along each axis) and the tile of
+outputs is ``A^T [ (G g G^T) * (B^T d B) ] A``.  Summing over input channels
+turns the pointwise product into one matrix product *per transformed point*::
+
+    M[xi] (O, P) = U[xi] (O, C) @ V[xi] (C, P)     for each of the a**nd points xi
+
+where ``P`` counts tiles over the batch.  F(4x4, 3x3) does 36 multiplies per
+16 outputs instead of 144: 4x fewer; F(4, 3) in 1-D 2x, F(4,4,4; 3,3,3) 8x.
+The transforms themselves are applied as matrix products along one axis at a
+time (``a x a`` GEMMs with a huge third dimension), which BLAS threads.
+
+**Backward.**  The input gradient of a stride-1 3-tap correlation is the
+correlation of the output gradient, zero-padded by 2, with the kernel
+flipped and its channel axes swapped: the same forward.  The weight gradient
+is the adjoint of the forward in ``U``: ``dM = A dY A^T`` per tile,
+``dU[xi] = dM[xi] @ V[xi]^T`` summed over tiles, ``dg = G^T dU G``; ``V`` is
+reused from the forward when it was cached.
+
+**Accuracy.**  The points +-2 scale some terms by up to 8 and ``G`` holds
+1/24, so float32 rounding grows by a small constant factor over direct
+summation; the kernel tests hold float32 results to 1e-4 of the float64
+answer and the benchmark reports the measured error per layer.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import _pool
+from .gemm import batch_chunks
+
+#: Outputs per tile along each axis (4 -> F(4, 3): a = 6 inputs per tile).
+TILE = 4
+CHUNK_BYTES = 24 * 2**20
+CACHE_BYTES = 256 * 2**20
+POINTS = {2: (0.0, 1.0, -1.0), 4: (0.0, 1.0, -1.0, 2.0, -2.0)}
+
+
+def supports(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+             groups: int, c: int, o: int) -> bool:
+    """3-tap kernels in every dimension (1-D, 2-D, 3-D), stride 1, no dilation, one group."""
+    return (len(kernel) <= 3 and all(k == 3 for k in kernel) and all(s == 1 for s in stride)
+            and all(d == 1 for d in dilation) and groups == 1)
+
+
+def worthwhile(kernel: Sequence[int], c: int, o: int, size: Sequence[int]) -> bool:
+    """Measured with the conv suite: 3-D layers with >= 16 channels, and 2-D layers with
+    >= 32 channels on large images (56x56 won, 28x28 and 14x14 lost to GEMM)."""
+    if len(kernel) == 3:
+        return min(c, o) >= 16
+    return len(kernel) == 2 and min(c, o) >= 32 and all(s - 2 >= 48 for s in size)
+
+
+@functools.cache
+def transforms(m: int = TILE, r: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(A^T, G, B^T)`` of F(m, r) in float64, built from :data:`POINTS` as derived above."""
+    pts = POINTS[m]
+    a = m + r - 1
+    at = np.zeros((m, a))
+    g = np.zeros((a, r))
+    for j, p in enumerate(pts):
+        at[:, j] = [p**i for i in range(m)]
+        g[j] = [p**k / math.prod(p - q for q in pts if q != p) for k in range(r)]
+    at[m - 1, a - 1] = g[a - 1, r - 1] = 1.0
+    # sum_j at[i, j] g[j, k] bt[j, l] = [l == i + k]: m*r*a equations in a*a unknowns
+    coef = np.zeros((m, r, a, a, a))
+    for i in range(m):
+        for k in range(r):
+            for l in range(a):
+                coef[i, k, l, :, l] = at[i] * g[:, k]
+    rhs = np.array([[[float(l == i + k) for l in range(a)] for k in range(r)] for i in range(m)])
+    bt = np.linalg.lstsq(coef.reshape(m * r * a, a * a), rhs.ravel(), rcond=None)[0].reshape(a, a)
+    bt_int = np.round(bt)
+    assert np.allclose(bt, bt_int, atol=1e-9), "B^T of these points should be integral"
+    return at, g, bt_int
+
+
+def _along_axes(mat: np.ndarray, x: np.ndarray, nd: int, scratch: bool = False,
+                keep: bool = False) -> np.ndarray:
+    """Apply ``mat`` (j, k) along each of the first ``nd`` axes of ``x`` (k, ..., k, *rest).
+
+    With ``scratch`` the passes write to the scratch slots ``"wa"``/``"wb"`` (``x``
+    must not be in them), except the last one when ``keep`` asks for a new array.
+    """
+    lead = list(x.shape[:nd])
+    rest = x.shape[nd:]
+    for i in range(nd):
+        before, after = math.prod(lead[:i]), math.prod(lead[i + 1 :]) * math.prod(rest)
+        shape = (before, mat.shape[0], after)
+        if scratch and not (keep and i == nd - 1):
+            out = _pool.scratch("wab"[1 + i % 2], shape, x.dtype)
+        else:
+            out = np.empty(shape, dtype=x.dtype)
+        x = np.matmul(mat, x.reshape(before, lead[i], after), out=out)
+        lead[i] = mat.shape[0]
+    return x.reshape(tuple(lead) + rest)
+
+
+def _weights_to_points(w: np.ndarray) -> np.ndarray:
+    """``U = G g G^T`` for every (o, c): (O, C, 3, ..) -> (a**nd, O, C), computed in float64."""
+    nd = w.ndim - 2
+    _, g, _ = transforms()
+    wt = w.astype(np.float64).transpose(tuple(range(2, 2 + nd)) + (0, 1))
+    u = _along_axes(g, wt, nd)
+    return u.reshape((-1,) + w.shape[:2]).astype(w.dtype)
+
+
+def _tiles(size: Sequence[int]) -> tuple[int, ...]:
+    return tuple(-(-(s - 2) // TILE) for s in size)
+
+
+def _input_to_points(xq: np.ndarray, bt: np.ndarray, keep: bool = False) -> np.ndarray:
+    """``V = B^T d B`` of every overlapping input tile: (B, C, *S) -> (a**nd, C, B*tiles).
+
+    A scratch buffer unless ``keep``."""
+    nd = xq.ndim - 2
+    a = TILE + 2
+    c = xq.shape[1]
+    view = _window_tiles(xq, a)
+    src = view.transpose(tuple(range(2, 2 + nd)) + (1, 0) + tuple(range(2 + nd, 2 + 2 * nd)))
+    d = _pool.copy(_pool.scratch("wd", src.shape, xq.dtype), src)
+    return _along_axes(bt, d, nd, scratch=True, keep=keep).reshape(a**nd, c, -1)
+
+
+def _window_tiles(xq: np.ndarray, a: int) -> np.ndarray:
+    from .._windows import windows
+
+    nd = xq.ndim - 2
+    return windows(xq, (a,) * nd, (TILE,) * nd, (1,) * nd)
+
+
+def _padded_to_tiles(xp: np.ndarray) -> np.ndarray:
+    """Zero-extend the far side so the tiles of size ``TILE + 2`` step ``TILE`` cover it."""
+    need = tuple(t * TILE + 2 for t in _tiles(xp.shape[2:]))
+    if need == xp.shape[2:]:
+        return xp
+    xq = np.zeros(xp.shape[:2] + need, dtype=xp.dtype)
+    xq[(slice(None), slice(None)) + tuple(slice(0, s) for s in xp.shape[2:])] = xp
+    return xq
+
+
+def conv_forward(xp: np.ndarray, w: np.ndarray, stride: Sequence[int], dilation: Sequence[int],
+                 groups: int, cache: dict | None = None) -> np.ndarray:
+    """Cross-correlation of padded ``xp`` (N, C, *S) with ``w`` (O, C, 3, ..) -> (N, O, *(S-2))."""
+    nd = w.ndim - 2
+    n, c = xp.shape[:2]
+    o = w.shape[0]
+    dtype = np.result_type(xp, w)
+    out = tuple(s - 2 for s in xp.shape[2:])
+    tiles = _tiles(xp.shape[2:])
+    at, _, bt = (t.astype(dtype) for t in transforms())
+    u = _weights_to_points(w.astype(dtype, copy=False))
+    xq = _padded_to_tiles(xp.astype(dtype, copy=False))
+    y = np.empty((n, o) + out, dtype=dtype)
+    a = TILE + 2
+    per_sample = a**nd * (c + o) * math.prod(tiles) * dtype.itemsize
+    keep = cache is not None and n * a**nd * c * math.prod(tiles) * dtype.itemsize <= CACHE_BYTES
+    kept = []
+    exact = all(t * TILE == s for t, s in zip(tiles, out))
+    for sl in batch_chunks(n, per_sample, CHUNK_BYTES):
+        b = sl.stop - sl.start
+        v = _input_to_points(xq[sl], bt, keep=keep)
+        if keep:
+            kept.append(v)
+        mm = np.matmul(u, v, out=_pool.scratch("wd", (a**nd, o, v.shape[2]), dtype))
+        yt = _along_axes(at, mm.reshape((a,) * nd + (o * b * math.prod(tiles),)), nd, scratch=True)
+        # (m.., O, B, t..) -> (B, O, t0, m0, t1, m1, ..)
+        yt = yt.reshape((TILE,) * nd + (o, b) + tiles)
+        order = (nd + 1, nd) + tuple(x for i in range(nd) for x in (nd + 2 + i, i))
+        src = yt.transpose(order)
+        full = (b, o) + tuple(x for t in tiles for x in (t, TILE))
+        if exact:
+            _pool.copy(y[sl].reshape(full), src)
+        else:
+            tmp = _pool.copy(_pool.scratch("wy", full, dtype), src)
+            tmp = tmp.reshape((b, o) + tuple(t * TILE for t in tiles))
+            y[sl] = tmp[(slice(None), slice(None)) + tuple(slice(0, s) for s in out)]
+    if keep and cache is not None:
+        cache["winograd_v"] = kept
+    return y
+
+
+def conv_input_grad(gy: np.ndarray, w: np.ndarray, padded_shape: Sequence[int],
+                    stride: Sequence[int], dilation: Sequence[int], groups: int,
+                    cache: dict | None = None) -> np.ndarray:
+    """The forward on ``gy`` padded by 2 with the flipped, channel-swapped kernel."""
+    nd = w.ndim - 2
+    flipped = np.ascontiguousarray(
+        w[(slice(None), slice(None)) + (slice(None, None, -1),) * nd].swapaxes(0, 1))
+    gp = np.zeros(gy.shape[:2] + tuple(p + 2 for p in padded_shape), dtype=gy.dtype)
+    gp[(slice(None), slice(None)) + (slice(2, -2),) * nd] = gy
+    return conv_forward(gp, flipped, stride, dilation, 1)
+
+
+def conv_weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int],
+                     stride: Sequence[int], dilation: Sequence[int], groups: int,
+                     cache: dict | None = None) -> np.ndarray:
+    """``dg = G^T (sum over tiles of (A dY A^T) V^T) G``, reusing the forward's ``V``."""
+    nd = xp.ndim - 2
+    n, c = xp.shape[:2]
+    o = gy.shape[1]
+    dtype = np.result_type(xp, gy)
+    tiles = _tiles(xp.shape[2:])
+    at, g, bt = transforms()
+    at_d, bt_d = at.astype(dtype), bt.astype(dtype)
+    a = TILE + 2
+    xq = None
+    # the output gradient on the whole tile grid: zeros past the cropped outputs
+    gq = np.zeros((n, o) + tuple(t * TILE for t in tiles), dtype=dtype)
+    gq[(slice(None), slice(None)) + tuple(slice(0, s) for s in gy.shape[2:])] = gy
+    kept = cache.pop("winograd_v", None) if cache is not None else None
+    per_sample = a**nd * (c + o) * math.prod(tiles) * dtype.itemsize
+    chunks = list(batch_chunks(n, per_sample, CHUNK_BYTES))
+    if kept is not None and len(kept) != len(chunks):
+        kept = None
+    du = np.zeros((a**nd, o, c), dtype=dtype)
+    for i, sl in enumerate(chunks):
+        b = sl.stop - sl.start
+        if kept is not None:
+            v = kept[i]
+        else:
+            if xq is None:
+                xq = _padded_to_tiles(xp.astype(dtype, copy=False))
+            v = _input_to_points(xq[sl], bt_d)
+        # (B, O, t0, m0, t1, m1, ..) -> (m.., O, B, t..)
+        split = gq[sl].reshape((b, o) + tuple(x for t in tiles for x in (t, TILE)))
+        order = tuple(3 + 2 * i for i in range(nd)) + (1, 0) + tuple(2 + 2 * i for i in range(nd))
+        src = split.transpose(order)
+        gt = _pool.copy(_pool.scratch("wy", src.shape, dtype), src)
+        dm = _along_axes(np.ascontiguousarray(at_d.T), gt, nd).reshape(a**nd, o, -1)
+        du += np.matmul(dm, v.transpose(0, 2, 1))
+    dw = _along_axes(g.T, du.astype(np.float64).reshape((a,) * nd + (o, c)), nd)
+    return np.ascontiguousarray(dw.transpose((nd, nd + 1) + tuple(range(nd))), dtype=dtype)

@@ -1,0 +1,82 @@
+"""Fully connected layers and shape utilities."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..autograd import Tensor, as_tensor
+from ..functional.linear import linear
+from . import init
+from .conv import _dtype
+from .module import Module, Parameter
+
+
+class Linear(Module):
+    """``y = x W^T + b`` over the last axis.
+
+    Args:
+        in_features: size of each input's last axis.
+        out_features: size of each output's last axis.
+        bias: learn an additive bias.
+        dtype: parameter dtype (float32 by default).
+
+    Shapes:
+        input ``(*, in_features)`` -> output ``(*, out_features)``; weight
+        ``(out_features, in_features)``, bias ``(out_features,)``, initialised
+        ``U(±1/sqrt(in_features))`` as in PyTorch.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        dt = _dtype(dtype)
+        self.weight = Parameter(np.empty((out_features, in_features), dtype=dt))
+        if bias:
+            self.bias = Parameter(np.empty(out_features, dtype=dt))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.default_init_(self.weight, self.bias)
+
+    def forward(self, input: Any) -> Tensor:
+        x = as_tensor(input)
+        if x.ndim < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(f"{self!r} expects input of shape (*, {self.in_features}), "
+                             f"got {x.shape}")
+        return linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class Identity(Module):
+    """Returns its input."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, input: Any) -> Any:
+        return input
+
+
+class Flatten(Module):
+    """Merge axes ``start_dim..end_dim`` into one: ``(N, C, H, W)`` -> ``(N, C*H*W)``."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, input: Any) -> Tensor:
+        x = as_tensor(input)
+        if x.ndim and not (-x.ndim <= self.start_dim < x.ndim and -x.ndim <= self.end_dim < x.ndim):
+            raise ValueError(f"{self!r}: dims out of range for input of shape {x.shape}")
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

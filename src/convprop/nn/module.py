@@ -1,0 +1,407 @@
+"""``Module``, ``Parameter`` and the containers, with PyTorch's names and state-dict layout.
+
+A module registers what is assigned to it, as PyTorch does: a :class:`Parameter`
+becomes a parameter, a :class:`Module` a child, and :meth:`Module.register_buffer`
+declares non-trainable state (BatchNorm's running statistics).  Registered
+objects are also kept as ordinary attributes, so reading ``self.weight`` in a
+``forward`` costs a plain attribute lookup.
+
+State-dict keys are dotted paths (``"0.weight"``, ``"features.1.running_mean"``)
+and values are NumPy arrays in PyTorch's layouts, so a state dict moves between
+convprop and PyTorch models of the same architecture unchanged.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..autograd import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that a :class:`Module` registers as trainable (``requires_grad=True``).
+
+    Args:
+        data: array-like (copied; ints become float32, as for :class:`Tensor`).
+        requires_grad: whether optimizers and ``backward`` should treat it as trainable.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
+        super().__init__(np.empty(0, dtype=np.float32) if data is None else data,
+                         requires_grad=requires_grad)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class StateDictError(RuntimeError, ValueError):
+    """``load_state_dict`` found missing, unexpected or mis-shaped entries.
+
+    A ``RuntimeError`` as in PyTorch, and a ``ValueError`` (bad argument)."""
+
+
+class IncompatibleKeys(NamedTuple):
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+def _as_array(value: Any) -> np.ndarray:
+    """A state-dict value as an ndarray: convprop Tensors, arrays, and anything with
+    ``.detach().cpu().numpy()`` (a ``torch.Tensor``) or ``__array__``."""
+    if isinstance(value, Tensor):
+        return value.data
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+class Module:
+    """Base class of every layer and model.
+
+    Subclasses call ``super().__init__()`` first, assign parameters, buffers and
+    sub-modules as attributes, and define ``forward``; calling the module calls
+    ``forward``.
+    """
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------ registration
+    def _registries(self) -> tuple[dict, dict, dict]:
+        try:
+            d = self.__dict__
+            return d["_parameters"], d["_buffers"], d["_modules"]
+        except KeyError:
+            raise AttributeError(
+                f"cannot assign to {type(self).__name__} before Module.__init__() is called"
+            ) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, Parameter):
+            params, buffers, modules = self._registries()
+            buffers.pop(name, None)
+            modules.pop(name, None)
+            params[name] = value
+        elif isinstance(value, Module):
+            params, buffers, modules = self._registries()
+            params.pop(name, None)
+            buffers.pop(name, None)
+            modules[name] = value
+        elif "_parameters" in self.__dict__:
+            params, buffers, modules = self._registries()
+            if name in params:
+                if value is not None:
+                    raise TypeError(f"cannot assign {type(value).__name__} as parameter "
+                                    f"{name!r} (a Parameter or None is required)")
+                params[name] = None
+            elif name in buffers:
+                if value is not None and not isinstance(value, Tensor):
+                    raise TypeError(f"cannot assign {type(value).__name__} as buffer "
+                                    f"{name!r} (a Tensor or None is required)")
+                buffers[name] = value
+            elif name in modules:
+                if value is not None:
+                    raise TypeError(f"cannot assign {type(value).__name__} as child module "
+                                    f"{name!r} (a Module or None is required)")
+                modules[name] = None
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        for registry in self._registries():
+            registry.pop(name, None)
+        self.__dict__.get("_non_persistent", set()).discard(name)
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Add a parameter (or a ``None`` placeholder, e.g. ``bias=False``)."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, "
+                            f"got {type(param).__name__}")
+        self._registries()[0][name] = param
+        object.__setattr__(self, name, param)
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Add non-trainable state; persistent buffers are part of the state dict."""
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, "
+                            f"got {type(tensor).__name__}")
+        self._registries()[1][name] = tensor
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+        object.__setattr__(self, name, tensor)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} must be a Module, got {type(module).__name__}")
+        self._registries()[2][name] = module
+        object.__setattr__(self, name, module)
+
+    # --------------------------------------------------------------- traversal
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        for name, m in self._modules.items():
+            if m is not None:
+                yield name, m
+
+    def children(self) -> Iterator[Module]:
+        for _, m in self.named_children():
+            yield m
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module and every descendant, each once, depth first."""
+        seen: set[int] = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, m = stack.pop()
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            yield name, m
+            kids = [(f"{name}.{k}" if name else k, c) for k, c in m.named_children()]
+            stack.extend(reversed(kids))
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def _named_members(self, registry: str, prefix: str, recurse: bool
+                       ) -> Iterator[tuple[str, Tensor]]:
+        seen: set[int] = set()
+        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for mname, m in mods:
+            for k, v in getattr(m, registry).items():
+                if v is None or id(v) in seen:
+                    continue
+                seen.add(id(v))
+                yield (f"{mname}.{k}" if mname else k), v
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True
+                         ) -> Iterator[tuple[str, Parameter]]:
+        """``(dotted name, parameter)`` pairs; a shared parameter appears once."""
+        yield from self._named_members("_parameters", prefix, recurse)  # type: ignore[misc]
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True
+                      ) -> Iterator[tuple[str, Tensor]]:
+        yield from self._named_members("_buffers", prefix, recurse)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call ``fn`` on every descendant, then on this module (as PyTorch does)."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # ------------------------------------------------------------------ modes
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode here and in every descendant (Dropout, BatchNorm care)."""
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        for p in self.parameters():
+            p.requires_grad = bool(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's ``.grad`` (to None by default, as PyTorch 2)."""
+        for p in self.parameters():
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad[...] = 0
+
+    def to(self, dtype: Any) -> Module:
+        """Convert every floating parameter and buffer (and gradient) to ``dtype``, in place."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"Module.to: dtype must be floating, got {dtype}")
+        for t in list(self.parameters()) + list(self.buffers()):
+            if t.data.dtype.kind == "f":
+                t.data = t.data.astype(dtype)
+                if t.grad is not None:
+                    t.grad = t.grad.astype(dtype)
+        return self
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
+    def float(self) -> Module:
+        return self.to(np.float32)
+
+    # ------------------------------------------------------------- state dict
+    def _state_entries(self) -> Iterator[tuple[str, Tensor]]:
+        """Parameters then persistent buffers of each module, parents before children,
+        in PyTorch's order; shared tensors appear under every name, as in PyTorch."""
+        for mname, m in self.named_modules():
+            for k, p in m._parameters.items():
+                if p is not None:
+                    yield (f"{mname}.{k}" if mname else k), p
+            for k, b in m._buffers.items():
+                if b is not None and k not in m._non_persistent:
+                    yield (f"{mname}.{k}" if mname else k), b
+
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
+        """Every parameter and persistent buffer by dotted name, as NumPy arrays.
+
+        The arrays are copies (unlike PyTorch's views), so a saved state dict
+        does not change as training goes on.  Layouts are PyTorch's.
+        """
+        return OrderedDict((k, np.array(t.data, copy=True)) for k, t in self._state_entries())
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True
+                        ) -> IncompatibleKeys:
+        """Copy values into this module's parameters and buffers, in place.
+
+        Every entry is checked before anything is written, so a failed load
+        leaves the module untouched.
+
+        Args:
+            state_dict: name -> array (NumPy arrays, convprop Tensors or
+                ``torch.Tensor``s).
+            strict: require the keys to match exactly.
+
+        Returns:
+            ``(missing_keys, unexpected_keys)`` (both empty when ``strict``).
+
+        Raises:
+            StateDictError: listing missing and unexpected keys (when ``strict``)
+                and every shape mismatch (always).
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict expects a mapping, got {type(state_dict).__name__}")
+        own = OrderedDict(self._state_entries())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        errors = []
+        if strict and missing:
+            errors.append("missing key(s): " + ", ".join(missing))
+        if strict and unexpected:
+            errors.append("unexpected key(s): " + ", ".join(map(str, unexpected)))
+        values = {}
+        for k, target in own.items():
+            if k not in state_dict:
+                continue
+            value = _as_array(state_dict[k])
+            if value.dtype.kind not in "biuf":
+                errors.append(f"{k}: values must be numbers, got dtype {value.dtype}")
+            elif value.shape != target.shape:
+                errors.append(f"size mismatch for {k}: the state dict has shape {value.shape}, "
+                              f"the model {target.shape}")
+            values[k] = value
+        if errors:
+            raise StateDictError(f"Error(s) loading state dict into {type(self).__name__}:\n  "
+                                 + "\n  ".join(errors))
+        for k, value in values.items():
+            np.copyto(own[k].data, value, casting="unsafe")
+        return IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------------- repr
+    def extra_repr(self) -> str:
+        """The text between the parentheses of this module's ``repr``."""
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        for name, m in self._modules.items():
+            child = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child}")
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n" + "\n".join(lines) + "\n)"
+
+
+class Sequential(Module):
+    """Modules applied one after another; children are named ``"0"``, ``"1"``, ...
+
+    Args:
+        *modules: the modules in order, or a single ``OrderedDict`` of name -> module.
+    """
+
+    def __init__(self, *modules: Module | Mapping[str, Module]) -> None:
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], Mapping):
+            for name, m in modules[0].items():
+                self.add_module(name, m)
+        else:
+            for i, m in enumerate(modules):
+                if not isinstance(m, Module):
+                    raise TypeError(f"Sequential: argument {i} is a {type(m).__name__}, "
+                                    "not a Module")
+                self.add_module(str(i), m)
+
+    def forward(self, input: Any) -> Any:
+        for m in self._modules.values():
+            input = m(input)
+        return input
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return Sequential(OrderedDict(list(self._modules.items())[index]))
+        items = list(self._modules.values())
+        return items[index]
+
+    def append(self, module: Module) -> Sequential:
+        self.add_module(str(len(self)), module)
+        return self
+
+
+class ModuleList(Module):
+    """A list of modules, registered as children ``"0"``, ``"1"``, ... (no ``forward``)."""
+
+    def __init__(self, modules: Iterable[Module] = ()) -> None:
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, module: Module) -> ModuleList:
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, index: int) -> Module:
+        return list(self._modules.values())[index]

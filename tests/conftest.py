@@ -1,0 +1,29 @@
+"""Shared test configuration: one deterministic hypothesis profile, nothing else.
+
+``derandomize=True`` makes every hypothesis test draw the same examples on every
+run, so CI is reproducible.  ``HYPOTHESIS_PROFILE=explore`` searches with fresh
+random examples instead (tests that set their own ``max_examples`` keep it;
+the others draw 1000).
+"""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    max_examples=60,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "explore",
+    derandomize=False,
+    deadline=None,
+    max_examples=1000,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

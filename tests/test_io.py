@@ -1,0 +1,105 @@
+"""cp.save / cp.load: .npz round trips, no pickle either way, atomic replacement."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import convprop as cp
+from convprop import nn
+
+
+def model():
+    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(8, 3))
+
+
+def test_round_trip_preserves_keys_order_dtypes_and_values(tmp_path) -> None:
+    m = model()
+    m.train()(np.random.default_rng(0).standard_normal((4, 1, 4, 4)))  # non-trivial stats
+    path = tmp_path / "model.npz"
+    cp.save(m.state_dict(), path)
+    loaded = cp.load(path)
+    assert list(loaded) == list(m.state_dict())
+    for k, v in m.state_dict().items():
+        assert loaded[k].dtype == v.dtype and loaded[k].shape == v.shape
+        np.testing.assert_array_equal(loaded[k], v)
+    m2 = model()
+    m2.load_state_dict(loaded)
+    x = np.ones((2, 1, 4, 4), dtype=np.float32)
+    np.testing.assert_array_equal(m2.eval()(x).data, m.eval()(x).data)
+    assert sorted(os.listdir(tmp_path)) == ["model.npz"]  # no temporary left behind
+
+
+def test_values_may_be_tensors_torch_tensors_or_numbers(tmp_path) -> None:
+    path = tmp_path / "mixed.npz"
+    cp.save({"a": cp.Tensor([1.0, 2.0]), "b": torch.ones(2, requires_grad=True), "c": 3,
+             "d": np.arange(4, dtype=np.int64)}, str(path))
+    loaded = cp.load(str(path))
+    np.testing.assert_array_equal(loaded["a"], [1.0, 2.0])
+    np.testing.assert_array_equal(loaded["b"], [1.0, 1.0])
+    assert loaded["c"].shape == () and loaded["c"] == 3
+    assert loaded["d"].dtype == np.int64
+
+
+def test_a_checkpoint_loads_into_torch(tmp_path) -> None:
+    m = model().double().eval()
+    cp.save(m.state_dict(), tmp_path / "m.npz")
+    tm = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Flatten(),
+                             torch.nn.Linear(8, 3)).double().eval()
+    tm.load_state_dict({k: torch.from_numpy(v) for k, v in cp.load(tmp_path / "m.npz").items()})
+    x = np.random.default_rng(1).standard_normal((2, 1, 4, 4))
+    np.testing.assert_allclose(tm(torch.tensor(x)).detach().numpy(), m(x).data, atol=1e-12)
+
+
+def test_save_refuses_objects_and_writes_nothing(tmp_path) -> None:
+    path = tmp_path / "bad.npz"
+    with pytest.raises(TypeError, match="numeric"):
+        cp.save({"w": np.array([{"a": 1}], dtype=object)}, path)
+    with pytest.raises(TypeError, match="keys must be strings"):
+        cp.save({1: np.ones(2)}, path)
+    with pytest.raises(TypeError, match="mapping"):
+        cp.save([np.ones(2)], path)
+    assert not path.exists() and os.listdir(tmp_path) == []
+
+
+def test_load_refuses_pickled_objects(tmp_path) -> None:
+    path = tmp_path / "evil.npz"
+    np.savez(path, ok=np.ones(2), obj=np.array([print], dtype=object))
+    with pytest.raises(ValueError, match="'obj' holds Python objects"):
+        cp.load(path)
+    np.save(tmp_path / "single.npy", np.ones(2))
+    with pytest.raises(ValueError, match="single array"):
+        cp.load(tmp_path / "single.npy")
+    (tmp_path / "junk.npz").write_bytes(b"not an archive at all")
+    with pytest.raises(ValueError, match="not a pickle-free"):
+        cp.load(tmp_path / "junk.npz")
+
+
+def test_a_crash_mid_save_leaves_the_old_file_intact(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "ckpt.npz"
+    cp.save({"w": np.arange(3.0)}, path)
+    before = path.read_bytes()
+
+    def crash(file, **arrays):
+        file.write(b"PK partial garbage")
+        raise KeyboardInterrupt("power cut")
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(KeyboardInterrupt):
+        cp.save({"w": np.zeros(1000)}, path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["ckpt.npz"]
+    np.testing.assert_array_equal(cp.load(path)["w"], np.arange(3.0))
+
+
+def test_overwrite_keeps_the_file_mode(tmp_path) -> None:
+    path = tmp_path / "m.npz"
+    cp.save({"w": np.ones(1)}, path)
+    assert path.stat().st_mode & 0o777 == 0o644
+    os.chmod(path, 0o640)
+    cp.save({"w": np.zeros(1)}, path)
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert cp.load(path)["w"][0] == 0
