@@ -172,3 +172,16 @@ def test_elementwise_loss_errors() -> None:
         nn.L1Loss(reduction="average")
     with pytest.raises(ValueError, match="reduction"):
         F.mse_loss(rand(2), rand(2), reduction="avg")
+
+
+def test_fused_losses_pass_finite_difference_checks() -> None:
+    x = cp.Tensor(rand(4, 3, 2), requires_grad=True)
+    t = np.array([[0, 2], [1, 1], [2, 0], [0, -100]])
+    cp.gradcheck(lambda z: F.cross_entropy(z, t, weight=np.array([1.0, 2.0, 0.5])), x)
+    cp.gradcheck(lambda z: F.nll_loss(z, t, reduction="sum"), x)
+    y = cp.Tensor(np.random.default_rng(3).uniform(0, 1, (4, 3, 2)), requires_grad=True)
+    cp.gradcheck(lambda z, w: F.binary_cross_entropy_with_logits(z, w, pos_weight=np.ones(2) * 2),
+                 x, y)
+    p = cp.Tensor(np.random.default_rng(4).uniform(0.1, 0.9, (4, 3, 2)), requires_grad=True)
+    cp.gradcheck(lambda z, w: F.binary_cross_entropy(z, w), p, y)
+    cp.gradcheck(lambda z, w: F.mse_loss(z, w, reduction="sum"), x, y)

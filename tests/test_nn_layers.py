@@ -202,6 +202,24 @@ def test_max_pool_ties_send_the_gradient_to_the_first_maximum_like_torch() -> No
     np.testing.assert_array_equal(xc.grad[0, 0], [[1, 0], [0, 0]])
 
 
+def test_max_pool_nan_and_infinities_match_torch() -> None:
+    x = rand(1, 2, 5, 5)
+    x[0, 0, 0, :2] = np.nan  # two NaNs in one window: PyTorch takes the last
+    x[0, 0, 3, 3] = np.nan
+    x[0, 1, :2, :2] = -np.inf  # a window of -inf next to padding
+    x[0, 1, 4, 4] = np.inf
+    for kwargs in (dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1)):
+        layer, tlayer = nn.MaxPool2d(**kwargs), torch.nn.MaxPool2d(**kwargs)
+        xc = cp.Tensor(x, requires_grad=True)
+        xt = torch.tensor(x, requires_grad=True)
+        yc, yt = layer(xc), tlayer(xt)
+        np.testing.assert_array_equal(yc.data, yt.detach().numpy())
+        g = rand(*yc.shape, seed=4)
+        yc.backward(g)
+        yt.backward(torch.tensor(g))
+        np.testing.assert_allclose(xc.grad, xt.grad.numpy(), rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("nd,out", [(1, 3), (1, 1), (2, 1), (2, (3, 2)), (2, (None, 4)),
                                     (2, (5, 3)), (3, (2, 1, 3))])
 def test_adaptive_avg_pool_matches_torch(nd: int, out) -> None:
@@ -555,3 +573,18 @@ def test_load_state_dict_errors_list_every_problem_and_change_nothing() -> None:
         model.load_state_dict({"2.bias": np.zeros(4)}, strict=False)
     with pytest.raises(nn.StateDictError, match="numbers"):
         model.load_state_dict({**before, "2.bias": np.array(["a", "b", "c"])})
+
+
+def test_fused_ops_pass_finite_difference_checks() -> None:
+    x = cp.Tensor(rand(4, 3, 2, 2), requires_grad=True)
+    w = cp.Tensor(rand(3, seed=1), requires_grad=True)
+    b = cp.Tensor(rand(3, seed=2), requires_grad=True)
+    cp.gradcheck(lambda z, u, v: F.batch_norm(z, None, None, u, v, training=True), x, w, b)
+    rm, rv = np.zeros(3), np.ones(3) * 2
+    cp.gradcheck(lambda z, u, v: F.batch_norm(z, rm, rv, u, v, training=False), x, w, b)
+    lw = cp.Tensor(rand(5, 2, seed=3), requires_grad=True)
+    lb = cp.Tensor(rand(5, seed=4), requires_grad=True)
+    cp.gradcheck(lambda z, u, v: F.linear(z, u, v), x, lw, lb)
+    cp.gradcheck(lambda z: F.log_softmax(z, 1), x)
+    cp.gradcheck(lambda z: F.softmax(z, -1), x)
+    cp.gradcheck(lambda z: F.leaky_relu(z, 0.1), x)

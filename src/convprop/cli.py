@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 # (name, module, help): the module provides add_arguments(parser) and run(args) -> int
 COMMANDS: tuple[tuple[str, str, str], ...] = (
-    ("demo", "convprop.seed",
+    ("demo", "convprop.demo",
      "the founding document's 3x3 / 2x2 example with numbers, then K trained by gradient descent"),
-    ("explain", "convprop.explain",
+    ("explain", "convprop.derivation",
      "the document's derivation, equation by equation, for any shape (SymPy)"),
 )
 
@@ -65,6 +67,37 @@ def pair_arg(s: str) -> tuple[int, int]:
     return _parse_pair(s, 0, "size")
 
 
+def positive_float(s: str) -> float:
+    return _typed(s, float, lambda v: math.isfinite(v) and v > 0, "a positive number")
+
+
+def non_negative_int(s: str) -> int:
+    return _typed(s, int, lambda v: v >= 0, "a non-negative integer")
+
+
+def divisor_arg(s: str) -> str | float:
+    """``'kernel'``, ``'stride'`` or a positive number (see :func:`convprop.seed.resolve_divisor`)."""
+    from .seed import resolve_divisor
+
+    if s in ("kernel", "stride"):
+        return s
+    try:
+        resolve_divisor(s, (1, 1), (1, 1))
+    except (TypeError, ValueError) as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return float(s)
+
+
+def _typed(s: str, kind: Callable[[str], Any], ok: Callable[[Any], bool], what: str) -> Any:
+    try:
+        v = kind(s)
+    except ValueError:
+        v = None
+    if v is None or not ok(v):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}")
+    return v
+
+
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The parser; only the subcommand named in ``argv`` has its module imported."""
     from . import __version__
@@ -86,6 +119,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``convprop``; returns the exit status (0 ok, 1 failure, 2 bad arguments)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):  # σ, ∂ and · degrade to '?' on a non-UTF-8 terminal
+        if hasattr(stream, "reconfigure") and "utf" not in (stream.encoding or "").lower():
+            stream.reconfigure(errors="replace")
     try:
         parser = build_parser(argv)
         try:

@@ -1,4 +1,4 @@
-"""Text, Markdown and LaTeX renderings of a :class:`convprop.explain.Derivation`.
+"""Text, Markdown and LaTeX renderings of a :class:`convprop.derivation.Derivation`.
 
 One function, :func:`blocks`, says *what* is written (headings, prose, aligned
 equations, matrices) using a notation object; the plain notation writes
@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .seed import Pair, fmt, side_by_side
+from .demo import side_by_side
+from .seed import Pair, fmt
 
 if TYPE_CHECKING:
-    from .explain import Derivation, Term
+    from .derivation import Derivation, Term
 
 
 # ------------------------------------------------------------------ blocks

@@ -1,4 +1,4 @@
-"""The founding document's pipeline, exactly (``convprop.seed``), and ``convprop demo``.
+"""The founding document's pipeline, exactly (``convprop.seed``); ``convprop demo`` prints it.
 
 The document (``shared/seed/convolutions.md``) derives, for one unbatched input::
 
@@ -34,11 +34,10 @@ positions come from :mod:`convprop._windows`, as everywhere else.
 
 from __future__ import annotations
 
-import argparse
 import math
 import numbers
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -133,9 +132,12 @@ class Geometry:
         ker = as_pair(kernel_shape, "kernel_shape")
         st = as_pair(stride, "stride")
         pad = as_pair(padding, "padding", minimum=0)
-        geo = cls(inp, ker, st, pad, resolve_divisor(divisor, ker, st), divisor_rule(divisor))
-        geo.output_shape  # noqa: B018  (validates: the kernel must fit the padded input)
-        return geo
+        for n, axis in ((0, "W"), (1, "H")):
+            if ker[n] > inp[n] + 2 * pad[n]:
+                raise ValueError(
+                    f"the kernel does not fit: K_{axis} = {ker[n]} > X_{axis} + 2P_{axis} = "
+                    f"{inp[n]} + 2·{pad[n]} (S_K = {ker}, S_X = {inp}, P = {pad})")
+        return cls(inp, ker, st, pad, resolve_divisor(divisor, ker, st), divisor_rule(divisor))
 
     @cached_property
     def output_shape(self) -> Pair:
@@ -349,7 +351,7 @@ def demo_values(seed: int | None = None) -> tuple[np.ndarray, np.ndarray, np.nda
     return x, k, y
 
 
-# ---------------------------------------------------------------- printing
+# ---------------------------------------------------------------- notation
 def fmt(v: float, digits: int = 6) -> str:
     """A number as a person writes it: ``2``, ``0.375``, ``-0.0741948``."""
     v = float(v)
@@ -362,239 +364,6 @@ def fmt(v: float, digits: int = 6) -> str:
     return s
 
 
-def _factor(v: float) -> str:
-    """A number inside a product: negatives in parentheses."""
-    s = fmt(v)
-    return f"({s})" if s.startswith("-") else s
-
-
 def sym(name: str, cell: Pair) -> str:
     """``x_{i,j}`` in the document's notation."""
     return f"{name}_{{{cell[0]},{cell[1]}}}"
-
-
-def matrix_lines(name: str, a: np.ndarray, letter: str) -> list[str]:
-    """``name =`` above the rows of ``a`` in brackets, columns aligned."""
-    cells = [[fmt(v) for v in row] for row in a]
-    width = max(len(c) for row in cells for c in row)
-    rows = ["  [ " + "  ".join(c.rjust(width) for c in row) + " ]" for row in cells]
-    shape = f"S_{letter} = ({a.shape[1]}, {a.shape[0]})"
-    return [f"{name} ({shape}) ="] + rows
-
-
-def side_by_side(blocks: Sequence[list[str]], gap: int = 6) -> list[str]:
-    widths = [max(len(s) for s in b) for b in blocks]
-    height = max(len(b) for b in blocks)
-    out = []
-    for r in range(height):
-        parts = [(b[r] if r < len(b) else "").ljust(w) for b, w in zip(blocks, widths)]
-        out.append((" " * gap).join(parts).rstrip())
-    return out
-
-
-def shape_lines(geo: Geometry) -> list[str]:
-    """Eq. 1 with the numbers substituted, once per dimension."""
-    lines = []
-    for axis, n in (("W", 0), ("H", 1)):
-        xs, ks, s, p = geo.input_shape[n], geo.kernel_shape[n], geo.stride[n], geo.padding[n]
-        num = xs - ks + 2 * p
-        rhs = f"({xs} - {ks} + 2·{p})/{s} + 1"
-        exact = num % s == 0
-        if not exact:
-            rhs = f"⌊{rhs[:-4]}⌋ + 1 = ⌊{fmt(num / s, 4)}⌋ + 1"
-        lines.append(f"Z_{axis} = (X_{axis} - K_{axis} + 2P_{axis})/S_{axis} + 1 = {rhs} "
-                     f"= {geo.output_shape[n]}")
-    return lines
-
-
-def _describe(geo: Geometry) -> str:
-    st = geo.stride[0] if geo.stride[0] == geo.stride[1] else geo.stride
-    pad = geo.padding[0] if geo.padding[0] == geo.padding[1] else geo.padding
-    d = geo.divisor_rule
-    div = f"D = {d} = {fmt(geo.divisor)}" if d != "given" else f"D = {fmt(geo.divisor)}"
-    return (f"S_X = {geo.input_shape}, S_K = {geo.kernel_shape}, stride S = {st}, "
-            f"padding P = {pad}, divisor {div}")
-
-
-def forward_lines(p: Pass) -> list[str]:
-    """Section II with numbers: every z, o and L, expanded then evaluated."""
-    geo, d = p.geometry, fmt(p.geometry.divisor)
-    out = [f"II. Forward (eq. 5, 6, 4): Z = conv(X, K)/{d}, O = σ(Z), L = Σ(o - y)²"]
-    wins = geo.windows(p.x)
-    for (x, y) in geo.outputs():
-        syms, nums = [], []
-        for (i, j) in geo.kernel_elements():
-            src = geo.source(i, j, x, y)
-            xs = sym("x", src) if src else "0"
-            syms.append(f"{xs}·{sym('k', (i, j))}")
-            nums.append(f"{_factor(wins[j - 1, i - 1, y - 1, x - 1])}·{_factor(p.k[j - 1, i - 1])}")
-        total = float((wins[:, :, y - 1, x - 1] * p.k).sum())
-        lhs = f"  {sym('z', (x, y))} = "
-        pad = " " * (len(lhs) - 2)
-        out.append(f"{lhs}({' + '.join(syms)})/{d}")
-        out.append(f"{pad}= ({' + '.join(nums)})/{d}")
-        out.append(f"{pad}= {fmt(total)}/{d} = {fmt(p.z[y - 1, x - 1])}")
-    out.append("")
-    for (x, y) in geo.outputs():
-        z = p.z[y - 1, x - 1]
-        out.append(f"  {sym('o', (x, y))} = σ({sym('z', (x, y))}) = 1/(1 + e^({fmt(-z)})) "
-                   f"= {fmt(p.o[y - 1, x - 1])}")
-    out.append("")
-    cells = geo.outputs()
-    sq = [f"({sym('o', c)} - {sym('y', c)})²" for c in cells]
-    nums = [f"({fmt(p.o[c[1] - 1, c[0] - 1])} - {fmt(p.y[c[1] - 1, c[0] - 1])})²" for c in cells]
-    vals = [fmt((p.o[c[1] - 1, c[0] - 1] - p.y[c[1] - 1, c[0] - 1]) ** 2) for c in cells]
-    out.append("  L = " + _wrap(sq, 2, "      + "))
-    out.append("    = " + _wrap(nums, 2, "      + "))
-    out.append("    = " + " + ".join(vals))
-    out.append(f"    = {fmt(p.loss)}")
-    return out
-
-
-def _wrap(parts: list[str], per_line: int, cont: str) -> str:
-    lines = [" + ".join(parts[n:n + per_line]) for n in range(0, len(parts), per_line)]
-    return ("\n" + cont).join(lines)
-
-
-def backward_lines(p: Pass) -> list[str]:
-    """Section III with numbers: every ∂L/∂k_{i,j} as the chain-rule sum, term by term."""
-    geo, d = p.geometry, fmt(p.geometry.divisor)
-    cr = chain_rule(p)
-    out = [
-        "III. Backward (chain rule): ∂L/∂k_{i,j} = Σ ∂L/∂o_{x,y} · ∂o_{x,y}/∂z_{x,y} · "
-        "∂z_{x,y}/∂k_{i,j}",
-        f"  with ∂L/∂o = 2(o - y),  ∂o/∂z = σ(z)(1 - σ(z)) = o(1 - o),  ∂z/∂k = x/{d}",
-    ]
-    if geo.divisor != 1:
-        out.append(f"  (the document writes ∂z_{{1,1}}/∂k_{{1,1}} = x_{{1,1}}; eq. 5 divides by "
-                   f"{d}, so the factor is x_{{1,1}}/{d})")
-    head = ["output", "∂L/∂o", "∂o/∂z", "∂z/∂k", "term"]
-    for (i, j) in geo.kernel_elements():
-        kij = sym("k", (i, j))
-        rows = []
-        for (x, y) in geo.outputs():
-            src = geo.source(i, j, x, y)
-            xs = sym("x", src) if src else "0 (pad)"
-            r, c = y - 1, x - 1
-            rows.append([sym("z", (x, y)), fmt(cr.dl_do[r, c]), fmt(cr.do_dz[r, c]),
-                         f"{xs}/{d} = {fmt(cr.dz_dk[j - 1, i - 1, r, c])}",
-                         fmt(cr.terms[j - 1, i - 1, r, c])])
-        out.append("")
-        out.append(f"  ∂L/∂{kij}:")
-        out.extend("    " + line for line in table([head] + rows))
-        out.append(f"    ∂L/∂{kij} = sum of the terms = {fmt(cr.grad[j - 1, i - 1])}")
-    out.append("")
-    out.extend("  " + s for s in matrix_lines("∂L/∂K", p.grad, "K"))
-    return out
-
-
-def table(rows: list[list[str]]) -> list[str]:
-    """Left-aligned columns, two spaces apart."""
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    return ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
-
-
-def training_lines(h: History, every: int | None = None) -> list[str]:
-    """The loss after each step: every step for short runs, about 20 rows for long ones."""
-    n = h.steps
-    every = every or max(1, math.ceil(n / 20))
-    shown = sorted({t for t in range(0, n + 1, every)} | {n})
-    rows = [["step", "L", "change"]]
-    for t in shown:
-        change = "" if t == 0 else fmt(h.losses[t] - h.losses[t - 1], 4)
-        rows.append([str(t), f"{h.losses[t]:.6f}", change])
-    return ["  " + line for line in table(rows)]
-
-
-def demo_report(x: np.ndarray, k: np.ndarray, y: np.ndarray, h: History) -> str:
-    """Everything ``convprop demo`` prints to stdout."""
-    p = h.first
-    geo = p.geometry
-    lines = [
-        "The founding document's example, with numbers",
-        f"  {_describe(geo)}",
-        "  x_{i,j} is column i, row j, counted from 1 (the document's notation)",
-        "",
-        *side_by_side([matrix_lines("X", x, "X"), matrix_lines("K", k, "K"),
-                       matrix_lines("Y", y, "Y")]),
-        "",
-        "I. Output shape (eq. 1)",
-        *("  " + s for s in shape_lines(geo)),
-        "",
-        *forward_lines(p),
-        "",
-        *backward_lines(p),
-        "",
-        f"Training: K ← K - {fmt(h.lr)}·∂L/∂K, repeated ({h.steps} steps)",
-        *training_lines(h),
-    ]
-    drop = h.losses[0] - h.losses[-1]
-    falling = all(b < a for a, b in zip(h.losses, h.losses[1:]))
-    lines.append(f"  L fell from {fmt(h.losses[0])} to {fmt(h.losses[-1])} (by {fmt(drop, 4)})"
-                 + (", at every step" if falling and h.steps else ""))
-    if h.stopped:
-        lines.append(f"  stopped: {h.stopped}")
-    lines += ["", *side_by_side([matrix_lines("K before", h.kernels[0], "K"),
-                                 matrix_lines("K after", h.kernels[-1], "K")])]
-    return "\n".join(lines)
-
-
-# ------------------------------------------------------------------- CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``convprop demo`` options."""
-    parser.add_argument("--seed", type=int, default=None,
-                        help="random X, K, Y from this seed instead of the documented defaults")
-    parser.add_argument("--lr", type=_positive_float, default=DEFAULT_LR,
-                        help=f"learning rate (default {fmt(DEFAULT_LR)})")
-    parser.add_argument("--steps", type=_non_negative_int, default=DEFAULT_STEPS,
-                        help=f"gradient-descent steps at most (default {DEFAULT_STEPS}); "
-                             "training also stops when the loss stops falling")
-    parser.add_argument("--divisor", default="kernel", type=_divisor_arg,
-                        help="what eq. 5 divides by: 'kernel' (K_W*K_H = 4, the document's "
-                             "worked equations; default), 'stride' (S_W*S_H) or a number "
-                             "(1 = standard convolution)")
-    parser.add_argument("--plot", metavar="FILE", default=None,
-                        help="write a PNG: the loss curve and K before and after")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-
-
-def run(args: argparse.Namespace) -> int:
-    """``convprop demo``: the 3×3 / 2×2 example, evaluated, then trained."""
-    x, k, y = demo_values(args.seed)
-    h = train(x, k, y, lr=args.lr, steps=args.steps, divisor=args.divisor,
-              progress=not args.no_progress)
-    print(demo_report(x, k, y, h))
-    if args.plot:
-        from .figures import demo_figure
-
-        demo_figure(h, args.plot)
-        print(f"\nPlot written to {args.plot}")
-    return 0
-
-
-def _positive_float(s: str) -> float:
-    return _typed(s, float, lambda v: math.isfinite(v) and v > 0, "a positive number")
-
-
-def _non_negative_int(s: str) -> int:
-    return _typed(s, int, lambda v: v >= 0, "a non-negative integer")
-
-
-def _typed(s: str, kind: Callable[[str], Any], ok: Callable[[Any], bool], what: str) -> Any:
-    try:
-        v = kind(s)
-    except ValueError:
-        v = None
-    if v is None or not ok(v):
-        raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}")
-    return v
-
-
-def _divisor_arg(s: str) -> Divisor:
-    if s in ("kernel", "stride"):
-        return s
-    try:
-        resolve_divisor(s, (1, 1), (1, 1))
-    except (TypeError, ValueError) as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return float(s)

@@ -30,14 +30,15 @@ SPLIT_SEED = 0  # the held-out set is the same for every training seed
 
 
 def lenet(num_classes: int = 10) -> nn.Sequential:
-    """Two conv-ReLU-pool stages and two fully connected layers, sized for 8x8 input.
+    """LeNet's shape (two conv-pool stages, two fully connected layers) for 8x8 input,
+    with batch normalisation after each convolution and dropout before the classifier.
 
     ``(N, 1, 8, 8)`` -> conv 3x3 (16) -> pool -> ``(N, 16, 4, 4)`` -> conv 3x3 (32)
     -> pool -> ``(N, 32, 2, 2)`` -> 128 -> 64 -> ``num_classes`` logits.
     """
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(128, 64), nn.ReLU(), nn.Dropout(0.2), nn.Linear(64, num_classes),
     )
 

@@ -15,6 +15,18 @@ def _array(value: Any) -> np.ndarray | None:
     return value.data if isinstance(value, Tensor) else value
 
 
+def _channel_sum(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """``sum(a)`` (or ``sum(a * b)``) per channel of ``(N, C, *spatial)``.
+
+    einsum over the contiguous spatial axis, then a sum over the batch: several
+    times faster than ``sum(axis=(0, 2, ...))``, and each inner sum stays short.
+    """
+    a3 = a.reshape(a.shape[0], a.shape[1], -1)
+    if b is None:
+        return np.einsum("ncl->nc", a3).sum(axis=0)
+    return np.einsum("ncl,ncl->nc", a3, b.reshape(a3.shape)).sum(axis=0)
+
+
 def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = None,
                bias: Any = None, training: bool = False, momentum: float = 0.1,
                eps: float = 1e-5) -> Tensor:
@@ -55,7 +67,6 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
             raise ValueError(f"batch_norm: {label} must have shape ({c},) for input {x.shape}, "
                              f"got {t.shape}")
     a = x.data
-    axes = (0,) + tuple(range(2, a.ndim))
     bshape = (1, c) + (1,) * (a.ndim - 2)
     count = a.size // c if c else 0
     use_batch = training or rm is None or rv is None
@@ -64,9 +75,9 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
             raise ValueError(
                 f"batch_norm: expected more than 1 value per channel when training, "
                 f"got input of shape {x.shape}")
-        mean = a.mean(axis=axes)
+        mean = _channel_sum(a) / count
         xc = a - mean.reshape(bshape)
-        var = (xc * xc).sum(axis=axes) / count
+        var = _channel_sum(xc, xc) / count
         if training and rm is not None and rv is not None:
             rm *= 1 - momentum
             rm += momentum * mean
@@ -76,18 +87,21 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
         mean, var = rm, rv
         xc = a - mean.reshape(bshape)
     invstd = (1.0 / np.sqrt(var + eps)).astype(a.dtype, copy=False)
-    xhat = xc * invstd.reshape(bshape)
+    xc *= invstd.reshape(bshape)
+    xhat = xc  # normalised in place: xc is this op's own temporary
     gamma = None if w is None else w.data
     y = xhat if gamma is None else xhat * gamma.reshape(bshape)
     if b is not None:
-        y = y + b.data.reshape(bshape)
+        y = y + b.data.reshape(bshape) if y is xhat else np.add(y, b.data.reshape(bshape), out=y)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        gb = g.sum(axis=axes)
-        gw = (g * xhat).sum(axis=axes)
+        gb = _channel_sum(g)
+        gw = _channel_sum(g, xhat)
         scale = invstd if gamma is None else gamma * invstd
         if use_batch:
-            gx = (g - (gb / count).reshape(bshape) - xhat * (gw / count).reshape(bshape))
+            gx = xhat * (-gw / count).reshape(bshape)
+            gx += g
+            gx -= (gb / count).reshape(bshape)
             gx *= scale.reshape(bshape)
         else:
             gx = g * scale.reshape(bshape)

@@ -18,6 +18,7 @@ real cells, found by pooling a mask of ones through the same view.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -77,15 +78,36 @@ def max_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
     xp = pad_constant(x.data, pads, -np.inf)
     view = windows(xp, kernel, stride_t, dil)
     out_shape = view.shape[2 + nd:]
-    cols = view.reshape((n, c, math.prod(kernel)) + out_shape)  # copies: taps on one axis
-    arg = cols.argmax(axis=2)[:, :, None]  # first maximum in scan order, as PyTorch
-    y = np.take_along_axis(cols, arg, axis=2)[:, :, 0]
+    taps = [(slice(None), slice(None)) + t for t in itertools.product(*(range(k) for k in kernel))]
+    y = view[taps[0]].copy()
+    for tap in taps[1:]:
+        np.maximum(y, view[tap], out=y)  # propagates NaN, as PyTorch does
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
-        gcols = np.zeros(cols.shape, dtype=g.dtype)
-        np.put_along_axis(gcols, arg, g[:, :, None], axis=2)
+        # each window's gradient goes to its first maximum in scan order (PyTorch's pick
+        # among ties); in a window whose maximum is NaN, to its last NaN (PyTorch again)
+        gcols = np.empty((n, c) + kernel + out_shape, dtype=g.dtype)
+        nan_out = np.isnan(y)
+        taken = nan_out.copy()
+        valid = None
+        if any(p for pair in pads for p in pair) and np.isneginf(y).any():
+            # a window of -inf values: its maximum must not be claimed by a padded cell
+            real = pad_constant(np.ones((1, 1) + x.shape[2:], dtype=bool), pads, False)
+            valid = windows(real, kernel, stride_t, dil)
+        for tap in taps:
+            hit = view[tap] == y
+            hit &= ~taken
+            if valid is not None:
+                hit &= valid[tap]
+            taken |= hit
+            np.multiply(g, hit, out=gcols[tap])
+        if nan_out.any():  # the NaN pass: scan backwards, the last NaN wins
+            for tap in reversed(taps):
+                hit = np.isnan(view[tap]) & nan_out
+                nan_out &= ~hit
+                gcols[tap] += g * hit
         gxp = np.zeros(xp.shape, dtype=g.dtype)
-        fold_add(gxp, gcols.reshape((n, c) + kernel + out_shape), kernel, stride_t, dil)
+        fold_add(gxp, gcols, kernel, stride_t, dil)
         return (gxp[interior(pads, x.shape[2:])],)
 
     out = Tensor._wrap(y, (x,), backward)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -334,7 +333,7 @@ def load_values(values: Any, geo: Geometry, seed_: int | None = None
     if isinstance(values, (str, Path)):
         return (*_read_values(Path(values)), f"file {values}")
     if isinstance(values, Mapping):
-        return _pick(values, "values"), "given"
+        return (*_pick(values, "values"), "given")
     if isinstance(values, (tuple, list)) and len(values) == 3:
         x, k, y = (np.asarray(v, dtype=np.float64) for v in values)
         return x, k, y, "given"
@@ -372,7 +371,7 @@ FORMATS = ("text", "markdown", "latex")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``convprop explain`` options.  Shapes are WxH: width first, as S_X = (X_W, X_H)."""
-    from .cli import pair_arg, shape_arg
+    from .cli import divisor_arg, pair_arg, shape_arg
 
     parser.add_argument("--input", type=shape_arg, default=(3, 3), metavar="WxH",
                         help="input shape S_X = (X_W, X_H), width x height (default 3x3)")
@@ -382,7 +381,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stride S, or S_W x S_H (default 1)")
     parser.add_argument("--padding", type=pair_arg, default=(0, 0), metavar="P|WxH",
                         help="zero padding P on every side, or P_W x P_H (default 0)")
-    parser.add_argument("--divisor", type=seed._divisor_arg, default="kernel",
+    parser.add_argument("--divisor", type=divisor_arg, default="kernel", metavar="kernel|stride|N",
                         help="what eq. 5 divides by: 'kernel' (K_W*K_H, the document's worked "
                              "equations; default), 'stride' (S_W*S_H, eq. 5 as printed) or a "
                              "number (1 = standard convolution)")
@@ -422,19 +421,3 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     return 0
-
-
-class _CallableModule(types.ModuleType):
-    """``convprop.explain`` is both this module and the function :func:`explain`.
-
-    ``convprop.__getattr__`` returns the function, but importing this submodule
-    makes Python set the package attribute ``convprop.explain`` to the module, so
-    every later ``convprop.explain(...)`` would reach the module.  Making the
-    module callable keeps ``convprop.explain(...)`` working in every import order.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Derivation:
-        return explain(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,162 @@
+"""One training step (forward + backward + Adam) of a small CNN, convprop vs PyTorch CPU.
+
+Usage: ``python benchmarks/train_step.py [--batch-size 100] [--threads 2] [--repeats 7]
+[--steps 10] [--model issue|lenet|all] [--profile]``.
+
+Both libraries train the same model from the same weights on the same batch,
+in one process, interleaved (convprop, PyTorch, convprop, ...), with the same
+number of threads; each library's best mean over ``--steps`` steps is kept.
+Models:
+
+* ``issue``: the README/issue example, Conv(1->8) ReLU MaxPool Conv(8->16) ReLU
+  AdaptiveAvgPool Flatten Linear(16->10), on 1x28x28 images;
+* ``lenet``: the ``convprop train digits`` network (with BatchNorm) on 1x8x8 images.
+
+The printed ratio is convprop time / PyTorch time (lower is better).  With
+``--profile`` the convprop step is also run under cProfile and the most
+expensive functions are listed, which separates kernel time from per-op
+Python overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import sys
+import time
+
+import numpy as np
+
+
+def issue_model(lib):
+    return lib.Sequential(
+        lib.Conv2d(1, 8, 3, padding=1), lib.ReLU(), lib.MaxPool2d(2),
+        lib.Conv2d(8, 16, 3, padding=1), lib.ReLU(), lib.AdaptiveAvgPool2d(1),
+        lib.Flatten(), lib.Linear(16, 10))
+
+
+def lenet_model(lib):
+    return lib.Sequential(
+        lib.Conv2d(1, 16, 3, padding=1), lib.BatchNorm2d(16), lib.ReLU(), lib.MaxPool2d(2),
+        lib.Conv2d(16, 32, 3, padding=1), lib.BatchNorm2d(32), lib.ReLU(), lib.MaxPool2d(2),
+        lib.Flatten(), lib.Linear(128, 64), lib.ReLU(), lib.Linear(64, 10))
+
+
+MODELS = {"issue": (issue_model, 28), "lenet": (lenet_model, 8)}
+
+
+def graph_size(loss) -> int:
+    """Number of recorded ops behind ``loss`` (each costs one Python backward call)."""
+    seen, stack = set(), [loss]
+    while stack:
+        t = stack.pop()
+        if id(t) in seen or t._backward is None:
+            continue
+        seen.add(id(t))
+        stack.extend(t._parents)
+    return len(seen)
+
+
+def bench_model(name: str, batch: int, repeats: int, steps: int, profile: bool) -> float:
+    import torch
+
+    import convprop as cp
+    from convprop import nn, optim
+
+    make, size = MODELS[name]
+    nn.init.manual_seed(0)
+    model = make(nn)
+    tmodel = make(torch.nn)
+    tmodel.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, 1, size, size)).astype(np.float32)
+    y = rng.integers(0, 10, batch)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
+    criterion, tcriterion = nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
+
+    def cp_step():
+        loss = criterion(model(cp.Tensor._wrap(x)), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    def torch_step():
+        loss = tcriterion(tmodel(xt), yt)
+        topt.zero_grad()
+        loss.backward()
+        topt.step()
+        return loss
+
+    first, tfirst = cp_step().item(), torch_step().item()
+    assert abs(first - tfirst) < 1e-4, (first, tfirst)  # the same computation
+    for _ in range(2):
+        cp_step(), torch_step()
+    best = {"convprop": np.inf, "torch": np.inf}
+    for _ in range(repeats):
+        for label, fn in (("convprop", cp_step), ("torch", torch_step)):
+            start = time.perf_counter()
+            for _ in range(steps):
+                fn()
+            best[label] = min(best[label], (time.perf_counter() - start) / steps)
+    ops = graph_size(criterion(model(cp.Tensor._wrap(x)), y))
+    ratio = best["convprop"] / best["torch"]
+    print(f"{name:6s} batch {batch:4d} {size}x{size}: convprop {best['convprop'] * 1e3:8.3f} ms"
+          f"   torch {best['torch'] * 1e3:8.3f} ms   ratio {ratio:5.2f}x   "
+          f"({ops} recorded ops, {ops and best['convprop'] / ops * 1e6:.0f} us per op)")
+    if profile:
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(steps):
+            cp_step()
+        prof.disable()
+        out = io.StringIO()
+        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(15)
+        print(out.getvalue())
+    return ratio
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=2, help="threads for both libraries")
+    parser.add_argument("--repeats", type=int, default=7, help="timed rounds (best kept)")
+    parser.add_argument("--steps", type=int, default=10, help="steps per timed round")
+    parser.add_argument("--model", choices=[*MODELS, "all"], default="all")
+    parser.add_argument("--profile", action="store_true", help="cProfile the convprop step")
+    args = parser.parse_args(argv)
+    try:
+        import torch
+    except ImportError:
+        print("PyTorch is needed for this comparison")
+        return 2
+    torch.set_num_threads(args.threads)
+    limiter = None
+    try:
+        from threadpoolctl import threadpool_limits
+
+        limiter = threadpool_limits(limits=args.threads, user_api="blas")
+    except ImportError:
+        print("threadpoolctl not installed: NumPy's BLAS uses its default thread count")
+    from convprop import kernels
+
+    if hasattr(kernels, "set_threads"):
+        kernels.set_threads(args.threads)
+    print(f"threads: {args.threads}; numpy {np.__version__}, torch {torch.__version__}; "
+          f"best of {args.repeats} x {args.steps} steps, interleaved")
+    try:
+        names = list(MODELS) if args.model == "all" else [args.model]
+        for name in names:
+            bench_model(name, args.batch_size, args.repeats, args.steps, args.profile)
+    finally:
+        if limiter is not None:
+            limiter.unregister()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
