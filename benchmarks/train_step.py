@@ -104,10 +104,23 @@ def bench_model(name: str, batch: int, repeats: int, steps: int, profile: bool) 
                 fn()
             best[label] = min(best[label], (time.perf_counter() - start) / steps)
     ops = graph_size(criterion(model(cp.Tensor._wrap(x)), y))
+    # Python overhead: the whole step on a single image, where the arrays are tiny
+    x1, y1 = x[:1], y[:1]
+    tiny = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            loss = criterion(model(cp.Tensor._wrap(x1)), y1)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        tiny = min(tiny, (time.perf_counter() - start) / steps)
     ratio = best["convprop"] / best["torch"]
     print(f"{name:6s} batch {batch:4d} {size}x{size}: convprop {best['convprop'] * 1e3:8.3f} ms"
           f"   torch {best['torch'] * 1e3:8.3f} ms   ratio {ratio:5.2f}x   "
-          f"({ops} recorded ops, {ops and best['convprop'] / ops * 1e6:.0f} us per op)")
+          f"(overhead: {ops} recorded ops, a 1-image step takes {tiny * 1e3:.2f} ms "
+          f"= {tiny / ops * 1e6:.0f} us per op incl. the {len(list(model.parameters()))}-tensor "
+          f"Adam step)")
     if profile:
         prof = cProfile.Profile()
         prof.enable()

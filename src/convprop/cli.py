@@ -27,9 +27,15 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "the founding document's 3x3 / 2x2 example with numbers, then K trained by gradient descent"),
     ("explain", "convprop.derivation",
      "the document's derivation, equation by equation, for any shape (SymPy)"),
+    ("train", "convprop.train",
+     "train a LeNet-style CNN (convprop.nn + optim) on scikit-learn's bundled digits"),
+    ("bench", "convprop.bench",
+     "time convprop against PyTorch CPU on a suite of real layers, in one process"),
 )
 
-OPTIONAL = {"sympy", "matplotlib", "tqdm"}  # the [cli] extras, imported only where used
+# optional packages, imported only where used: module name -> the extra that installs it
+OPTIONAL = {"sympy": "cli", "matplotlib": "cli", "tqdm": "cli", "sklearn": "cli", "scipy": "cli",
+            "torch": "test"}
 
 EPILOG = ("Shapes are written WxH, width first, as the document's S_X = (X_W, X_H); "
           "x_{i,j} is column i, row j, counted from 1.")
@@ -140,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if e.name not in OPTIONAL:
             return _internal(e)
         _fail(f"this command needs {e.name}, one of convprop's optional extras: "
-              f"pip install 'convprop[cli]'")
+              f"pip install 'convprop[{OPTIONAL[e.name]}]'")
         return 1
     except (ValueError, TypeError, OSError) as e:
         _fail(str(e))

@@ -13,6 +13,7 @@ as PyTorch does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -238,7 +239,8 @@ def _unrows(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def _class_loss(x: Tensor, rows_logp: np.ndarray, t: np.ndarray, row_w: np.ndarray,
                 expected: tuple[int, ...], reduction: str,
-                grad_rows: Any) -> Tensor:
+                grad_rows: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+                ) -> Tensor:
     """Shared reduction of ``-w_t * logp[t]`` and the backward scaffolding."""
     m = np.arange(t.size)
     losses = -row_w * rows_logp[m, t]
