@@ -192,6 +192,11 @@ def transpose_output_shape(
     return tuple(out)
 
 
+def adaptive_bounds(in_size: int, out_size: int) -> list[tuple[int, int]]:
+    """PyTorch's adaptive windows: ``[floor(i*I/O), ceil((i+1)*I/O))`` for each output ``i``."""
+    return [(i * in_size // out_size, -(-(i + 1) * in_size // out_size)) for i in range(out_size)]
+
+
 def windows(
     x: np.ndarray,
     kernel: Sequence[int],

@@ -28,6 +28,7 @@ import numpy as np
 from .._windows import (
     Pairs,
     _is_int,
+    adaptive_bounds,
     conv_output_shape,
     fold_add,
     interior,
@@ -147,11 +148,6 @@ def avg_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
 
     out = Tensor._wrap(y.astype(x.dtype, copy=False), (x,), backward)
     return out.reshape(out.shape[1:]) if unbatched else out
-
-
-def adaptive_bounds(in_size: int, out_size: int) -> list[tuple[int, int]]:
-    """PyTorch's adaptive windows: ``[floor(i*I/O), ceil((i+1)*I/O))`` for each output ``i``."""
-    return [(i * in_size // out_size, -(-(i + 1) * in_size // out_size)) for i in range(out_size)]
 
 
 def _averaging_matrix(in_size: int, out_size: int, dtype: np.dtype) -> np.ndarray:
