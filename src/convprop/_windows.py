@@ -160,9 +160,10 @@ def conv_output_shape(
         span = d * (k - 1) + 1
         padded = x + pb + pa
         if span > padded:
+            size = f"{k} (dilated: {span})" if d > 1 else f"{k}"
             raise ValueError(
-                f"kernel size (dilated: {span}) is larger than the padded input ({padded}) "
-                f"in spatial dimension {i}"
+                f"kernel size {size} is larger than the padded input ({x} + padding = {padded}) "
+                f"in spatial dimension {i} (counted from the first spatial axis)"
             )
         out.append((padded - span) // s + 1)
     return tuple(out)
