@@ -303,6 +303,7 @@ AIMS = {
     "depthwise": dict(per_group=(1,)),
     "winograd": dict(kernels=(3,), max_stride=1, max_dilation=1, max_groups=1),
     "fft": dict(max_stride=1, max_dilation=1, max_groups=1),
+    "flat": dict(max_stride=1),
 }
 
 

@@ -62,7 +62,8 @@ def test_wrong_weight_rank(fn):
 
 # ---------------------------------------------------------------- sizes, strides
 def test_kernel_larger_than_input():
-    with pytest.raises(ValueError, match=r"kernel size 3 is larger than the padded input \(2 \+ padding = 2\)"):
+    with pytest.raises(ValueError,
+                       match=r"kernel size 3 is larger than the padded input \(2 \+ padding = 2\)"):
         F.conv2d(np.zeros((1, 4, 2, 5)), W2)
 
 

@@ -194,13 +194,17 @@ def test_force_falls_back_or_raises_on_unsupported_shape():
         ((1, 1), (1, 1), (1, 1), 1, 256, 64, (28, 28), "pointwise"),
         ((1, 1), (2, 2), (1, 1), 1, 64, 128, (56, 56), "pointwise"),
         ((3, 3), (1, 1), (1, 1), 128, 128, 128, (30, 30), "depthwise"),
-        ((3, 3), (1, 1), (1, 1), 1, 64, 64, (58, 58), "winograd"),
-        ((3, 3, 3), (1, 1, 1), (1, 1, 1), 1, 16, 32, (18, 34, 34), "winograd"),
+        ((3, 3), (1, 1), (1, 1), 1, 64, 64, (58, 58), "flat"),
+        ((3, 3), (1, 1), (1, 1), 1, 96, 96, (58, 58), "winograd"),
+        ((3, 3, 3), (1, 1, 1), (1, 1, 1), 1, 16, 32, (18, 34, 34), "flat"),
+        ((3, 3, 3), (1, 1, 1), (1, 1, 1), 1, 32, 32, (18, 34, 34), "winograd"),
         ((3, 3), (1, 1), (1, 1), 1, 512, 512, (9, 9), "gemm"),
+        ((3, 3), (1, 1), (1, 1), 1, 128, 128, (30, 30), "gemm"),
         ((3, 3), (2, 2), (1, 1), 1, 64, 128, (58, 58), "gemm"),
-        ((3, 3), (1, 1), (2, 2), 1, 64, 64, (32, 32), "gemm"),
-        ((3, 3), (1, 1), (1, 1), 1, 3, 32, (34, 34), "gemm"),
-        ((5, 5), (1, 1), (1, 1), 1, 6, 16, (14, 14), "gemm"),
+        ((3, 3), (1, 1), (2, 2), 1, 64, 64, (32, 32), "flat"),
+        ((3, 3), (1, 1), (1, 1), 1, 3, 32, (34, 34), "flat"),
+        ((5, 5), (1, 1), (1, 1), 1, 6, 16, (14, 14), "flat"),
+        ((3,), (1,), (1,), 1, 128, 128, (66,), "gemm"),
         ((31,), (1,), (1,), 1, 16, 32, (16030,), "gemm"),
         ((127,), (1,), (1,), 1, 16, 16, (8126,), "fft"),
         ((11, 11), (1, 1), (1, 1), 1, 16, 16, (74, 74), "fft"),
@@ -267,12 +271,12 @@ def test_pool_threads_give_the_same_answer():
     shape = (3, 8, 8, (14, 14), (3, 3), 1, 1, 1, 1)
     inputs, ref = _reference(shape)
     before = _pool.get_threads()
-    threshold = _pool.MIN_PARALLEL_BYTES
+    threshold, copy_threshold = _pool.MIN_PARALLEL_BYTES, _pool.MIN_PARALLEL_COPY_BYTES
     try:
-        _pool.MIN_PARALLEL_BYTES = 0
+        _pool.MIN_PARALLEL_BYTES = _pool.MIN_PARALLEL_COPY_BYTES = 0
         for threads in (1, 3):
             kernels.set_threads(threads)
-            for name in ("gemm", "winograd", "pointwise", "depthwise"):
+            for name in ("gemm", "winograd", "pointwise", "depthwise", "flat"):
                 if not _supported(name, shape):
                     continue
                 for g, r in zip(_run(name, shape, inputs, np.float64), ref):
@@ -282,5 +286,5 @@ def test_pool_threads_give_the_same_answer():
         for g, r in zip(_run("depthwise", dshape, dinputs, np.float64), dref):
             assert _rel(g, r) <= 1e-10
     finally:
-        _pool.MIN_PARALLEL_BYTES = threshold
+        _pool.MIN_PARALLEL_BYTES, _pool.MIN_PARALLEL_COPY_BYTES = threshold, copy_threshold
         kernels.set_threads(before)

@@ -198,14 +198,23 @@ def adaptive_bounds(in_size: int, out_size: int) -> list[tuple[int, int]]:
     return [(i * in_size // out_size, -(-(i + 1) * in_size // out_size)) for i in range(out_size)]
 
 
+def disjoint(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]) -> bool:
+    """Whether no two windows share an input position: along every axis the stride is at
+    least the dilated kernel span (2x2 pooling at stride 2, for instance)."""
+    return all(s >= d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation))
+
+
 def windows(
     x: np.ndarray,
     kernel: Sequence[int],
     stride: Sequence[int],
     dilation: Sequence[int],
     out_shape: Sequence[int] | None = None,
+    writeable: bool = False,
 ) -> np.ndarray:
-    """Read-only strided view of every kernel window of ``x`` (no copy).
+    """Strided view of every kernel window of ``x`` (no copy), read-only unless
+    ``writeable`` (allowed only for :func:`disjoint` windows, where every element of
+    the view is a distinct element of ``x``).
 
     ``x`` has shape ``(N, C, *spatial)`` (already padded).  The view has shape
     ``(N, C, *kernel, *out)`` and element ``[n, c, *t, *o]`` is
@@ -215,6 +224,8 @@ def windows(
     """
     nd = len(kernel)
     spatial = x.shape[2:]
+    if writeable and not disjoint(kernel, stride, dilation):
+        raise ValueError("a writeable window view needs disjoint windows")
     if out_shape is None:
         out_shape = tuple(
             (sz - d * (k - 1) - 1) // s + 1 for sz, k, s, d in zip(spatial, kernel, stride, dilation)
@@ -227,7 +238,7 @@ def windows(
         + tuple(sp_strides[i] * dilation[i] for i in range(nd))
         + tuple(sp_strides[i] * stride[i] for i in range(nd))
     )
-    return as_strided(x, shape=shape, strides=strides, writeable=False)
+    return as_strided(x, shape=shape, strides=strides, writeable=writeable)
 
 
 def fold_add(
@@ -242,10 +253,15 @@ def fold_add(
     ``cols`` has the layout of :func:`windows`, ``(N, C, *kernel, *out)``; ``dst``
     is ``(N, C, *spatial)`` and is accumulated into in place and returned.  One
     strided add per kernel tap: the loop is over ``prod(kernel)`` taps, every
-    add is vectorised over batch, channels and output positions.
+    add is vectorised over batch, channels and output positions.  Disjoint windows
+    (:func:`disjoint`) take a single add through a writeable window view.
     """
     nd = len(kernel)
     out_shape = cols.shape[2 + nd :]
+    if disjoint(kernel, stride, dilation):  # every position is read once: one add
+        target = windows(dst, kernel, stride, dilation, out_shape, writeable=True)
+        target += cols
+        return dst
     for tap, index in window_taps(kernel, stride, dilation, out_shape):
         dst[(slice(None), slice(None)) + index] += cols[(slice(None), slice(None)) + tap]
     return dst
@@ -289,6 +305,53 @@ def flat_taps(
         for tap in itertools.product(*(range(k) for k in kernel))
     ]
     return offsets, sum((o - 1) * st for o, st in zip(out, strides)) + 1
+
+
+def flat_windows(
+    rows: np.ndarray, spatial: Sequence[int], kernel: Sequence[int], dilation: Sequence[int],
+    length: int,
+) -> np.ndarray:
+    """Read-only view ``(R, *kernel, length)`` of the stride-1 windows of flattened planes.
+
+    ``rows`` is ``(R, L)`` with unit stride along ``L``: each row holds planes of
+    shape ``spatial`` laid end to end (row-major).  Element ``[r, *t, q]`` is
+    ``rows[r, q + off_t]`` with ``off_t`` the flat offset of tap ``t`` from
+    :func:`flat_taps`; positions ``q`` that are not outputs of their plane (row
+    and plane ends) read neighbouring data and must be ignored or zero.
+    """
+    item = rows.itemsize
+    if rows.ndim != 2 or rows.strides[1] != item:
+        raise ValueError("flat_windows needs a 2-D array with contiguous rows")
+    offsets, _ = flat_taps(spatial, kernel, dilation)
+    if length + offsets[-1] > rows.shape[1]:
+        raise ValueError(f"windows of length {length} reach past rows of {rows.shape[1]}")
+    plane = [math.prod(spatial[i + 1 :]) for i in range(len(spatial))]
+    return as_strided(
+        rows,
+        shape=(rows.shape[0],) + tuple(kernel) + (length,),
+        strides=(rows.strides[0],) + tuple(p * d * item for p, d in zip(plane, dilation)) + (item,),
+        writeable=False,
+    )
+
+
+def flat_fold_add(
+    rows: np.ndarray, cols: np.ndarray, spatial: Sequence[int], kernel: Sequence[int],
+    dilation: Sequence[int],
+) -> np.ndarray:
+    """Adjoint of :func:`flat_windows`: ``rows[:, q + off_t] += cols[:, *t, q]`` for every
+    tap, in place (one vectorised add per tap); returns ``rows``."""
+    offsets, _ = flat_taps(spatial, kernel, dilation)
+    length = cols.shape[-1]
+    taps = cols.reshape(cols.shape[0], len(offsets), length)
+    for i, off in enumerate(offsets):
+        rows[:, off : off + length] += taps[:, i]
+    return rows
+
+
+def flat_valid(spatial: Sequence[int], out: Sequence[int]) -> tuple[slice, ...]:
+    """Index, into planes of shape ``spatial``, of the stride-1 outputs (the leading
+    ``out`` corner) among the flattened positions of :func:`flat_taps`."""
+    return tuple(slice(0, o) for o in out)
 
 
 def pad_constant(x: np.ndarray, pads: Pairs, value: float = 0.0) -> np.ndarray:

@@ -3,7 +3,8 @@
 Each layer of :data:`LAYERS` is timed forward-only and forward + backward
 (gradients of input, weight and bias), float32, convprop and PyTorch
 interleaved (convprop, torch, convprop, torch, ...) and the best of
-``repeats`` kept for each, so that a noisy neighbour slows both alike.  Both
+``repeats`` kept for each (every timed sample repeats the call enough times to
+last at least ``MIN_SAMPLE_S``, after a warm-up), so that a noisy neighbour slows both alike.  Both
 libraries are held to the same number of threads.  The table reports times,
 GFLOP/s, the ratio convprop/PyTorch per layer and its geometric mean, convprop's
 peak temporary memory (tracemalloc, one untimed forward + backward) and its
@@ -99,10 +100,23 @@ def _environment(threads: int) -> list[str]:
     return lines
 
 
-def _elapsed(fn: Callable[[], object]) -> float:
+#: Each timed sample runs a callable enough times to last at least this long (seconds),
+#: so that timer resolution and one-off stalls do not decide a sub-millisecond layer.
+MIN_SAMPLE_S = 0.02
+
+
+def _elapsed(fn: Callable[[], object], inner: int = 1) -> float:
+    """Mean seconds per call of ``fn`` over ``inner`` back-to-back calls."""
     t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
+    for _ in range(inner):
+        fn()
+    return (time.perf_counter() - t) / inner
+
+
+def _inner_count(fn: Callable[[], object]) -> int:
+    """Calls per timed sample so that one sample lasts at least :data:`MIN_SAMPLE_S`."""
+    once = _elapsed(fn)
+    return max(1, math.ceil(MIN_SAMPLE_S / max(once, 1e-6)))
 
 
 def _rel(a: np.ndarray, ref: np.ndarray) -> float:
@@ -194,18 +208,22 @@ def run_layer(layer: Layer, torch: object, repeats: int, memory: bool = True) ->
     """Time one layer, interleaving the two libraries; best of ``repeats`` each."""
     case = _Case(layer, torch)
     res = Result(layer, math.inf, math.inf, math.inf, math.inf)
-    got = case.convprop_step()  # warm-up, and the answer checked below
+    got = case.convprop_step()  # warm-up, and the answer checked after the timing
+    # warm-up (allocator, thread pool, caches) and one call each to size the timed samples
+    fns = {"fwd": case.convprop_forward, "step": case.convprop_step}
+    if torch is not None:
+        fns.update(torch_fwd=case.torch_forward, torch_step=case.torch_step)
+    for fn in fns.values():
+        fn()
+    inner = {key: _inner_count(fn) for key, fn in fns.items()}
+    for _ in range(repeats):
+        for key, fn in fns.items():  # interleaved: convprop, torch, convprop, torch
+            setattr(res, key, min(getattr(res, key), _elapsed(fn, inner[key])))
+    # the float64 reference runs after the timing: measured, running it first left every
+    # later convprop call of the layer up to 20% slower (allocator state after its large
+    # float64 temporaries), which has nothing to do with the float32 kernels timed here
     ref = case.reference64()
     res.error = max(_rel(np.asarray(a, np.float64), r) for a, r in zip(got, ref))
-    if torch is not None:
-        case.torch_step()
-    for _ in range(repeats):
-        res.fwd = min(res.fwd, _elapsed(case.convprop_forward))
-        if torch is not None:
-            res.torch_fwd = min(res.torch_fwd, _elapsed(case.torch_forward))
-        res.step = min(res.step, _elapsed(case.convprop_step))
-        if torch is not None:
-            res.torch_step = min(res.torch_step, _elapsed(case.torch_step))
     if memory:
         tracemalloc.start()
         try:

@@ -30,6 +30,7 @@ from .._windows import (
     _is_int,
     adaptive_bounds,
     conv_output_shape,
+    disjoint,
     fold_add,
     interior,
     ntuple,
@@ -87,7 +88,11 @@ def max_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
         # each window's gradient goes to its first maximum in scan order (PyTorch's pick
         # among ties); in a window whose maximum is NaN, to its last NaN (PyTorch again)
-        gcols = np.empty((n, c) + kernel + out_shape, dtype=g.dtype)
+        # disjoint windows (2x2 pooling at stride 2): write straight into the gradient
+        gxp = np.zeros(xp.shape, dtype=g.dtype)
+        fold = not disjoint(kernel, stride_t, dil)
+        gcols = (np.empty((n, c) + kernel + out_shape, dtype=g.dtype) if fold
+                 else windows(gxp, kernel, stride_t, dil, out_shape, writeable=True))
         nan_out = np.isnan(y)
         taken = nan_out.copy()
         valid = None
@@ -107,8 +112,8 @@ def max_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
                 hit = np.isnan(view[tap]) & nan_out
                 nan_out &= ~hit
                 gcols[tap] += g * hit
-        gxp = np.zeros(xp.shape, dtype=g.dtype)
-        fold_add(gxp, gcols, kernel, stride_t, dil)
+        if fold:
+            fold_add(gxp, gcols, kernel, stride_t, dil)
         return (gxp[interior(pads, x.shape[2:])],)
 
     out = Tensor._wrap(y, (x,), backward)

@@ -28,7 +28,7 @@ from types import ModuleType
 
 import numpy as np
 
-from . import depthwise, fft, gemm, pointwise, winograd
+from . import depthwise, fft, flat, gemm, pointwise, winograd
 from ._pool import get_threads, set_threads
 
 ALGORITHMS: dict[str, ModuleType] = {
@@ -37,6 +37,7 @@ ALGORITHMS: dict[str, ModuleType] = {
     "winograd": winograd,
     "fft": fft,
     "depthwise": depthwise,
+    "flat": flat,
 }
 _forced: str | None = None
 _strict = False
@@ -75,6 +76,9 @@ def choose(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]
     * one input and one output channel per group (depthwise): per-tap
       multiply-accumulate (``depthwise``), which does ``T`` times less work than
       GEMM on block-diagonal weights;
+    * stride-1 2-D and 3-D layers with short columns (``C * prod(kernel)`` up to
+      640): im2col on flattened channel-major planes (``flat``), whose copies run
+      along whole planes; it beat GEMM and Winograd on every such suite layer;
     * 3x3 (3x3x3) stride-1 undilated ungrouped layers with enough channels for the
       transforms to pay: Winograd F(4x4, 3x3);
     * long kernels (many taps) at stride 1 with SciPy present: FFT;
@@ -94,6 +98,8 @@ def choose(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]
         return "pointwise"
     if depthwise.supports(*args):
         return "depthwise"
+    if flat.supports(*args) and flat.worthwhile(kernel, c, o, size):
+        return "flat"
     if winograd.supports(*args) and winograd.worthwhile(kernel, c, o, size):
         return "winograd"
     if fft.supports(*args) and fft.worthwhile(kernel, c, o, size):

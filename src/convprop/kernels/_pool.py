@@ -1,9 +1,11 @@
 """A small thread pool for the non-BLAS parts of the kernels, and reusable scratch buffers.
 
 NumPy releases the GIL inside copies and ufunc loops, so splitting one big
-strided copy into a few slabs along an axis runs them on several cores.  BLAS
-calls are never made from the pool (OpenBLAS threads them already), so the two
-never oversubscribe the machine: phases alternate, they do not overlap.
+job into a few slabs along an axis runs them on several cores.  BLAS calls are
+never made from the pool (OpenBLAS threads them already), so the two never
+oversubscribe the machine: phases alternate, they do not overlap.  Pure copies
+only go to the pool above :data:`MIN_PARALLEL_COPY_BYTES` (measured: they are
+memory-bound and gained nothing, or lost, next to the BLAS threads).
 
 Scratch buffers: a fresh multi-megabyte ``np.empty`` is mapped afresh by the C
 allocator and every page faults on first touch, which measured up to 3x the
@@ -24,6 +26,11 @@ import numpy as np
 
 #: Below this many bytes a job runs on the calling thread (a hand-off costs ~20 us).
 MIN_PARALLEL_BYTES = 1 << 18
+#: The same for pure data movement (copies, overlap-adds).  Measured with the conv suite
+#: on 2 cores: copies that alternate with BLAS calls ran as fast or faster on one thread
+#: at every layer size (memory-bound, and the pool's threads wake while OpenBLAS's are
+#: still spinning), so only arithmetic-heavy jobs (depthwise taps) go to the pool.
+MIN_PARALLEL_COPY_BYTES = 1 << 30
 
 _threads = max(1, min(8, os.cpu_count() or 1))
 _pool: ThreadPoolExecutor | None = None
@@ -49,13 +56,16 @@ def _splits(size: int, parts: int) -> list[slice]:
     return [slice(bounds[i], bounds[i + 1]) for i in range(parts)]
 
 
-def parallel(fn: Callable[[slice], object], size: int, nbytes: int) -> None:
+def parallel(fn: Callable[[slice], object], size: int, nbytes: int,
+             copy: bool = False) -> None:
     """Call ``fn(part)`` for contiguous slices covering ``range(size)``, on the pool.
 
-    ``nbytes`` is the job's size; small jobs, or a pool of one, run inline.
+    ``nbytes`` is the job's size; small jobs (below :data:`MIN_PARALLEL_BYTES`, or
+    :data:`MIN_PARALLEL_COPY_BYTES` for a ``copy`` job), or a pool of one, run inline.
     """
     global _pool
-    if _threads == 1 or size < 2 or nbytes < MIN_PARALLEL_BYTES:
+    limit = MIN_PARALLEL_COPY_BYTES if copy else MIN_PARALLEL_BYTES
+    if _threads == 1 or size < 2 or nbytes < limit:
         fn(slice(0, size))
         return
     if _pool is None:
@@ -75,8 +85,12 @@ def split_axis(shape: tuple[int, ...]) -> int:
     return 0
 
 
-def copy(dst: np.ndarray, src: np.ndarray, axis: int | None = None) -> np.ndarray:
-    """``dst[...] = src`` split along ``axis`` (default :func:`split_axis`) over the pool."""
+def copy(dst: np.ndarray, src: np.ndarray, axis: int | None = None,
+         eager: bool = False) -> np.ndarray:
+    """``dst[...] = src`` split along ``axis`` (default :func:`split_axis`) over the pool.
+
+    ``eager`` splits it from :data:`MIN_PARALLEL_BYTES` on, like an arithmetic job:
+    for kernels that make no BLAS calls (measured: depthwise's copies gain from it)."""
     if axis is None:
         axis = split_axis(dst.shape)
     lead = (slice(None),) * axis
@@ -84,7 +98,7 @@ def copy(dst: np.ndarray, src: np.ndarray, axis: int | None = None) -> np.ndarra
     def part(sl: slice) -> None:
         np.copyto(dst[lead + (sl,)], src[lead + (sl,)])
 
-    parallel(part, dst.shape[axis], dst.nbytes)
+    parallel(part, dst.shape[axis], dst.nbytes, copy=not eager)
     return dst
 
 

@@ -13,12 +13,16 @@ added::
 
 The ``N*C`` planes are processed in blocks small enough (``BLOCK_BYTES``) that
 the ``T`` passes over a block's output stay in cache, and the blocks are split
-over the thread pool.  At stride 1 each plane is handled *flattened*
-(:func:`convprop._windows.flat_taps`): a tap is then one shifted contiguous
-slice, so every NumPy loop runs over whole planes instead of rows of a few
-elements (a 28-wide row costs NumPy about as much overhead as work); the
-positions between rows that are not outputs are computed and dropped
-(forward) or held at zero (backward).
+over the thread pool.  At stride 1 the input is copied *channel-major*,
+``(C, N, *S)``, and each channel's ``N`` planes are handled as one flattened
+row (:func:`convprop._windows.flat_taps`): a tap is then one shifted
+contiguous slice of the row, so every NumPy call runs over blocks of whole
+rows (a 28-wide image row costs NumPy about as much overhead as work, and
+per-plane calls leave the pool's threads queueing for the GIL); positions
+between rows and planes that are not outputs are computed and dropped.  The
+input gradient is the same correlation on ``gy`` zero-padded by the kernel
+span with the kernel flipped, and the weight gradient one row-wise dot
+product per tap (the forward leaves its channel-major copy in ``cache``).
 """
 
 from __future__ import annotations
@@ -30,8 +34,12 @@ import numpy as np
 
 from .._windows import conv_output_shape, flat_taps, window_taps
 from . import _pool
+from .flat import channel_major
 
 BLOCK_BYTES = 256 * 2**10
+#: channel rows per block of the stride-1 path (several N-plane rows: one NumPy call
+#: per tap and block keeps the Python overhead, and GIL hand-offs, below the work)
+ROW_BLOCK_BYTES = 512 * 2**10
 
 
 def supports(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
@@ -41,8 +49,8 @@ def supports(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[in
     return groups == c == o
 
 
-def _blocks(part: slice, plane_bytes: int) -> list[slice]:
-    step = max(1, BLOCK_BYTES // max(1, plane_bytes))
+def _blocks(part: slice, plane_bytes: int, limit: int = BLOCK_BYTES) -> list[slice]:
+    step = max(1, limit // max(1, plane_bytes))
     return [slice(i, min(part.stop, i + step)) for i in range(part.start, part.stop, step)]
 
 
@@ -60,7 +68,7 @@ def conv_forward(xp: np.ndarray, w: np.ndarray, stride: Sequence[int], dilation:
     out = conv_output_shape(xp.shape[2:], kernel, stride, ((0, 0),) * nd, dilation)
     dtype = np.result_type(xp, w)
     if all(st == 1 for st in stride):
-        return _flat_forward(xp, w, dilation, out, dtype)
+        return _flat_forward(xp, w, dilation, out, dtype, cache)
     x2 = np.ascontiguousarray(xp, dtype=dtype).reshape((n * c,) + xp.shape[2:])
     y = np.empty((n * c,) + out, dtype=dtype)
     taps = list(window_taps(kernel, stride, dilation, out))
@@ -119,7 +127,7 @@ def conv_weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int],
     out = gy.shape[2:]
     dtype = np.result_type(xp, gy)
     if all(st == 1 for st in stride):
-        return _flat_weight_grad(xp, gy, tuple(kernel), dilation, dtype)
+        return _flat_weight_grad(xp, gy, tuple(kernel), dilation, dtype, cache)
     x2 = np.ascontiguousarray(xp, dtype=dtype).reshape((n * c,) + xp.shape[2:])
     g2 = np.ascontiguousarray(gy, dtype=dtype).reshape((n * c, math.prod(out)))
     taps = list(window_taps(kernel, stride, dilation, out))
@@ -140,81 +148,95 @@ def conv_weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int],
     return dw.reshape((c, 1) + tuple(kernel))
 
 
-def _flat(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """``(N, C, *S)`` -> contiguous ``(N*C, prod(S))``."""
-    return np.ascontiguousarray(a, dtype=dtype).reshape(a.shape[0] * a.shape[1], math.prod(a.shape[2:]))
+def _taps(size: tuple[int, ...], kernel: Sequence[int], dilation: Sequence[int],
+          n: int) -> tuple[list[int], int]:
+    """Tap offsets on ``n`` planes of ``size`` laid end to end, and the flat length ``M``
+    from the first position that covers every output of every plane."""
+    offsets, q = flat_taps(size, kernel, dilation)
+    return offsets, (n - 1) * math.prod(size) + q
 
 
-def _spread(gy: np.ndarray, size: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """``gy`` (N, C, *out) placed at the top corner of zeros (N*C, prod(size))."""
-    n, c = gy.shape[:2]
-    g = np.zeros((n * c,) + size, dtype=dtype)
-    g[(slice(None),) + tuple(slice(0, o) for o in gy.shape[2:])] = gy.reshape((n * c,) + gy.shape[2:])
-    return g.reshape(n * c, math.prod(size))
+def _flat_correlate(xc: np.ndarray, wt: np.ndarray, size: tuple[int, ...],
+                    dilation: Sequence[int], out: tuple[int, ...]) -> np.ndarray:
+    """Depthwise stride-1 correlation of channel-major planes ``xc`` (C, N, *size) with
+    ``wt`` (C, *K) -> new (N, C, *out).
+
+    Each channel's ``N`` planes form one contiguous row, so a tap is one scalar times a
+    shifted slice of it: ``T`` multiplies and ``T - 1`` adds per block of rows that
+    stays in cache.
+    Positions that are not outputs (row ends, plane ends) are computed and dropped."""
+    c, n = xc.shape[:2]
+    dtype = xc.dtype
+    if n == 0:
+        return np.empty((0, c) + out, dtype=dtype)
+    offsets, m = _taps(size, wt.shape[1:], dilation, n)
+    flat = xc.reshape(c, -1)
+    wide = _pool.scratch("dw_wide", flat.shape, dtype)
+    weights = wt.reshape(c, -1)
+
+    def run(part: slice) -> None:
+        blocks = _blocks(part, flat.shape[1] * dtype.itemsize, ROW_BLOCK_BYTES)
+        tmp = np.empty((blocks[0].stop - blocks[0].start, m), dtype=dtype)
+        for sb in blocks:
+            rows, yb, wb = flat[sb], wide[sb, :m], weights[sb]
+            t = tmp[: sb.stop - sb.start]
+            np.multiply(rows[:, offsets[0] : offsets[0] + m], wb[:, 0:1], out=yb)
+            for i, off in enumerate(offsets[1:], 1):
+                np.multiply(rows[:, off : off + m], wb[:, i : i + 1], out=t)
+                yb += t
+
+    _pool.parallel(run, c, flat.nbytes * len(offsets))
+    valid = wide.reshape((c, n) + size)[(slice(None), slice(None)) + tuple(slice(0, o) for o in out)]
+    y = np.empty((n, c) + out, dtype=dtype)
+    return _pool.copy(y, valid.transpose((1, 0) + tuple(range(2, 2 + len(size)))), axis=1,
+                      eager=True)
 
 
 def _flat_forward(xp: np.ndarray, w: np.ndarray, dilation: Sequence[int], out: tuple[int, ...],
-                  dtype: np.dtype) -> np.ndarray:
-    n, c = xp.shape[:2]
+                  dtype: np.dtype, cache: dict | None) -> np.ndarray:
     size = tuple(xp.shape[2:])
-    offsets, q = flat_taps(size, w.shape[2:], dilation)
-    x2 = _flat(xp, dtype)
-    wide = _pool.scratch("dw_wide", x2.shape, dtype)
-
-    def run(part: slice) -> None:
-        for sb in _blocks(part, x2.shape[1] * dtype.itemsize):
-            wb = _plane_weights(w, sb, dtype)
-            yb = wide[sb, :q]
-            tmp = np.empty_like(yb)
-            for i, off in enumerate(offsets):
-                if i == 0:
-                    np.multiply(x2[sb, off : off + q], wb[:, i : i + 1], out=yb)
-                else:
-                    np.multiply(x2[sb, off : off + q], wb[:, i : i + 1], out=tmp)
-                    yb += tmp
-
-    _pool.parallel(run, n * c, x2.nbytes * len(offsets))
-    y = np.empty((n, c) + out, dtype=dtype)
-    valid = wide.reshape((n, c) + size)[(slice(None), slice(None)) + tuple(slice(0, o) for o in out)]
-    return _pool.copy(y, valid)
+    xc = channel_major(xp, size, (0,) * len(size), dtype,
+                       None if cache is not None else "dw_x", eager=True)
+    if cache is not None:
+        cache["depthwise_x"] = xc  # the weight gradient reads the same rows
+    return _flat_correlate(xc, w[:, 0].astype(dtype, copy=False), size, dilation, out)
 
 
 def _flat_input_grad(gy: np.ndarray, w: np.ndarray, size: tuple[int, ...],
                      dilation: Sequence[int], dtype: np.dtype) -> np.ndarray:
-    n, c = gy.shape[:2]
-    offsets, q = flat_taps(size, w.shape[2:], dilation)
-    g2 = _spread(gy, size, dtype)
-    dx = np.zeros_like(g2)
-
-    def run(part: slice) -> None:
-        for sb in _blocks(part, g2.shape[1] * dtype.itemsize):
-            wb = _plane_weights(w, sb, dtype)
-            gb = g2[sb, :q]
-            tmp = np.empty_like(gb)
-            for i, off in enumerate(offsets):
-                np.multiply(gb, wb[:, i : i + 1], out=tmp)
-                dx[sb, off : off + q] += tmp
-
-    _pool.parallel(run, n * c, g2.nbytes * len(offsets))
-    return dx.reshape((n, c) + size)
+    """The transposed correlation as a correlation: ``gy`` zero-padded by the dilated
+    span on each side (to ``size + span``: positions past ``out + span`` read only zeros)
+    with the kernel flipped."""
+    nd = len(size)
+    kernel = w.shape[2:]
+    span = tuple(d * (k - 1) for d, k in zip(dilation, kernel))
+    gc = channel_major(gy, tuple(s + e for s, e in zip(size, span)), span, dtype, "dw_g", eager=True)
+    flipped = w[(slice(None), 0) + (slice(None, None, -1),) * nd].astype(dtype)
+    return _flat_correlate(gc, flipped, tuple(gc.shape[2:]), dilation, size)
 
 
 def _flat_weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: tuple[int, ...],
-                      dilation: Sequence[int], dtype: np.dtype) -> np.ndarray:
+                      dilation: Sequence[int], dtype: np.dtype, cache: dict | None) -> np.ndarray:
+    """``dw[c, t] = x_c[off_t : off_t + M] . g_c[:M]``: a row-wise dot product per tap and
+    block of channel-major rows (``einsum`` multiplies and sums in one pass), ``g`` zero
+    at the positions that are not outputs."""
     n, c = xp.shape[:2]
     size = tuple(xp.shape[2:])
-    offsets, q = flat_taps(size, kernel, dilation)
-    x2 = _flat(xp, dtype)
-    g2 = _spread(gy, size, dtype)
-    per_plane = np.empty((n * c, len(offsets)), dtype=dtype)
+    if n == 0:
+        return np.zeros((c, 1) + kernel, dtype=dtype)
+    offsets, m = _taps(size, kernel, dilation, n)
+    xc = cache.pop("depthwise_x", None) if cache is not None else None
+    if xc is None or xc.dtype != dtype:
+        xc = channel_major(xp, size, (0,) * len(size), dtype, "dw_x", eager=True)
+    xc = xc.reshape(c, -1)
+    gc = channel_major(gy, size, (0,) * len(size), dtype, "dw_g", eager=True).reshape(c, -1)
+    dw = np.empty((c, len(offsets)), dtype=dtype)
 
     def run(part: slice) -> None:
-        for sb in _blocks(part, g2.shape[1] * dtype.itemsize):
-            gb = g2[sb, :q]
-            tmp = np.empty_like(gb)
+        for sb in _blocks(part, xc.shape[1] * dtype.itemsize, ROW_BLOCK_BYTES):
+            rows, g = xc[sb], gc[sb, :m]
             for i, off in enumerate(offsets):
-                np.multiply(x2[sb, off : off + q], gb, out=tmp)
-                per_plane[sb, i] = tmp.sum(axis=1)
+                np.einsum("cm,cm->c", rows[:, off : off + m], g, out=dw[sb, i])
 
-    _pool.parallel(run, n * c, g2.nbytes * len(offsets))
-    return per_plane.reshape(n, c, len(offsets)).sum(axis=0).reshape((c, 1) + kernel)
+    _pool.parallel(run, c, xc.nbytes * len(offsets))
+    return dw.reshape((c, 1) + kernel)

@@ -34,6 +34,8 @@ from . import _pool
 
 CHUNK_BYTES = 32 * 2**20
 CACHE_BYTES = 64 * 2**20
+#: see :func:`fold_is_cheaper`
+FOLD_COST = 1.6
 
 
 def supports(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
@@ -124,7 +126,8 @@ def conv_input_grad(
     where ``padded_shape`` is the spatial shape of the padded forward input
     (positions the forward never read, when the stride does not divide, get 0).
     """
-    if all(s == 1 for s in stride) and groups == 1:
+    if all(s == 1 for s in stride) and groups == 1 and not fold_is_cheaper(
+            w.shape[1], w.shape[0], gy.shape[2:], w.shape[2:], dilation):
         return _input_grad_as_forward(gy, w, padded_shape, dilation)
     n, o = gy.shape[:2]
     kernel = tuple(w.shape[2:])
@@ -147,8 +150,19 @@ def conv_input_grad(
         def fold(part: slice, dst: np.ndarray = dst, cols: np.ndarray = cols) -> None:
             fold_add(dst[:, part], cols[:, part], kernel, stride, dilation)
 
-        _pool.parallel(fold, c, cols.nbytes)
+        _pool.parallel(fold, c, cols.nbytes, copy=True)
     return dx
+
+
+def fold_is_cheaper(c: int, o: int, out_shape: Sequence[int], kernel: Sequence[int],
+                    dilation: Sequence[int]) -> bool:
+    """Stride 1: col2im (GEMM, then ``fold_add`` of ``C*T`` planes of the output size) or
+    the forward on ``gy`` padded by the kernel span on both sides (im2col of ``O*T``
+    planes of the padded size)?  An add moves more than a copy (``FOLD_COST``, measured
+    with the conv suite), so the fold pays for fewer input than output channels and for
+    small planes, where the padding is a large part of the copy."""
+    padded = math.prod(s + 2 * d * (k - 1) for s, k, d in zip(out_shape, kernel, dilation))
+    return FOLD_COST * c * math.prod(out_shape) < o * padded
 
 
 def _input_grad_as_forward(gy: np.ndarray, w: np.ndarray, padded_shape: Sequence[int],
@@ -191,8 +205,30 @@ def conv_weight_grad(
     kept = cache.pop("gemm_cols", None) if cache is not None else None
     if kept is not None and len(kept) != len(chunks):
         kept = None
-    dw = np.zeros((groups, og, cg * T), dtype=dtype)
+    dw = None
     for i, sl in enumerate(chunks):
         cols = kept[i] if kept is not None else im2col(view[sl], groups)
-        dw += np.matmul(to_group_major(gy[sl], groups), cols.transpose(0, 2, 1))
+        part = weight_product(to_group_major(gy[sl], groups), cols)
+        if dw is None:
+            dw = part
+        else:
+            dw += part
+    if dw is None:
+        dw = np.zeros((groups, og, cg * T), dtype=dtype)
     return dw.reshape((o, cg) + tuple(kernel))
+
+
+#: Largest weight gradient (elements) computed as ``(cols @ gy^T)^T``; see :func:`weight_product`.
+TRANSPOSED_PRODUCT_MAX = 1 << 16
+
+
+def weight_product(g: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``g @ cols^T`` per group, ``(G, Og, K) x (G, Cg*T, K) -> new (G, Og, Cg*T)``.
+
+    OpenBLAS computes these long-``K`` products up to 2x faster as ``cols @ g^T``
+    (measured on the suite's weight gradients with few output channels); the
+    transposing copy back is cheap only for small results, so larger ones keep the
+    direct orientation."""
+    if g.shape[1] * cols.shape[1] > TRANSPOSED_PRODUCT_MAX:
+        return np.matmul(g, cols.transpose(0, 2, 1))
+    return np.ascontiguousarray(np.matmul(cols, g.transpose(0, 2, 1)).transpose(0, 2, 1))

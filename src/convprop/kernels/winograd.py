@@ -30,7 +30,8 @@ time (``a x a`` GEMMs with a huge third dimension), which BLAS threads.
 
 **Backward.**  The input gradient of a stride-1 3-tap correlation is the
 correlation of the output gradient, zero-padded by 2, with the kernel
-flipped and its channel axes swapped: the same forward.  The weight gradient
+flipped and its channel axes swapped: the same forward; but measured, the
+GEMM path computes it faster, so :func:`conv_input_grad` calls that.  The weight gradient
 is the adjoint of the forward in ``U``: ``dM = A dY A^T`` per tile,
 ``dU[xi] = dM[xi] @ V[xi]^T`` summed over tiles, ``dg = G^T dU G``; ``V`` is
 reused from the forward when it was cached.
@@ -49,7 +50,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import _pool
+from . import _pool, gemm
 from .gemm import batch_chunks
 
 #: Outputs per tile along each axis (4 -> F(4, 3): a = 6 inputs per tile).
@@ -206,13 +207,13 @@ def conv_forward(xp: np.ndarray, w: np.ndarray, stride: Sequence[int], dilation:
 def conv_input_grad(gy: np.ndarray, w: np.ndarray, padded_shape: Sequence[int],
                     stride: Sequence[int], dilation: Sequence[int], groups: int,
                     cache: dict | None = None) -> np.ndarray:
-    """The forward on ``gy`` padded by 2 with the flipped, channel-swapped kernel."""
-    nd = w.ndim - 2
-    flipped = np.ascontiguousarray(
-        w[(slice(None), slice(None)) + (slice(None, None, -1),) * nd].swapaxes(0, 1))
-    gp = np.zeros(gy.shape[:2] + tuple(p + 2 for p in padded_shape), dtype=gy.dtype)
-    gp[(slice(None), slice(None)) + (slice(2, -2),) * nd] = gy
-    return conv_forward(gp, flipped, stride, dilation, 1)
+    """The GEMM path's input gradient.
+
+    The Winograd forward on ``gy`` padded by 2 (flipped, channel-swapped kernel) was
+    measured slower than GEMM's (im2col or col2im, whichever is cheaper) on every
+    layer the chooser sends here: the padded output grid rounds up to whole tiles
+    and the transforms cost as much as the copies they save."""
+    return gemm.conv_input_grad(gy, w, padded_shape, stride, dilation, groups)
 
 
 def conv_weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int],
