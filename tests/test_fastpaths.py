@@ -98,6 +98,32 @@ def test_flat_chunks_and_cache(monkeypatch):
     assert _rel(dw, ref[2]) <= 1e-10
 
 
+@pytest.mark.parametrize("depth", [1, 1 << 30], ids=["split", "whole"])
+@pytest.mark.parametrize(
+    "n,c,o,size,kernel,groups,kw",
+    [
+        (2, 4, 6, (9, 11), (5, 3), 2, dict(padding=2)),
+        (2, 3, 4, (10, 9), (3, 3), 1, dict(padding=1, dilation=2)),
+        (2, 3, 4, (6, 5, 7), (3, 2, 3), 1, dict(padding=1)),
+    ],
+)
+def test_flat_split_columns_match_torch(monkeypatch, depth, n, c, o, size, kernel, groups, kw):
+    """Columns of the trailing taps only, one product per leading tap (the forward without
+    a cache, the input gradient), against copying every tap."""
+    monkeypatch.setattr(flat, "SPLIT_MIN_DEPTH", depth)
+    monkeypatch.setattr(gemm, "FOLD_COST", 1e9)  # the input gradient as a correlation
+    x, w, b, gy = _case(n, c, o, size, kernel, groups, **kw)
+    ref = _torch_conv(x, w, b, gy, groups=groups, **kw)
+    conv = getattr(convprop.functional, f"conv{len(size)}d")
+    for dtype, tol in ((np.float64, 1e-10), (np.float32, 1e-4)):
+        with kernels.force("flat", strict=True), convprop.no_grad():
+            y = conv(convprop.Tensor(x.astype(dtype)), convprop.Tensor(w.astype(dtype)),
+                     convprop.Tensor(b.astype(dtype)), groups=groups, **kw)
+        assert y.dtype == dtype and _rel(y.data, ref[0]) <= tol
+        for g, r in zip(_convprop(x, w, b, gy, "flat", dtype, groups=groups, **kw), ref):
+            assert g.dtype == dtype and _rel(g, r) <= tol
+
+
 @pytest.mark.parametrize("limit", [0, 1 << 30], ids=["direct", "transposed"])
 def test_weight_product_orientations_agree(monkeypatch, limit):
     monkeypatch.setattr(gemm, "TRANSPOSED_PRODUCT_MAX", limit)
@@ -125,6 +151,14 @@ def test_depthwise_row_blocks_and_cache(monkeypatch):
     cache: dict = {}
     kernels.conv_forward(xp, w, (1, 1), (1, 1), 6, cache=cache)
     assert cache == {"algorithm": "depthwise", "depthwise_x": cache["depthwise_x"]}
+    dw = kernels.conv_weight_grad(xp, gy, (3, 3), (1, 1), (1, 1), 6, cache=cache)
+    assert list(cache) == ["algorithm"]
+    assert _rel(dw, ref[2]) <= 1e-10
+    # the input gradient leaves its channel-major copy of gy for the weight gradient
+    kernels.conv_forward(xp, w, (1, 1), (1, 1), 6, cache=cache)
+    dxp = kernels.conv_input_grad(gy, w, xp.shape[2:], (1, 1), (1, 1), 6, cache=cache)
+    assert set(cache) == {"algorithm", "depthwise_x", "depthwise_g"}
+    assert _rel(dxp[:, :, 1:-1, 1:-1], ref[1]) <= 1e-10
     dw = kernels.conv_weight_grad(xp, gy, (3, 3), (1, 1), (1, 1), 6, cache=cache)
     assert list(cache) == ["algorithm"]
     assert _rel(dw, ref[2]) <= 1e-10

@@ -20,9 +20,11 @@ contiguous slice of the row, so every NumPy call runs over blocks of whole
 rows (a 28-wide image row costs NumPy about as much overhead as work, and
 per-plane calls leave the pool's threads queueing for the GIL); positions
 between rows and planes that are not outputs are computed and dropped.  The
-input gradient is the same correlation on ``gy`` zero-padded by the kernel
-span with the kernel flipped, and the weight gradient one row-wise dot
-product per tap (the forward leaves its channel-major copy in ``cache``).
+input gradient is the adjoint of those taps (each one a scaled ``gy`` row added
+at its shift) on ``gy`` copied channel-major into planes of the padded input's
+size, and the weight gradient one row-wise dot product per tap (the forward
+leaves its channel-major copy of the input in ``cache``, the input gradient
+its copy of ``gy``).
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def conv_input_grad(gy: np.ndarray, w: np.ndarray, padded_shape: Sequence[int],
     out = gy.shape[2:]
     dtype = np.result_type(gy, w)
     if all(st == 1 for st in stride):
-        return _flat_input_grad(gy, w, tuple(padded_shape), dilation, dtype)
+        return _flat_input_grad(gy, w, tuple(padded_shape), dilation, dtype, cache)
     g2 = np.ascontiguousarray(gy, dtype=dtype).reshape((n * c,) + out)
     dx = np.zeros((n * c,) + tuple(padded_shape), dtype=dtype)
     taps = list(window_taps(kernel, stride, dilation, out))
@@ -203,16 +205,41 @@ def _flat_forward(xp: np.ndarray, w: np.ndarray, dilation: Sequence[int], out: t
 
 
 def _flat_input_grad(gy: np.ndarray, w: np.ndarray, size: tuple[int, ...],
-                     dilation: Sequence[int], dtype: np.dtype) -> np.ndarray:
-    """The transposed correlation as a correlation: ``gy`` zero-padded by the dilated
-    span on each side (to ``size + span``: positions past ``out + span`` read only zeros)
-    with the kernel flipped."""
+                     dilation: Sequence[int], dtype: np.dtype, cache: dict | None) -> np.ndarray:
+    """The adjoint of the forward's taps, ``dx_c[off_t : off_t + M] += w[c, t] * g_c[:M]``,
+    with ``gy`` copied channel-major into planes of the padded input's size (zero at the
+    positions that are not outputs).  Measured against the transposed correlation as a
+    correlation (``gy`` padded by the span on both sides, kernel flipped): the same
+    passes over smaller planes, and the weight gradient reads the same copy of ``gy``."""
+    n, c = gy.shape[:2]
     nd = len(size)
-    kernel = w.shape[2:]
-    span = tuple(d * (k - 1) for d, k in zip(dilation, kernel))
-    gc = channel_major(gy, tuple(s + e for s, e in zip(size, span)), span, dtype, "dw_g", eager=True)
-    flipped = w[(slice(None), 0) + (slice(None, None, -1),) * nd].astype(dtype)
-    return _flat_correlate(gc, flipped, tuple(gc.shape[2:]), dilation, size)
+    if n == 0:
+        return np.zeros((0, c) + size, dtype=dtype)
+    offsets, m = _taps(size, w.shape[2:], dilation, n)
+    gc = channel_major(gy, size, (0,) * nd, dtype, None if cache is not None else "dw_g",
+                       eager=True)
+    if cache is not None:
+        cache["depthwise_g"] = gc
+    rows = gc.reshape(c, -1)
+    dx = _pool.scratch("dw_wide", rows.shape, dtype)
+    weights = w.reshape(c, -1).astype(dtype, copy=False)
+
+    def run(part: slice) -> None:
+        blocks = _blocks(part, rows.shape[1] * dtype.itemsize, ROW_BLOCK_BYTES)
+        tmp = np.empty((blocks[0].stop - blocks[0].start, m), dtype=dtype)
+        for sb in blocks:
+            g, d, wb = rows[sb, :m], dx[sb], weights[sb]
+            t = tmp[: sb.stop - sb.start]
+            np.multiply(g, wb[:, 0:1], out=d[:, offsets[0] : offsets[0] + m])  # offset 0
+            d[:, m:] = 0
+            for i, off in enumerate(offsets[1:], 1):
+                np.multiply(g, wb[:, i : i + 1], out=t)
+                d[:, off : off + m] += t
+
+    _pool.parallel(run, c, rows.nbytes * len(offsets))
+    out = np.empty((n, c) + size, dtype=dtype)
+    return _pool.copy(out, dx.reshape((c, n) + size).transpose((1, 0) + tuple(range(2, 2 + nd))),
+                      axis=1, eager=True)
 
 
 def _flat_weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: tuple[int, ...],
@@ -229,7 +256,10 @@ def _flat_weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: tuple[int, ...],
     if xc is None or xc.dtype != dtype:
         xc = channel_major(xp, size, (0,) * len(size), dtype, "dw_x", eager=True)
     xc = xc.reshape(c, -1)
-    gc = channel_major(gy, size, (0,) * len(size), dtype, "dw_g", eager=True).reshape(c, -1)
+    gc = cache.pop("depthwise_g", None) if cache is not None else None
+    if gc is None or gc.dtype != dtype:
+        gc = channel_major(gy, size, (0,) * len(size), dtype, "dw_g", eager=True)
+    gc = gc.reshape(c, -1)
     dw = np.empty((c, len(offsets)), dtype=dtype)
 
     def run(part: slice) -> None:
