@@ -214,6 +214,29 @@ def test_chooser(kernel, stride, dilation, groups, c, o, size, expected):
     assert kernels.choose(kernel, stride, dilation, groups, c, o, 8, size) == expected
 
 
+def test_chooser_keeps_float16_off_winograd():
+    # Winograd's transforms in float16 cost ~25x GEMM's error (1.3e-2 relative vs 4.4e-4)
+    args = ((3, 3), (1, 1), (1, 1), 1, 128, 128, 1, (66, 66))
+    assert kernels.choose(*args) == "winograd"
+    assert kernels.choose(*args, np.float32) == "winograd"
+    assert kernels.choose(*args, np.float64) == "winograd"
+    assert kernels.choose(*args, np.float16) == "gemm"
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, 128, 64, 64))
+    w = rng.standard_normal((128, 128, 3, 3)) / 34
+    ref = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), padding=1).numpy()
+    xt = convprop.Tensor(x.astype(np.float16), requires_grad=True)
+    wt = convprop.Tensor(w.astype(np.float16), requires_grad=True)
+    y = conv2d(xt, wt, padding=1)
+    assert y.dtype == np.float16
+    assert np.abs(y.data.astype(np.float64) - ref).max() / np.abs(ref).max() < 2e-3
+    y.backward(np.ones(y.shape, np.float16))  # the backward follows the forward's pick
+    assert np.isfinite(xt.grad).all() and np.isfinite(wt.grad).all()
+    with kernels.force("winograd", strict=True):  # forcing it still runs Winograd
+        y16 = conv2d(x[:, :, :16, :16].astype(np.float16), w.astype(np.float16), padding=1)
+    assert y16.dtype == np.float16 and np.isfinite(y16.data).all()
+
+
 def test_chooser_without_scipy(monkeypatch):
     from convprop.kernels import fft
 

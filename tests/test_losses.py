@@ -88,6 +88,22 @@ def test_cross_entropy_ignore_index_matches_torch(reduction: str) -> None:
             torch.nn.CrossEntropyLoss(weight=weight, ignore_index=5, reduction=reduction), x, t2)
 
 
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+def test_mean_loss_with_every_target_ignored_has_zero_gradient_like_torch(name: str) -> None:
+    # torch: the loss is 0/0 = nan but the input gradient is all zeros (not nan)
+    x = rand(2, 3)
+    t = np.array([-100, -100])
+    xc = cp.Tensor(x, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    lc = getattr(F, name)(xc, t)
+    lt = getattr(torch.nn.functional, name)(xt, torch.tensor(t))
+    assert np.isnan(lc.item()) and np.isnan(lt.item())
+    lc.backward()
+    lt.backward()
+    np.testing.assert_array_equal(xc.grad, xt.grad.numpy())
+    assert np.all(xc.grad == 0)
+
+
 def test_cross_entropy_targets_may_be_tensors_and_logits_huge() -> None:
     x = np.array([[1e4, 0.0, -1e4], [0.0, 0.0, 0.0]])
     t = np.array([2, 1])
@@ -114,6 +130,23 @@ def test_bce_matches_torch(reduction: str) -> None:
     w = rng.uniform(0.5, 2, (1, 3))
     compare(nn.BCELoss(weight=w, reduction=reduction),
             torch.nn.BCELoss(weight=torch.tensor(w), reduction=reduction), p, y, True)
+
+
+def test_bce_keeps_the_input_dtype_with_a_float64_weight() -> None:
+    # torch returns the input's dtype; a float64 weight must not promote the loss
+    p = np.full((2, 3), 0.3, np.float32)
+    y = np.ones((2, 3), np.float32)
+    w = np.ones(3)
+    for reduction in REDUCTIONS:
+        xc = cp.Tensor(p, requires_grad=True)
+        yc = cp.Tensor(y, requires_grad=True)
+        loss = F.binary_cross_entropy(xc, yc, weight=w, reduction=reduction)
+        ref = torch.nn.functional.binary_cross_entropy(
+            torch.tensor(p), torch.tensor(y), weight=torch.tensor(w), reduction=reduction)
+        assert loss.dtype == np.float32 and ref.dtype == torch.float32
+        np.testing.assert_allclose(loss.data, ref.numpy(), rtol=1e-6)
+        loss.sum().backward()
+        assert xc.grad.dtype == np.float32 and yc.grad.dtype == np.float32
 
 
 def test_bce_clamps_its_logs_like_torch() -> None:

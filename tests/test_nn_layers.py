@@ -327,6 +327,33 @@ def test_batch_norm_state_dict_layout_matches_torch() -> None:
     assert sd["num_batches_tracked"].dtype == np.int64 and sd["num_batches_tracked"].shape == ()
 
 
+def test_batch_norm_float16_accumulates_without_overflow_like_torch() -> None:
+    # 20000 values per channel of variance ~9: the float16 sum of squares (~1.8e5)
+    # overflows 65504; torch accumulates half statistics in float32
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((2, 3, 100, 100)) * 3).astype(np.float16)
+    g = rng.standard_normal(x.shape).astype(np.float16)
+    bn, tbn = nn.BatchNorm2d(3).to(np.float16), torch.nn.BatchNorm2d(3).half()
+    xc, xt = cp.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    y, ty = bn(xc), tbn(xt)
+    assert y.dtype == np.float16
+    assert np.isfinite(y.data).all()
+    np.testing.assert_allclose(y.data.astype(np.float64), ty.detach().numpy(), atol=2e-2)
+    for name in ("running_mean", "running_var"):
+        ours = getattr(bn, name).data
+        assert ours.dtype == np.float16 and np.isfinite(ours).all()
+        np.testing.assert_allclose(ours.astype(np.float64),
+                                   getattr(tbn, name).numpy().astype(np.float64), rtol=2e-3,
+                                   atol=1e-3)
+    y.backward(g)
+    ty.backward(torch.tensor(g))
+    assert xc.grad.dtype == np.float16 and np.isfinite(xc.grad).all()
+    np.testing.assert_allclose(xc.grad.astype(np.float64), xt.grad.numpy(), atol=2e-2)
+    for ours, theirs in ((bn.weight.grad, tbn.weight.grad), (bn.bias.grad, tbn.bias.grad)):
+        assert np.isfinite(ours).all()
+        np.testing.assert_allclose(ours.astype(np.float64), theirs.numpy(), rtol=1e-2)
+
+
 def test_dropout_train_and_eval() -> None:
     nn.init.manual_seed(0)
     layer = nn.Dropout(0.25)

@@ -143,7 +143,7 @@ def binary_cross_entropy(input: Any, target: Any, weight: Any = None,
         gx = ge * (p - t) / np.maximum(p * (1 - p), _BCE_EPS)
         return gx, ge * (log_q - log_p)
 
-    return Tensor._wrap(_reduce(losses, reduction), (x, y), backward)
+    return Tensor._wrap(_reduce(losses.astype(p.dtype, copy=False), reduction), (x, y), backward)
 
 
 def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None,
@@ -259,8 +259,10 @@ def _class_loss(x: Tensor, rows_logp: np.ndarray, t: np.ndarray, row_w: np.ndarr
         elif reduction == "sum":
             coef = g * row_w
         else:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                coef = g * row_w / total
+            if total == 0:
+                # every target ignored: the loss is 0/0 = nan (as in torch), the gradient zero
+                return (np.zeros(x.shape, dtype=x.dtype),)
+            coef = g * row_w / total
         return (_unrows(grad_rows(coef, m, t), x.shape),)
 
     return Tensor._wrap(out.astype(x.dtype, copy=False), (x,), backward)

@@ -20,11 +20,16 @@ def _channel_sum(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
 
     einsum over the contiguous spatial axis, then a sum over the batch: several
     times faster than ``sum(axis=(0, 2, ...))``, and each inner sum stays short.
+    Half-precision input is accumulated, and the sum returned, in float32 (a
+    float16 sum overflows past 65504), as PyTorch does; callers cast back.
     """
     a3 = a.reshape(a.shape[0], a.shape[1], -1)
+    acc = np.float32 if a.dtype.kind == "f" and a.dtype.itemsize < 4 else None
     if b is None:
-        return np.einsum("ncl->nc", a3).sum(axis=0)
-    return np.einsum("ncl,ncl->nc", a3, b.reshape(a3.shape)).sum(axis=0)
+        s = np.einsum("ncl->nc", a3, dtype=acc).sum(axis=0)
+    else:
+        s = np.einsum("ncl,ncl->nc", a3, b.reshape(a3.shape), dtype=acc).sum(axis=0)
+    return s
 
 
 def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = None,
@@ -75,9 +80,9 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
             raise ValueError(
                 f"batch_norm: expected more than 1 value per channel when training, "
                 f"got input of shape {x.shape}")
-        mean = _channel_sum(a) / count
+        mean = (_channel_sum(a) / count).astype(a.dtype, copy=False)
         xc = a - mean.reshape(bshape)
-        var = _channel_sum(xc, xc) / count
+        var = (_channel_sum(xc, xc) / count).astype(a.dtype, copy=False)
         if training and rm is not None and rv is not None:
             rm *= 1 - momentum
             rm += momentum * mean
@@ -95,13 +100,15 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
         y = y + b.data.reshape(bshape) if y is xhat else np.add(y, b.data.reshape(bshape), out=y)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        gb = _channel_sum(g)
-        gw = _channel_sum(g, xhat)
+        gb32 = _channel_sum(g)
+        gw32 = _channel_sum(g, xhat)
+        gb = gb32.astype(g.dtype, copy=False)
+        gw = gw32.astype(g.dtype, copy=False)
         scale = invstd if gamma is None else gamma * invstd
         if use_batch:
-            gx = xhat * (-gw / count).reshape(bshape)
+            gx = xhat * (-gw32 / count).astype(g.dtype, copy=False).reshape(bshape)
             gx += g
-            gx -= (gb / count).reshape(bshape)
+            gx -= (gb32 / count).astype(g.dtype, copy=False).reshape(bshape)
             gx *= scale.reshape(bshape)
         else:
             gx = g * scale.reshape(bshape)

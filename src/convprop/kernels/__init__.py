@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from types import ModuleType
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from . import depthwise, fft, flat, gemm, pointwise, winograd
 from ._pool import get_threads, set_threads
@@ -65,9 +66,10 @@ def force(name: str | None, strict: bool = False) -> Iterator[None]:
 
 
 def choose(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int], groups: int,
-           c: int, o: int, n: int, size: Sequence[int]) -> str:
+           c: int, o: int, n: int, size: Sequence[int], dtype: DTypeLike | None = None) -> str:
     """Name of the algorithm for a convolution of a padded ``(n, c, *size)`` input
-    with an ``(o, c/groups, *kernel)`` weight.
+    with an ``(o, c/groups, *kernel)`` weight, of data type ``dtype`` (None: unknown,
+    treated as float32/float64).
 
     The rules below were set by measurement (``python benchmarks/conv_suite.py``)
     against the general GEMM path:
@@ -80,7 +82,8 @@ def choose(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]
       640): im2col on flattened channel-major planes (``flat``), whose copies run
       along whole planes; it beat GEMM and Winograd on every such suite layer;
     * 3x3 (3x3x3) stride-1 undilated ungrouped layers with enough channels for the
-      transforms to pay: Winograd F(4x4, 3x3);
+      transforms to pay: Winograd F(4x4, 3x3), for float32/float64 data only (its
+      transforms amplify rounding: in float16 the error is ~25x GEMM's);
     * long kernels (many taps) at stride 1 with SciPy present: FFT;
     * everything else: im2col + GEMM.
     """
@@ -100,11 +103,17 @@ def choose(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]
         return "depthwise"
     if flat.supports(*args) and flat.worthwhile(kernel, c, o, size):
         return "flat"
-    if winograd.supports(*args) and winograd.worthwhile(kernel, c, o, size):
+    if (winograd.supports(*args) and _winograd_precise(dtype)
+            and winograd.worthwhile(kernel, c, o, size)):
         return "winograd"
     if fft.supports(*args) and fft.worthwhile(kernel, c, o, size):
         return "fft"
     return "gemm"
+
+
+def _winograd_precise(dtype: DTypeLike | None) -> bool:
+    """Whether Winograd's transforms keep enough precision in ``dtype``."""
+    return dtype is None or np.dtype(dtype) in (np.float32, np.float64)
 
 
 def _pick(cache: dict | None, *args: object) -> ModuleType:
@@ -117,7 +126,7 @@ def conv_forward(xp: np.ndarray, w: np.ndarray, stride: Sequence[int],
                  dilation: Sequence[int], groups: int, cache: dict | None = None) -> np.ndarray:
     """Cross-correlation of the padded input with ``w``; see :mod:`convprop.kernels.gemm`."""
     name = choose(w.shape[2:], stride, dilation, groups, xp.shape[1], w.shape[0],
-                  xp.shape[0], xp.shape[2:])
+                  xp.shape[0], xp.shape[2:], np.result_type(xp, w))
     if cache is not None:
         cache.clear()
         cache["algorithm"] = name
@@ -129,7 +138,7 @@ def conv_input_grad(gy: np.ndarray, w: np.ndarray, padded_shape: Sequence[int],
                     cache: dict | None = None) -> np.ndarray:
     """Gradient of the padded input (a transposed convolution of ``gy`` with ``w``)."""
     algo = _pick(cache, w.shape[2:], stride, dilation, groups, w.shape[1] * groups, w.shape[0],
-                 gy.shape[0], padded_shape)
+                 gy.shape[0], padded_shape, np.result_type(gy, w))
     return algo.conv_input_grad(gy, w, padded_shape, stride, dilation, groups, cache=cache)
 
 
@@ -138,5 +147,5 @@ def conv_weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int],
                      cache: dict | None = None) -> np.ndarray:
     """Gradient of the weight (the input correlated with ``gy``)."""
     algo = _pick(cache, kernel, stride, dilation, groups, xp.shape[1], gy.shape[1], xp.shape[0],
-                 xp.shape[2:])
+                 xp.shape[2:], np.result_type(xp, gy))
     return algo.conv_weight_grad(xp, gy, kernel, stride, dilation, groups, cache=cache)
