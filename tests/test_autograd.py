@@ -186,6 +186,50 @@ def test_backward_with_explicit_gradient():
     np.testing.assert_array_equal(x.grad, [2, 0, -2])
 
 
+def test_grad_mode_is_per_thread():
+    """As in torch, ``no_grad`` in one thread leaves other threads recording, and
+    interleaved enter/exit across threads restores each thread's own mode."""
+    import threading
+
+    x = cp.tensor(np.ones(3), requires_grad=True)
+    a_entered, b_entered, a_exited = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, object] = {}
+
+    def worker_a():
+        with cp.no_grad():
+            a_entered.set()
+            b_entered.wait(5)
+        a_exited.set()
+        seen["a_after"] = cp.is_grad_enabled()
+
+    def worker_b():
+        a_entered.wait(5)
+        with cp.no_grad():
+            b_entered.set()
+            a_exited.wait(5)  # A leaves no_grad while B is still inside
+        seen["b_after"] = cp.is_grad_enabled()
+
+    def fresh():
+        seen["fresh"] = cp.is_grad_enabled()
+
+    ta, tb = threading.Thread(target=worker_a), threading.Thread(target=worker_b)
+    ta.start()
+    tb.start()
+    assert b_entered.wait(5)
+    # both workers are inside no_grad (A may be leaving): this thread still records
+    assert cp.is_grad_enabled()
+    assert (x * 2).requires_grad
+    ta.join(5)
+    tb.join(5)
+    assert seen == {"a_after": True, "b_after": True}
+    assert cp.is_grad_enabled()
+    with cp.no_grad():
+        t = threading.Thread(target=fresh)
+        t.start()
+        t.join(5)
+    assert seen["fresh"] is True  # new threads start with grad enabled
+
+
 def test_no_grad_records_nothing():
     x = cp.tensor(np.ones(3), requires_grad=True)
     with cp.no_grad():

@@ -83,16 +83,31 @@ def test_a_crash_mid_save_leaves_the_old_file_intact(tmp_path, monkeypatch) -> N
     cp.save({"w": np.arange(3.0)}, path)
     before = path.read_bytes()
 
-    def crash(file, **arrays):
-        file.write(b"PK partial garbage")
+    def crash(fp, array, *args, **kwargs):
+        fp.write(b"partial garbage")
         raise KeyboardInterrupt("power cut")
 
-    monkeypatch.setattr(np, "savez", crash)
+    monkeypatch.setattr(np.lib.format, "write_array", crash)
     with pytest.raises(KeyboardInterrupt):
         cp.save({"w": np.zeros(1000)}, path)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["ckpt.npz"]
     np.testing.assert_array_equal(cp.load(path)["w"], np.arange(3.0))
+
+
+def test_keys_named_like_savez_arguments_round_trip(tmp_path) -> None:
+    """Keys are not passed to np.savez as keyword arguments: 'file' used to raise,
+    'allow_pickle' was silently dropped."""
+    path = tmp_path / "keys.npz"
+    state = {"file": np.arange(3.0), "allow_pickle": np.ones(2, np.float32),
+             "args": np.zeros((2, 2)), "kwds": np.array(7, np.int64),
+             "layer.0.weight": np.full((2, 3), 2.5), "a.npy": np.ones(1), "": np.zeros(1)}
+    cp.save(state, path)
+    for loaded in (cp.load(path), dict(np.load(path, allow_pickle=False))):
+        assert list(loaded) == list(state)
+        for k, v in state.items():
+            assert loaded[k].dtype == v.dtype and loaded[k].shape == v.shape
+            np.testing.assert_array_equal(loaded[k], v)
 
 
 def test_overwrite_keeps_the_file_mode(tmp_path) -> None:

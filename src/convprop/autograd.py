@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -23,33 +24,41 @@ import numpy as np
 
 Backward = Callable[[np.ndarray], Sequence["np.ndarray | None"]]
 
-_grad_enabled = True
+class _GradMode(threading.local):
+    """Per-thread grad mode, as in PyTorch; new threads start with it enabled."""
+
+    enabled = True
+
+
+_grad_mode = _GradMode()
 
 
 @contextlib.contextmanager
 def no_grad() -> Iterator[None]:
-    """Context in which ops record no graph (inference, optimizer updates)."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, False
+    """Context in which ops record no graph (inference, optimizer updates).
+
+    Grad mode is per thread: other threads keep recording.
+    """
+    previous, _grad_mode.enabled = _grad_mode.enabled, False
     try:
         yield
     finally:
-        _grad_enabled = previous
+        _grad_mode.enabled = previous
 
 
 @contextlib.contextmanager
 def enable_grad() -> Iterator[None]:
-    """Re-enable graph recording inside a :func:`no_grad` block."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, True
+    """Re-enable graph recording inside a :func:`no_grad` block (this thread only)."""
+    previous, _grad_mode.enabled = _grad_mode.enabled, True
     try:
         yield
     finally:
-        _grad_enabled = previous
+        _grad_mode.enabled = previous
 
 
 def is_grad_enabled() -> bool:
-    return _grad_enabled
+    """Whether ops record a graph in the calling thread."""
+    return _grad_mode.enabled
 
 
 def as_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -123,7 +132,7 @@ class Tensor:
         t.data = data if isinstance(data, np.ndarray) else np.asarray(data)
         t.grad = None
         t._retain = False
-        if backward is not None and _grad_enabled and any(p.requires_grad for p in parents):
+        if backward is not None and _grad_mode.enabled and any(p.requires_grad for p in parents):
             t.requires_grad = True
             t._parents = parents
             t._backward = backward

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,6 +36,19 @@ def _to_array(key: str, value: Any) -> np.ndarray:
             "(convprop never pickles Python objects)"
         )
     return arr
+
+
+def _write_npz(f: Any, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` as an uncompressed ``.npz`` (what ``np.savez`` writes).
+
+    ``np.savez(f, **arrays)`` would take keys such as ``file`` or
+    ``allow_pickle`` as its own arguments, so each entry is written here
+    directly: member ``name + ".npy"``, which ``np.load`` lists as ``name``.
+    """
+    with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key, arr in arrays.items():
+            with zf.open(key + ".npy", mode="w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
 
 
 def save(obj: Mapping[str, Any], path: str | os.PathLike) -> None:
@@ -62,7 +76,7 @@ def save(obj: Mapping[str, Any], path: str | os.PathLike) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            _write_npz(f, arrays)
             f.flush()
             os.fsync(f.fileno())
         # mkstemp makes the file private (0600); give it the mode an ordinary write would

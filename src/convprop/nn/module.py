@@ -262,10 +262,24 @@ class Module:
         return self.to(np.float32)
 
     # ------------------------------------------------------------- state dict
+    def _state_modules(self, prefix: str, ancestors: tuple[int, ...]
+                       ) -> Iterator[tuple[str, Module]]:
+        """This module and every descendant under *every* name, depth first."""
+        yield prefix, self
+        ancestors = (*ancestors, id(self))
+        for k, c in self.named_children():
+            if id(c) not in ancestors:  # a cycle would recurse forever
+                yield from c._state_modules(f"{prefix}.{k}" if prefix else k, ancestors)
+
     def _state_entries(self) -> Iterator[tuple[str, Tensor]]:
         """Parameters then persistent buffers of each module, parents before children,
-        in PyTorch's order; shared tensors appear under every name, as in PyTorch."""
-        for mname, m in self.named_modules():
+        in PyTorch's order; shared tensors appear under every name, as in PyTorch.
+
+        Unlike :meth:`named_modules`, a module registered under several names is
+        visited under each of them (PyTorch's ``state_dict`` recursion does not
+        de-duplicate); only a module that contains itself is cut short.
+        """
+        for mname, m in self._state_modules("", ()):
             for k, p in m._parameters.items():
                 if p is not None:
                     yield (f"{mname}.{k}" if mname else k), p
