@@ -8,7 +8,10 @@ last at least ``MIN_SAMPLE_S``, after a warm-up), so that a noisy neighbour slow
 libraries are held to the same number of threads.  The table reports times,
 GFLOP/s, the ratio convprop/PyTorch per layer and its geometric mean, convprop's
 peak temporary memory (tracemalloc, one untimed forward + backward) and its
-float32 error relative to the float64 answer.
+float32 error relative to the float64 answer, and the algorithm convprop ran
+(for forward + backward).  ``--autotune`` turns on measured algorithm selection
+(:func:`convprop.kernels.set_benchmark`) for the run; the measuring happens in
+the untimed warm-up calls.
 
 Run ``python benchmarks/conv_suite.py`` or ``convprop bench``; nothing in the
 test suite times anything.
@@ -152,6 +155,17 @@ class _Case:
             self.tgy = torch.from_numpy(self.gy)
             self.tconv = getattr(torch.nn.functional, f"conv{L.nd}d")
 
+    def algorithm(self) -> str:
+        """The algorithm convprop's forward + backward of this layer runs (the dispatch's pick)."""
+        from . import kernels
+
+        L = self.layer
+        xp = np.pad(self.x, ((0, 0), (0, 0)) + ((L.padding, L.padding),) * L.nd)
+        cache: dict = {}
+        kernels.conv_forward(xp, self.w, (L.stride,) * L.nd, (L.dilation,) * L.nd, L.groups,
+                             cache=cache)
+        return cache["algorithm"]
+
     def convprop_forward(self) -> np.ndarray:
         import convprop
 
@@ -202,6 +216,7 @@ class Result:
     torch_step: float = math.nan
     peak_mib: float = math.nan
     error: float = math.nan
+    algorithm: str = ""
 
 
 def run_layer(layer: Layer, torch: object, repeats: int, memory: bool = True) -> Result:
@@ -222,6 +237,7 @@ def run_layer(layer: Layer, torch: object, repeats: int, memory: bool = True) ->
     # the float64 reference runs after the timing: measured, running it first left every
     # later convprop call of the layer up to 20% slower (allocator state after its large
     # float64 temporaries), which has nothing to do with the float32 kernels timed here
+    res.algorithm = case.algorithm()
     ref = case.reference64()
     res.error = max(_rel(np.asarray(a, np.float64), r) for a, r in zip(got, ref))
     if memory:
@@ -244,7 +260,8 @@ def _geomean(values: list[float]) -> float:
 
 def format_table(results: list[Result]) -> str:
     head = (f"{'layer':<12} {'shape':<26} {'fwd ms':>8} {'torch':>8} {'GF/s':>6} {'ratio':>6} "
-            f"{'f+b ms':>8} {'torch':>8} {'GF/s':>6} {'ratio':>6} {'peakMiB':>8} {'f32 err':>8}")
+            f"{'f+b ms':>8} {'torch':>8} {'GF/s':>6} {'ratio':>6} {'peakMiB':>8} {'f32 err':>8} "
+            f"{'algorithm':<9}")
     rows = [head, "-" * len(head)]
     for r in results:
         L = r.layer
@@ -256,7 +273,7 @@ def format_table(results: list[Result]) -> str:
             f"{L.name:<12} {shape:<26} {r.fwd * 1e3:8.2f} {r.torch_fwd * 1e3:8.2f} "
             f"{gf / r.fwd:6.1f} {r.fwd / r.torch_fwd:6.2f} {r.step * 1e3:8.2f} "
             f"{r.torch_step * 1e3:8.2f} {3 * gf / r.step:6.1f} {r.step / r.torch_step:6.2f} "
-            f"{r.peak_mib:8.1f} {r.error:8.1e}"
+            f"{r.peak_mib:8.1f} {r.error:8.1e} {r.algorithm:<9}"
         )
     gf = _geomean([r.fwd / r.torch_fwd for r in results])
     gs = _geomean([r.step / r.torch_step for r in results])
@@ -277,6 +294,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass")
     parser.add_argument("--no-torch", action="store_true", help="time convprop alone")
     parser.add_argument("--list", action="store_true", help="list the layers and exit")
+    parser.add_argument("--autotune", action="store_true",
+                        help="measure the algorithms per layer (convprop.kernels.set_benchmark)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -316,9 +335,12 @@ def run(args: argparse.Namespace) -> int:
             kernels.set_threads(args.threads)
         for line in _environment(args.threads):
             print(line)
+        if args.autotune:
+            print("autotune: on (first call of each shape times every supporting algorithm)")
         results = []
-        for L in layers:
-            results.append(run_layer(L, torch, repeats, memory=not args.no_memory))
+        with kernels.benchmark(args.autotune):
+            for L in layers:
+                results.append(run_layer(L, torch, repeats, memory=not args.no_memory))
         print(format_table(results))
     finally:
         if limiter is not None:
