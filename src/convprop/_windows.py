@@ -169,6 +169,24 @@ def conv_output_shape(
     return tuple(out)
 
 
+def transpose_full_shape(
+    sizes: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    output_padding: Sequence[int],
+    dilation: Sequence[int],
+) -> tuple[int, ...]:
+    """Uncropped sizes of a transposed convolution: ``(X - 1)*S + d*(K - 1) + 1 + output_padding``.
+
+    This is the padded input size of the convolution whose input gradient the
+    transposed convolution is; cropping ``padding`` from both sides gives the output.
+    """
+    return tuple(
+        (x - 1) * s + d * (k - 1) + 1 + op
+        for x, k, s, op, d in zip(sizes, kernel, stride, output_padding, dilation)
+    )
+
+
 def transpose_output_shape(
     sizes: Sequence[int],
     kernel: Sequence[int],
@@ -179,18 +197,15 @@ def transpose_output_shape(
 ) -> tuple[int, ...]:
     """Output sizes of a transposed convolution:
     ``(X - 1)*S - 2P + d*(K - 1) + output_padding + 1``."""
-    out = []
-    for i, (x, k, s, p, op, d) in enumerate(
-        zip(sizes, kernel, stride, padding, output_padding, dilation)
-    ):
-        o = (x - 1) * s - 2 * p + d * (k - 1) + op + 1
+    full = transpose_full_shape(sizes, kernel, stride, output_padding, dilation)
+    out = tuple(f - 2 * p for f, p in zip(full, padding))
+    for i, o in enumerate(out):
         if o < 1:
             raise ValueError(
                 f"transposed convolution output size would be {o} (< 1) in spatial dimension {i}; "
                 f"reduce padding"
             )
-        out.append(o)
-    return tuple(out)
+    return out
 
 
 def adaptive_bounds(in_size: int, out_size: int) -> list[tuple[int, int]]:

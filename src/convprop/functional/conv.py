@@ -39,6 +39,7 @@ from .._windows import (
     ntuple,
     pad_constant,
     positive,
+    transpose_full_shape,
     transpose_output_shape,
 )
 from ..autograd import Tensor, as_tensor, is_grad_enabled
@@ -217,10 +218,7 @@ def _conv_transpose(x: Tensor, w: Tensor, b: Tensor | None, stride: tuple[int, .
     the output, and ``output_padding`` extends the far side."""
     nd = len(stride)
     kernel = w.shape[2:]
-    full = tuple(
-        (i - 1) * s + d * (k - 1) + 1 + op
-        for i, s, d, k, op in zip(x.shape[2:], stride, dilation, kernel, output_padding)
-    )
+    full = transpose_full_shape(x.shape[2:], kernel, stride, output_padding, dilation)
     pads = tuple((p, p) for p in padding)
     yfull = kernels.conv_input_grad(x.data, w.data, full, stride, dilation, groups)
     y = np.ascontiguousarray(yfull[interior(pads, [f - 2 * p for f, p in zip(full, padding)])])
