@@ -98,6 +98,20 @@ def conv_ref_vjp(x, w, gy, stride=None, pads=None, dilation=None, groups=1):
     return dxp[inner], dw, db
 
 
+def _transpose_geometry(x, w, stride, padding, output_padding, dilation):
+    """Defaults filled in, and the uncropped output size ``(X - 1)*s + d*(K - 1) + 1 + op``."""
+    nd = w.ndim - 2
+    stride = stride or (1,) * nd
+    dilation = dilation or (1,) * nd
+    padding = padding or (0,) * nd
+    output_padding = output_padding or (0,) * nd
+    full = tuple(
+        (i - 1) * s + d * (k - 1) + 1 + op
+        for i, s, d, k, op in zip(x.shape[2:], stride, dilation, w.shape[2:], output_padding)
+    )
+    return stride, padding, dilation, full
+
+
 def conv_transpose_ref(x, w, b=None, stride=None, padding=None, output_padding=None,
                        dilation=None, groups=1):
     """Transposed convolution, by definition: scatter every input element times the kernel.
@@ -107,19 +121,11 @@ def conv_transpose_ref(x, w, b=None, stride=None, padding=None, output_padding=N
     ``(X - 1)*s + d*(K - 1) + 1 + output_padding``; ``padding`` cells are then
     cropped from both ends.
     """
-    nd = w.ndim - 2
-    stride = stride or (1,) * nd
-    dilation = dilation or (1,) * nd
-    padding = padding or (0,) * nd
-    output_padding = output_padding or (0,) * nd
+    stride, padding, dilation, full = _transpose_geometry(x, w, stride, padding, output_padding,
+                                                           dilation)
     n, c = x.shape[:2]
-    og = w.shape[1]
+    og, kernel = w.shape[1], w.shape[2:]
     cg = c // groups
-    kernel = w.shape[2:]
-    full = tuple(
-        (i - 1) * s + d * (k - 1) + 1 + op
-        for i, s, d, k, op in zip(x.shape[2:], stride, dilation, kernel, output_padding)
-    )
     yfull = np.zeros((n, og * groups) + full, dtype=np.result_type(x, w))
     for ni in range(n):
         for ci in range(c):
@@ -130,7 +136,7 @@ def conv_transpose_ref(x, w, b=None, stride=None, padding=None, output_padding=N
     crop = (slice(None), slice(None)) + tuple(slice(p, f - p) for p, f in zip(padding, full))
     y = yfull[crop].copy()
     if b is not None:
-        y += b.reshape((-1,) + (1,) * nd)
+        y += b.reshape((-1,) + (1,) * (w.ndim - 2))
     return y
 
 
@@ -143,19 +149,11 @@ def conv_transpose_ref_vjp(x, w, gy, stride=None, padding=None, output_padding=N
     weighted by the kernel; the kernel gathers ``gy`` times ``x``.  Cropped cells
     have no gradient (they never reached the output).
     """
-    nd = w.ndim - 2
-    stride = stride or (1,) * nd
-    dilation = dilation or (1,) * nd
-    padding = padding or (0,) * nd
-    output_padding = output_padding or (0,) * nd
+    stride, padding, dilation, full = _transpose_geometry(x, w, stride, padding, output_padding,
+                                                           dilation)
     n, c = x.shape[:2]
-    og = w.shape[1]
+    og, kernel = w.shape[1], w.shape[2:]
     cg = c // groups
-    kernel = w.shape[2:]
-    full = tuple(
-        (i - 1) * s + d * (k - 1) + 1 + op
-        for i, s, d, k, op in zip(x.shape[2:], stride, dilation, kernel, output_padding)
-    )
     gfull = np.zeros((n, og * groups) + full, dtype=gy.dtype)
     gfull[(slice(None), slice(None)) + tuple(slice(p, f - p) for p, f in zip(padding, full))] = gy
     dx = np.zeros_like(x)
