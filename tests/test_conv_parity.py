@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -108,8 +109,11 @@ def _grads(tensors, torch_tensors) -> dict:
     return out
 
 
-def check_conv(case: dict, dtype) -> None:
-    arr = conv_arrays(case)
+def _check_parity(case: dict, dtype, name: str, transpose: bool, run: Callable,
+                  run_torch: Callable) -> None:
+    """Run ``run`` (convprop) and ``run_torch`` on the same leaves; compare the output
+    and every gradient, check that no input was modified, and record the errors."""
+    arr = conv_arrays(case, transpose=transpose)
     x, w, b = arr["x"], arr["w"], arr["b"]
     if case["n"] is None:
         x = x[0]
@@ -117,79 +121,67 @@ def check_conv(case: dict, dtype) -> None:
     b = None if b is None else b.astype(dtype)
     arrays = [a for a in (x, w, b) if a is not None]
     originals = [a.copy() for a in arrays]
-    nd = case["nd"]
 
     xt, wt = cp.tensor(x, requires_grad=True), cp.tensor(w, requires_grad=True)
     bt = None if b is None else cp.tensor(b, requires_grad=True)
     leaves = [t for t in (xt, wt, bt) if t is not None]
     held = [t.data.copy() for t in leaves]
-    conv = getattr(F, f"conv{nd}d")
-    y = conv(xt, wt, bt, stride=case["stride"], padding=case["padding"],
-             dilation=case["dilation"], groups=case["groups"], padding_mode=case["mode"])
+    y = run(xt, wt, bt)
     assert y.dtype == dtype
     g = arr["rng"].standard_normal(y.shape).astype(dtype)
     y.backward(g)
 
     tx, tw, tb = _torch_leaf(x), _torch_leaf(w), _torch_leaf(b)
-    tconv = getattr(tF, f"conv{nd}d")
-    p = case["padding"]
-    pairs_form = isinstance(p, tuple) and isinstance(p[0], tuple)
-    if case["mode"] == "zeros" and not pairs_form:
-        # PyTorch's own spelling (int, tuple, 'valid', 'same')
-        ty = tconv(tx, tw, tb, case["stride_t"], case["padding"], case["dilation_t"],
-                   case["groups"])
-    else:  # asymmetric pairs or a non-zero mode: pad explicitly, as nn.ConvNd does
-        flat = [v for pair in reversed(case["pairs"]) for v in pair]
-        mode = "constant" if case["mode"] == "zeros" else case["mode"]
-        ty = tconv(tF.pad(tx, flat, mode=mode), tw, tb, case["stride_t"], 0,
-                   case["dilation_t"], case["groups"])
+    ty = run_torch(tx, tw, tb)
     ty.backward(torch.from_numpy(g))
 
     errors = {"output": rel_err(y.data, ty.detach().numpy())}
-    for name, (a, ref) in _grads((xt, wt, bt), (tx, tw, tb)).items():
-        errors[name] = rel_err(a, ref)
+    for grad_name, (a, ref) in _grads((xt, wt, bt), (tx, tw, tb)).items():
+        errors[grad_name] = rel_err(a, ref)
     # inputs never modified in place: neither the caller's arrays nor the Tensors' data
     for orig, now in zip(originals + held, arrays + [t.data for t in leaves]):
         np.testing.assert_array_equal(orig, now)
-    record(f"conv{nd}d", dtype, errors, case)
+    record(name, dtype, errors, case)
+
+
+def check_conv(case: dict, dtype) -> None:
+    nd = case["nd"]
+    conv, tconv = getattr(F, f"conv{nd}d"), getattr(tF, f"conv{nd}d")
+    p = case["padding"]
+    pairs_form = isinstance(p, tuple) and isinstance(p[0], tuple)
+
+    def run(xt, wt, bt):
+        return conv(xt, wt, bt, stride=case["stride"], padding=case["padding"],
+                    dilation=case["dilation"], groups=case["groups"], padding_mode=case["mode"])
+
+    def run_torch(tx, tw, tb):
+        if case["mode"] == "zeros" and not pairs_form:
+            # PyTorch's own spelling (int, tuple, 'valid', 'same')
+            return tconv(tx, tw, tb, case["stride_t"], case["padding"], case["dilation_t"],
+                         case["groups"])
+        # asymmetric pairs or a non-zero mode: pad explicitly, as nn.ConvNd does
+        flat = [v for pair in reversed(case["pairs"]) for v in pair]
+        mode = "constant" if case["mode"] == "zeros" else case["mode"]
+        return tconv(tF.pad(tx, flat, mode=mode), tw, tb, case["stride_t"], 0,
+                     case["dilation_t"], case["groups"])
+
+    _check_parity(case, dtype, f"conv{nd}d", False, run, run_torch)
 
 
 def check_transpose(case: dict, dtype) -> None:
-    arr = conv_arrays(case, transpose=True)
-    x, w, b = arr["x"], arr["w"], arr["b"]
-    if case["n"] is None:
-        x = x[0]
-    x, w = x.astype(dtype), w.astype(dtype)
-    b = None if b is None else b.astype(dtype)
-    arrays = [a for a in (x, w, b) if a is not None]
-    originals = [a.copy() for a in arrays]
     nd = case["nd"]
+    conv, tconv = getattr(F, f"conv_transpose{nd}d"), getattr(tF, f"conv_transpose{nd}d")
 
-    xt, wt = cp.tensor(x, requires_grad=True), cp.tensor(w, requires_grad=True)
-    bt = None if b is None else cp.tensor(b, requires_grad=True)
-    leaves = [t for t in (xt, wt, bt) if t is not None]
-    held = [t.data.copy() for t in leaves]
-    y = getattr(F, f"conv_transpose{nd}d")(
-        xt, wt, bt, stride=case["stride"], padding=case["padding"],
-        output_padding=case["output_padding"], groups=case["groups"],
-        dilation=case["dilation"])
-    assert y.dtype == dtype
-    g = arr["rng"].standard_normal(y.shape).astype(dtype)
-    y.backward(g)
+    def run(xt, wt, bt):
+        return conv(xt, wt, bt, stride=case["stride"], padding=case["padding"],
+                    output_padding=case["output_padding"], groups=case["groups"],
+                    dilation=case["dilation"])
 
-    tx, tw, tb = _torch_leaf(x), _torch_leaf(w), _torch_leaf(b)
-    ty = getattr(tF, f"conv_transpose{nd}d")(
-        tx, tw, tb, case["stride_t"], case["padding_t"], case["output_padding_t"],
-        case["groups"], case["dilation_t"])
-    ty.backward(torch.from_numpy(g))
+    def run_torch(tx, tw, tb):
+        return tconv(tx, tw, tb, case["stride_t"], case["padding_t"], case["output_padding_t"],
+                     case["groups"], case["dilation_t"])
 
-    errors = {"output": rel_err(y.data, ty.detach().numpy())}
-    for name, (a, ref) in _grads((xt, wt, bt), (tx, tw, tb)).items():
-        errors[name] = rel_err(a, ref)
-    # inputs never modified in place: neither the caller's arrays nor the Tensors' data
-    for orig, now in zip(originals + held, arrays + [t.data for t in leaves]):
-        np.testing.assert_array_equal(orig, now)
-    record(f"conv_transpose{nd}d", dtype, errors, case)
+    _check_parity(case, dtype, f"conv_transpose{nd}d", True, run, run_torch)
 
 
 @settings(max_examples=500)
