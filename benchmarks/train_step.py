@@ -4,7 +4,8 @@ Usage: ``python benchmarks/train_step.py [--batch-size 100] [--threads 2] [--rep
 [--steps 10] [--model issue|lenet|all] [--profile]``.
 
 Both libraries train the same model from the same weights on the same batch,
-in one process, interleaved (convprop, PyTorch, convprop, ...), with the same
+in one process, interleaved (convprop, PyTorch, convprop, ...) with a pause before
+each timed sample (so neither is timed while the other's worker threads spin), with the same
 number of threads; each library's best mean over ``--steps`` steps is kept.
 Models:
 
@@ -28,6 +29,8 @@ import sys
 import time
 
 import numpy as np
+
+from convprop.bench import SETTLE_S  # pause before each timed sample: see its comment
 
 
 def issue_model(lib):
@@ -99,6 +102,8 @@ def bench_model(name: str, batch: int, repeats: int, steps: int, profile: bool) 
     best = {"convprop": np.inf, "torch": np.inf}
     for _ in range(repeats):
         for label, fn in (("convprop", cp_step), ("torch", torch_step)):
+            time.sleep(SETTLE_S)
+            fn()  # untimed: wakes this library's own threads after the pause
             start = time.perf_counter()
             for _ in range(steps):
                 fn()

@@ -5,7 +5,9 @@ Each layer of :data:`LAYERS` is timed forward-only and forward + backward
 interleaved (convprop, torch, convprop, torch, ...) and the best of
 ``repeats`` kept for each (every timed sample repeats the call enough times to
 last at least ``MIN_SAMPLE_S``, after a warm-up), so that a noisy neighbour slows both alike.  Both
-libraries are held to the same number of threads.  The table reports times,
+libraries are held to the same number of threads, and every timed sample starts after a pause of
+``SETTLE_S`` (see there: without it each library's idle worker threads spin on the cores the
+other one is timed on).  The table reports times,
 GFLOP/s, the ratio convprop/PyTorch per layer and its geometric mean, convprop's
 peak temporary memory (tracemalloc, one untimed forward + backward) and its
 float32 error relative to the float64 answer, and the algorithm convprop ran
@@ -106,6 +108,17 @@ def _environment(threads: int) -> list[str]:
 #: Each timed sample runs a callable enough times to last at least this long (seconds),
 #: so that timer resolution and one-off stalls do not decide a sub-millisecond layer.
 MIN_SAMPLE_S = 0.02
+
+
+#: Pause before every timed sample (seconds).  After a call, OpenBLAS's worker threads
+#: (convprop's BLAS) and PyTorch's OpenMP threads keep spinning for a while before they
+#: sleep; interleaved without a pause, each library was timed while the other's threads
+#: still held the cores.  Measured on 2 cores: PyTorch's 3x3 layers ran up to 2.5x
+#: slower right after a convprop call (cifar3x3 f+b 29.8 ms with no pause, 19.7 after
+#: 0.1 s, 16.7 after 0.2 s, 16.8 after 0.4 s), which made convprop's ratios look up to
+#: 2x better than they are.  0.25 s lets both sets of threads go to sleep; one untimed
+#: call after the pause then wakes the timed library's own threads and caches.
+SETTLE_S = 0.25
 
 
 def _elapsed(fn: Callable[[], object], inner: int = 1) -> float:
@@ -233,6 +246,9 @@ def run_layer(layer: Layer, torch: object, repeats: int, memory: bool = True) ->
     inner = {key: _inner_count(fn) for key, fn in fns.items()}
     for _ in range(repeats):
         for key, fn in fns.items():  # interleaved: convprop, torch, convprop, torch
+            if torch is not None:
+                time.sleep(SETTLE_S)
+                fn()  # untimed: wakes this library's own threads and caches after the pause
             setattr(res, key, min(getattr(res, key), _elapsed(fn, inner[key])))
     # the float64 reference runs after the timing: measured, running it first left every
     # later convprop call of the layer up to 20% slower (allocator state after its large
