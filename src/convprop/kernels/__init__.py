@@ -189,12 +189,13 @@ def choose(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]
     * one input and one output channel per group (depthwise): per-tap
       multiply-accumulate (``depthwise``), which does ``T`` times less work than
       GEMM on block-diagonal weights;
-    * stride-1 2-D and 3-D layers with short columns (``C * prod(kernel)`` up to
-      640): im2col on flattened channel-major planes (``flat``), whose copies run
-      along whole planes; it beat GEMM and Winograd on every such suite layer;
-    * 3x3 (3x3x3) stride-1 undilated ungrouped layers with enough channels for the
-      transforms to pay: Winograd F(4x4, 3x3), for float32/float64 data only (its
-      transforms amplify rounding: in float16 the error is ~25x GEMM's);
+    * 3x3 (3x3x3) stride-1 undilated ungrouped layers with enough channels and
+      large enough images for the transforms to pay (:func:`winograd.worthwhile`):
+      Winograd F(4x4, 3x3), for float32/float64 data only (its transforms amplify
+      rounding: in float16 the error is ~25x GEMM's);
+    * other stride-1 2-D and 3-D layers with short columns (``C * prod(kernel)`` up
+      to 640): im2col on flattened channel-major planes (``flat``), whose copies run
+      along whole planes; it beat GEMM on every such suite layer;
     * long kernels (many taps) at stride 1 with SciPy present: FFT;
     * everything else: im2col + GEMM.
     """
@@ -212,11 +213,11 @@ def choose(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]
         return "pointwise"
     if depthwise.supports(*args):
         return "depthwise"
-    if flat.supports(*args) and flat.worthwhile(kernel, c, o, size):
-        return "flat"
     if (winograd.supports(*args) and _winograd_precise(dtype)
             and winograd.worthwhile(kernel, c, o, size)):
         return "winograd"
+    if flat.supports(*args) and flat.worthwhile(kernel, c, o, size):
+        return "flat"
     if fft.supports(*args) and fft.worthwhile(kernel, c, o, size):
         return "fft"
     return "gemm"

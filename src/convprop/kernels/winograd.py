@@ -25,13 +25,22 @@ turns the pointwise product into one matrix product *per transformed point*::
 
 where ``P`` counts tiles over the batch.  F(4x4, 3x3) does 36 multiplies per
 16 outputs instead of 144: 4x fewer; F(4, 3) in 1-D 2x, F(4,4,4; 3,3,3) 8x.
-The transforms themselves are applied as matrix products along one axis at a
-time (``a x a`` GEMMs with a huge third dimension), which BLAS threads.
+The transforms are matrix products, which BLAS threads.  In 1-D and 2-D the
+tiles are gathered with their own ``a**nd`` values innermost (each tile row one
+contiguous run of ``a`` inputs) and all axes are transformed at once by the
+Kronecker product: ``vec(B^T d B) = (B^T kron B^T) vec(d)``, one ``(a**nd,
+a**nd)`` GEMM over every tile (and ``A^T kron A^T`` back).  It does ``a/2`` times
+the multiplies of one axis at a time, but measured on the 3x3 suite layers the
+gather and the transform together ran 1.2-1.8x faster than gathering the point
+axes first (strided reads along the tile axis) and transforming one axis at a
+time.  In 3-D the Kronecker matrix (216 x 216) would cost 12x the multiplies, so
+there the transforms go one axis at a time (``a x a`` GEMMs with a huge third
+dimension).
 
 **Backward.**  The input gradient of a stride-1 3-tap correlation is the
 correlation of the output gradient, zero-padded by 2, with the kernel
 flipped and its channel axes swapped: the same forward; but measured, the
-GEMM path computes it faster, so :func:`conv_input_grad` calls that.  The weight gradient
+flat path computes it faster, so :func:`conv_input_grad` calls that.  The weight gradient
 is the adjoint of the forward in ``U``: ``dM = A dY A^T`` per tile,
 ``dU[xi] = dM[xi] @ V[xi]^T`` summed over tiles, ``dg = G^T dU G``; ``V`` is
 reused from the forward when it was cached.
@@ -50,7 +59,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import _pool, gemm
+from . import _pool, flat
 from .gemm import batch_chunks
 
 #: Outputs per tile along each axis (4 -> F(4, 3): a = 6 inputs per tile).
@@ -68,11 +77,16 @@ def supports(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[in
 
 
 def worthwhile(kernel: Sequence[int], c: int, o: int, size: Sequence[int]) -> bool:
-    """Measured with the conv suite: 3-D layers with >= 16 channels, and 2-D layers with
-    >= 32 channels on large images (56x56 won, 28x28 and 14x14 lost to GEMM)."""
+    """Measured with the conv suite (forward + backward, this forward and weight gradient
+    with the flat path's input gradient): 2-D layers with >= 64 channels on both sides
+    and outputs of 28x28 or more (16x64x56x56: 94 ms against the flat path's 102;
+    16x128x28x28: 67 against GEMM's 80; 16x256x14x14 lost, 67 against 64, and 32->64
+    channels at 32x32 lost to the flat path, 46 against 41); 3-D layers with >= 24
+    channels (below that the flat path takes them, and won on the suite's 16-channel
+    layer, 34 against 42 ms)."""
     if len(kernel) == 3:
-        return min(c, o) >= 16
-    return len(kernel) == 2 and min(c, o) >= 32 and all(s - 2 >= 48 for s in size)
+        return min(c, o) >= 24
+    return len(kernel) == 2 and min(c, o) >= 64 and all(s - 2 >= 28 for s in size)
 
 
 @functools.cache
@@ -133,6 +147,23 @@ def _tiles(size: Sequence[int]) -> tuple[int, ...]:
     return tuple(-(-(s - 2) // TILE) for s in size)
 
 
+#: Largest number of dimensions whose transforms use the Kronecker product (see above).
+KRON_MAX_DIMS = 2
+
+
+@functools.cache
+def _kron(name: str, nd: int, dtype: np.dtype) -> np.ndarray:
+    """``A^T`` or ``B^T`` (``name``) Kronecker-multiplied with itself ``nd`` times:
+    it applies the 1-D transform along every axis of a row-major flattened tile."""
+    mat = dict(zip("agb", transforms()))[name]
+    out = np.ones((1, 1))
+    for _ in range(nd):
+        out = np.kron(out, mat)
+    out = out.astype(dtype)
+    out.setflags(write=False)
+    return out
+
+
 def _input_to_points(xq: np.ndarray, bt: np.ndarray, keep: bool = False) -> np.ndarray:
     """``V = B^T d B`` of every overlapping input tile: (B, C, *S) -> (a**nd, C, B*tiles).
 
@@ -140,7 +171,15 @@ def _input_to_points(xq: np.ndarray, bt: np.ndarray, keep: bool = False) -> np.n
     nd = xq.ndim - 2
     a = TILE + 2
     c = xq.shape[1]
-    view = _window_tiles(xq, a)
+    view = _window_tiles(xq, a)  # (B, C, a.., t..)
+    if nd <= KRON_MAX_DIMS:  # gathered as (C, B, t.., a..): each tile's values together
+        src = view.transpose((1, 0) + tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(2, 2 + nd)))
+        d = _pool.copy(_pool.scratch("wd", src.shape, xq.dtype), src)
+        tiles = d.size // a**nd
+        shape = (a**nd, tiles)
+        v = np.empty(shape, xq.dtype) if keep else _pool.scratch("wa", shape, xq.dtype)
+        np.matmul(_kron("b", nd, xq.dtype), d.reshape(tiles, a**nd).T, out=v)
+        return v.reshape(a**nd, c, -1)
     src = view.transpose(tuple(range(2, 2 + nd)) + (1, 0) + tuple(range(2 + nd, 2 + 2 * nd)))
     d = _pool.copy(_pool.scratch("wd", src.shape, xq.dtype), src)
     return _along_axes(bt, d, nd, scratch=True, keep=keep).reshape(a**nd, c, -1)
@@ -187,7 +226,12 @@ def conv_forward(xp: np.ndarray, w: np.ndarray, stride: Sequence[int], dilation:
         if keep:
             kept.append(v)
         mm = np.matmul(u, v, out=_pool.scratch("wd", (a**nd, o, v.shape[2]), dtype))
-        yt = _along_axes(at, mm.reshape((a,) * nd + (o * b * math.prod(tiles),)), nd, scratch=True)
+        if nd <= KRON_MAX_DIMS:
+            yt = np.matmul(_kron("a", nd, dtype), mm.reshape(a**nd, -1),
+                           out=_pool.scratch("wo", (TILE**nd, mm.size // a**nd), dtype))
+        else:
+            yt = _along_axes(at, mm.reshape((a,) * nd + (o * b * math.prod(tiles),)), nd,
+                             scratch=True)
         # (m.., O, B, t..) -> (B, O, t0, m0, t1, m1, ..)
         yt = yt.reshape((TILE,) * nd + (o, b) + tiles)
         order = (nd + 1, nd) + tuple(x for i in range(nd) for x in (nd + 2 + i, i))
@@ -207,13 +251,15 @@ def conv_forward(xp: np.ndarray, w: np.ndarray, stride: Sequence[int], dilation:
 def conv_input_grad(gy: np.ndarray, w: np.ndarray, padded_shape: Sequence[int],
                     stride: Sequence[int], dilation: Sequence[int], groups: int,
                     cache: dict | None = None) -> np.ndarray:
-    """The GEMM path's input gradient.
+    """The flat path's input gradient (:mod:`convprop.kernels.flat`).
 
     The Winograd forward on ``gy`` padded by 2 (flipped, channel-swapped kernel) was
-    measured slower than GEMM's (im2col or col2im, whichever is cheaper) on every
-    layer the chooser sends here: the padded output grid rounds up to whole tiles
-    and the transforms cost as much as the copies they save."""
-    return gemm.conv_input_grad(gy, w, padded_shape, stride, dilation, groups)
+    measured slower than the flat path's (im2col on whole planes, or its overlap-add)
+    on the 3x3 suite layers from 32x32 to 56x56 and even with 14x14 (21.6 against
+    22.5 ms): the padded output grid rounds up to whole tiles and the transforms cost
+    as much as the copies they save; the flat path also beat GEMM's on all of them
+    (e.g. 16x128x28x28: 25.7 against 29.1 ms)."""
+    return flat.conv_input_grad(gy, w, padded_shape, stride, dilation, groups)
 
 
 def conv_weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int],
@@ -246,12 +292,21 @@ def conv_weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int],
             if xq is None:
                 xq = _padded_to_tiles(xp.astype(dtype, copy=False))
             v = _input_to_points(xq[sl], bt_d)
-        # (B, O, t0, m0, t1, m1, ..) -> (m.., O, B, t..)
         split = gq[sl].reshape((b, o) + tuple(x for t in tiles for x in (t, TILE)))
-        order = tuple(3 + 2 * i for i in range(nd)) + (1, 0) + tuple(2 + 2 * i for i in range(nd))
-        src = split.transpose(order)
-        gt = _pool.copy(_pool.scratch("wy", src.shape, dtype), src)
-        dm = _along_axes(np.ascontiguousarray(at_d.T), gt, nd).reshape(a**nd, o, -1)
+        if nd <= KRON_MAX_DIMS:
+            # (B, O, t0, m0, t1, m1, ..) -> (O, B, t.., m..): each tile's values together
+            order = (1, 0) + tuple(2 + 2 * i for i in range(nd)) + tuple(3 + 2 * i for i in range(nd))
+            src = split.transpose(order)
+            gt = _pool.copy(_pool.scratch("wy", src.shape, dtype), src)
+            rows = gt.size // TILE**nd
+            dm = np.matmul(_kron("a", nd, dtype).T, gt.reshape(rows, TILE**nd).T)
+            dm = dm.reshape(a**nd, o, -1)
+        else:
+            # (B, O, t0, m0, t1, m1, ..) -> (m.., O, B, t..)
+            order = tuple(3 + 2 * i for i in range(nd)) + (1, 0) + tuple(2 + 2 * i for i in range(nd))
+            src = split.transpose(order)
+            gt = _pool.copy(_pool.scratch("wy", src.shape, dtype), src)
+            dm = _along_axes(np.ascontiguousarray(at_d.T), gt, nd).reshape(a**nd, o, -1)
         du += np.matmul(dm, v.transpose(0, 2, 1))
     dw = _along_axes(g.T, du.astype(np.float64).reshape((a,) * nd + (o, c)), nd)
     return np.ascontiguousarray(dw.transpose((nd, nd + 1) + tuple(range(nd))), dtype=dtype)
