@@ -227,3 +227,25 @@ def test_chooser_sends_short_columns_to_flat():
     x, w, b, gy = _case(2, 3, 4, (9, 9), (3, 3), padding=1)
     got = conv2d(convprop.Tensor(x), convprop.Tensor(w), convprop.Tensor(b), padding=1)
     assert _rel(got.data, _torch_conv(x, w, b, gy, padding=1)[0]) <= 1e-10
+
+
+def test_gemm_layers_hand_stride1_input_gradients_to_flat(monkeypatch):
+    assert flat.input_grad_worthwhile((1, 1), (16, 16), (14, 14))  # 256 / 196 positions
+    assert not flat.input_grad_worthwhile((1, 1), (9, 9), (7, 7))  # 81 / 49: too much junk
+    assert not flat.input_grad_worthwhile((2, 2), (16, 16), (7, 7))  # stride 2
+    assert not flat.input_grad_worthwhile((1,), (66,), (64,))  # 1-D stays with GEMM
+    calls = []
+    original = flat.conv_input_grad
+    monkeypatch.setattr(flat, "conv_input_grad", lambda *a, **k: calls.append(1) or original(*a, **k))
+    x, w, b, gy = _case(2, 72, 8, (14, 14), (3, 3), padding=1)  # 72 * 9 taps: too long for flat
+    assert kernels.choose((3, 3), (1, 1), (1, 1), 1, 72, 8, 2, (16, 16)) == "gemm"
+    cx, cw, cb = (convprop.Tensor(a, requires_grad=True) for a in (x, w, b))
+    y = conv2d(cx, cw, cb, padding=1)
+    y.backward(gy)
+    assert calls == [1]
+    want = _torch_conv(x, w, b, gy, padding=1)
+    for got, ref in zip((y.data, cx.grad, cw.grad, cb.grad), want):
+        assert _rel(got, ref) <= 1e-10
+    with kernels.force("gemm"):  # a forced GEMM keeps its own input gradient (tests hold it)
+        conv2d(cx, cw, cb, padding=1).backward(gy)
+    assert calls == [1]

@@ -197,7 +197,8 @@ def choose(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]
       to 640): im2col on flattened channel-major planes (``flat``), whose copies run
       along whole planes; it beat GEMM on every such suite layer;
     * long kernels (many taps) at stride 1 with SciPy present: FFT;
-    * everything else: im2col + GEMM.
+    * everything else: im2col + GEMM (its stride-1 2-D/3-D input gradients go to the
+      flat path where planes carry few junk positions, :func:`flat.input_grad_worthwhile`).
     """
     args = (kernel, stride, dilation, groups, c, o)
     if _forced is not None:
@@ -262,6 +263,9 @@ def conv_input_grad(gy: np.ndarray, w: np.ndarray, padded_shape: Sequence[int],
     """Gradient of the padded input (a transposed convolution of ``gy`` with ``w``)."""
     algo = _pick(cache, w.shape[2:], stride, dilation, groups, w.shape[1] * groups, w.shape[0],
                  gy.shape[0], padded_shape, np.result_type(gy, w))
+    if algo is gemm and _forced is None and flat.input_grad_worthwhile(stride, padded_shape,
+                                                                        gy.shape[2:]):
+        algo = flat  # measured faster on GEMM's stride-1 2-D/3-D layers (see there)
     return algo.conv_input_grad(gy, w, padded_shape, stride, dilation, groups, cache=cache)
 
 

@@ -64,6 +64,22 @@ def worthwhile(kernel: Sequence[int], c: int, o: int, size: Sequence[int]) -> bo
     return len(kernel) >= 2 and c * math.prod(kernel) <= MAX_COLUMN
 
 
+#: Largest ratio of padded-input positions to outputs at which the GEMM path's stride-1
+#: input gradient hands over to this one (see :func:`input_grad_worthwhile`).
+MAX_INPUT_GRAD_WASTE = 1.4
+
+
+def input_grad_worthwhile(stride: Sequence[int], size: Sequence[int], out: Sequence[int]) -> bool:
+    """Whether this path's input gradient should serve a layer the chooser gave to GEMM:
+    stride 1, 2-D or 3-D, and few junk positions per plane (``prod(size) / prod(out)``).
+    Measured against GEMM's input gradient (float32, 2 threads): 16x256 at 14x14 22.1
+    against 25.6 ms, 16x128 at 28x28 25.9 against 29.2, 8x96 at 14x14 2.9 against 3.3,
+    2x32 at 16x32x32 (3-D) 20.8 against 37.6; GEMM won at 7x7 (junk ratio 1.65: 26.0
+    against 21.9) and in 1-D (tied, or lost with 31 taps)."""
+    return (len(size) >= 2 and all(s == 1 for s in stride)
+            and math.prod(size) <= MAX_INPUT_GRAD_WASTE * math.prod(out))
+
+
 def channel_major(a: np.ndarray, size: tuple[int, ...], at: tuple[int, ...],
                   dtype: np.dtype, slot: str | None = None, eager: bool = False) -> np.ndarray:
     """``a`` (N, C, *S) copied channel-major into ``(C, N, *size)``, at offset ``at`` of
