@@ -235,6 +235,25 @@ def _per_dim_arg(draw, st, values: tuple[int, ...]):
     return values
 
 
+#: How far the drawn spatial sizes reach, per dimension count: a convolution's from its
+#: smallest valid size up to that plus this; a transposed convolution's from 1 up to this.
+EXTRA_SIZE = {1: 5, 2: 3, 3: 2}
+
+
+def _draw_layer(draw, st, nds, batches, kernels, max_stride, max_dilation, max_groups, per_group):
+    """The draws both case strategies share, in one order (the derandomized examples
+    depend on it): dimensions, batch, groups, channels per group, kernel, stride, dilation."""
+    nd = draw(st.sampled_from(nds))
+    n = draw(st.sampled_from(batches))
+    groups = draw(st.integers(1, max_groups))
+    cg, og = draw(st.sampled_from(per_group)), draw(st.sampled_from(per_group))
+    sizes = kernels or ((1, 2, 3) if nd < 3 else (1, 2))
+    kernel = tuple(draw(st.sampled_from(sizes)) for _ in range(nd))
+    stride = tuple(draw(st.integers(1, max_stride)) for _ in range(nd))
+    dilation = tuple(draw(st.integers(1, max_dilation)) for _ in range(nd))
+    return nd, n, groups, cg, og, kernel, stride, dilation
+
+
 def conv_cases(nds=(1, 2, 3), modes=MODES, batches=(2, None, 1, 2, 0, 1, 2), kernels=None,
                max_stride=3, max_dilation=2, max_groups=3, per_group=(1, 2)):
     """Strategy for valid convolution cases (dicts) over every argument form.
@@ -247,14 +266,8 @@ def conv_cases(nds=(1, 2, 3), modes=MODES, batches=(2, None, 1, 2, 0, 1, 2), ker
 
     @st.composite
     def cases(draw):
-        nd = draw(st.sampled_from(nds))
-        n = draw(st.sampled_from(batches))
-        groups = draw(st.integers(1, max_groups))
-        cg, og = draw(st.sampled_from(per_group)), draw(st.sampled_from(per_group))
-        sizes = kernels or ((1, 2, 3) if nd < 3 else (1, 2))
-        kernel = tuple(draw(st.sampled_from(sizes)) for _ in range(nd))
-        stride = tuple(draw(st.integers(1, max_stride)) for _ in range(nd))
-        dilation = tuple(draw(st.integers(1, max_dilation)) for _ in range(nd))
+        nd, n, groups, cg, og, kernel, stride, dilation = _draw_layer(
+            draw, st, nds, batches, kernels, max_stride, max_dilation, max_groups, per_group)
         form = draw(st.sampled_from(["int", "tuple", "pairs", "valid", "same"]))
         mode = draw(st.sampled_from(modes))
         if form == "int":
@@ -273,7 +286,7 @@ def conv_cases(nds=(1, 2, 3), modes=MODES, batches=(2, None, 1, 2, 0, 1, 2), ker
             totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
             padding, pairs = "same", tuple((t // 2, t - t // 2) for t in totals)
         spatial = []
-        extra = {1: 5, 2: 3, 3: 2}[nd]
+        extra = EXTRA_SIZE[nd]
         for k, d, (b, a) in zip(kernel, dilation, pairs):
             lo = max(1, d * (k - 1) + 1 - b - a)
             if mode == "reflect":
@@ -300,15 +313,9 @@ def transpose_cases(nds=(1, 2, 3), batches=(2, None, 1, 2, 0, 1, 2), kernels=Non
 
     @st.composite
     def cases(draw):
-        nd = draw(st.sampled_from(nds))
-        n = draw(st.sampled_from(batches))
-        groups = draw(st.integers(1, max_groups))
-        cg, og = draw(st.sampled_from(per_group)), draw(st.sampled_from(per_group))
-        sizes = kernels or ((1, 2, 3) if nd < 3 else (1, 2))
-        kernel = tuple(draw(st.sampled_from(sizes)) for _ in range(nd))
-        stride = tuple(draw(st.integers(1, max_stride)) for _ in range(nd))
-        dilation = tuple(draw(st.integers(1, max_dilation)) for _ in range(nd))
-        spatial = tuple(draw(st.integers(1, {1: 5, 2: 3, 3: 2}[nd])) for _ in range(nd))
+        nd, n, groups, cg, og, kernel, stride, dilation = _draw_layer(
+            draw, st, nds, batches, kernels, max_stride, max_dilation, max_groups, per_group)
+        spatial = tuple(draw(st.integers(1, EXTRA_SIZE[nd])) for _ in range(nd))
         out_pad, padding = [], []
         for i, k, s, d in zip(spatial, kernel, stride, dilation):
             op = draw(st.integers(0, max(s, d) - 1))  # must be < stride or < dilation

@@ -91,7 +91,11 @@ def check_conv_against_reference(case: dict, label: str = "default") -> None:
         xt, wt, bt, stride=case["stride"], padding=case["padding"], dilation=case["dilation"],
         groups=case["groups"], padding_mode=case["mode"])
     y.backward(g)
-    got = (y.data,) + _grads(xt, wt, bt)
+    _assert_matches((y.data,) + _grads(xt, wt, bt), want, b, label, case)
+
+
+def _assert_matches(got, want, b, label, case) -> None:
+    """Output and gradients within :data:`TOL` of the reference; no bias, no bias gradient."""
     for name, a, r in zip(NAMES, got, want):
         if a is None:
             assert name == "d_bias" and b is None
@@ -108,6 +112,12 @@ def ref_transpose_kwargs(case):
 @settings(max_examples=150)
 @given(transpose_cases())
 def test_conv_transpose_matches_reference(case):
+    check_conv_transpose_against_reference(case)
+
+
+def check_conv_transpose_against_reference(case: dict, label: str = "default") -> None:
+    """convprop's transposed conv (whichever algorithm is in force) against the naive
+    loops: the output and all three gradients."""
     arr = conv_arrays(case, transpose=True)
     x, w, b = arr["x"], arr["w"], arr["b"]
     want_y = conv_transpose_ref(x, w, b, **ref_transpose_kwargs(case))
@@ -120,12 +130,7 @@ def test_conv_transpose_matches_reference(case):
         output_padding=case["output_padding"], groups=case["groups"],
         dilation=case["dilation"])
     y.backward(g)
-    got = (y.data,) + _grads(xt, wt, bt)
-    for name, a, r in zip(NAMES, got, want):
-        if a is None:
-            assert name == "d_bias" and b is None
-            continue
-        assert rel_err(a, r) <= TOL, (name, case)
+    _assert_matches((y.data,) + _grads(xt, wt, bt), want, b, label, case)
 
 
 @settings(max_examples=60)
@@ -340,21 +345,8 @@ def test_every_algorithm_matches_reference_transposed(algorithm, data):
     # the convolution it is the adjoint of maps case["o"] channels to case["c"]
     assume(_aimed_at(algorithm, case["kernel"], case["stride_t"], case["dilation_t"],
                      case["groups"], case["o"], case["c"]))
-    arr = conv_arrays(case, transpose=True)
-    x, w, b = arr["x"], arr["w"], arr["b"]
-    want_y = conv_transpose_ref(x, w, b, **ref_transpose_kwargs(case))
-    g = arr["rng"].standard_normal(want_y.shape)
-    want = (want_y,) + conv_transpose_ref_vjp(x, w, g, **ref_transpose_kwargs(case))
-    xt, wt, bt = _leaves(x, w, b)
     with cp.kernels.force(algorithm):
-        y = getattr(F, f"conv_transpose{case['nd']}d")(
-            xt, wt, bt, stride=case["stride"], padding=case["padding"],
-            output_padding=case["output_padding"], groups=case["groups"],
-            dilation=case["dilation"])
-        y.backward(g)
-    for name, a, r in zip(NAMES, (y.data,) + _grads(xt, wt, bt), want):
-        if a is not None:
-            assert rel_err(a, r) <= TOL, (algorithm, name, case)
+        check_conv_transpose_against_reference(case, algorithm)
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
