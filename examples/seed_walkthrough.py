@@ -43,7 +43,7 @@ def main(plot: bool = False) -> None:
     print("loss per step:", " ".join(f"{v:.4f}" for v in h.losses))
     print("K after training:\n", h.kernels[-1])
     if plot:
-        from convprop.figures import demo_figure
+        from convprop.explainer.figures import demo_figure
 
         demo_figure(h, "seed_walkthrough.png")
         print("wrote seed_walkthrough.png")

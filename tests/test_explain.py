@@ -17,7 +17,7 @@ from sympy.parsing.sympy_parser import parse_expr
 
 import convprop
 from convprop import seed
-from convprop.derivation import Derivation, explain
+from convprop.explainer.derivation import Derivation, explain
 
 # ------------------------------------------------------------- the parser
 _SUB = re.compile(r"([a-zA-Z])_\{(\d+),(\d+)\}")
@@ -306,11 +306,12 @@ def test_convprop_explain_is_callable_whatever_was_imported_first():
 import convprop
 assert convprop.explain().geometry.output_shape == (2, 2)
 assert convprop.explain((4, 4)).geometry.output_shape == (3, 3)  # second access, too
-from convprop.derivation import Derivation
+from convprop.explainer.derivation import Derivation
 assert isinstance(convprop.explain(), Derivation)
 """
     subprocess.run([sys.executable, "-c", code], check=True)
-    subprocess.run([sys.executable, "-c", "from convprop.derivation import Derivation; import convprop; "
+    subprocess.run([sys.executable, "-c",
+                    "from convprop.explainer.derivation import Derivation; import convprop; "
                     "assert isinstance(convprop.explain(), Derivation)"], check=True)
 
 

@@ -32,7 +32,7 @@ __all__ = [
 
 def __getattr__(name: str):  # lazy: SymPy-backed modules load only when asked for
     if name == "explain":
-        from .derivation import explain
+        from .explainer.derivation import explain
 
         return explain
     raise AttributeError(f"module 'convprop' has no attribute {name!r}")

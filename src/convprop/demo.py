@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Sequence
 
 import numpy as np
 
+from .explainer.text import side_by_side
 from .seed import (
     DEFAULT_LR,
     DEFAULT_STEPS,
@@ -43,16 +43,6 @@ def matrix_lines(name: str, a: np.ndarray, letter: str) -> list[str]:
     rows = ["  [ " + "  ".join(c.rjust(width) for c in row) + " ]" for row in cells]
     shape = f"S_{letter} = ({a.shape[1]}, {a.shape[0]})"
     return [f"{name} ({shape}) ="] + rows
-
-
-def side_by_side(blocks: Sequence[list[str]], gap: int = 6) -> list[str]:
-    widths = [max(len(s) for s in b) for b in blocks]
-    height = max(len(b) for b in blocks)
-    out = []
-    for r in range(height):
-        parts = [(b[r] if r < len(b) else "").ljust(w) for b, w in zip(blocks, widths)]
-        out.append((" " * gap).join(parts).rstrip())
-    return out
 
 
 def shape_lines(geo: Geometry) -> list[str]:
@@ -206,7 +196,7 @@ def demo_report(x: np.ndarray, k: np.ndarray, y: np.ndarray, h: History) -> str:
 # ------------------------------------------------------------------- CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``convprop demo`` options."""
-    from .cli import divisor_arg, non_negative_int, positive_float
+    from ._args import divisor_arg, non_negative_int, positive_float
 
     parser.add_argument("--seed", type=int, default=None,
                         help="random X, K, Y from this seed instead of the documented defaults")
@@ -231,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
               progress=not args.no_progress)
     print(demo_report(x, k, y, h))
     if args.plot:
-        from .figures import demo_figure
+        from .explainer.figures import demo_figure
 
         demo_figure(h, args.plot)
         print(f"\nPlot written to {args.plot}")

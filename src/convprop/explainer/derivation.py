@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from . import seed
-from .seed import Divisor, Geometry, Pair, sym
+from .. import seed
+from ..seed import Divisor, Geometry, Pair, sym
 
 MAX_OUTPUTS = 64
 """Largest number of outputs z written out: beyond it the equations stop reading well."""
@@ -206,19 +206,19 @@ class Derivation:
     # ----------------------------------------------------------- renderers
     def to_text(self) -> str:
         """Plain text (Unicode ∂, σ, ·); every equation's right side parses with SymPy."""
-        from .explain_render import render
+        from .render import render
 
         return render(self, "text")
 
     def to_markdown(self) -> str:
         """GitHub-flavoured Markdown with ``$…$`` / ``$$…$$`` math."""
-        from .explain_render import render
+        from .render import render
 
         return render(self, "markdown")
 
     def to_latex(self, standalone: bool = True) -> str:
         """LaTeX (amsmath): a complete document, or with ``standalone=False`` its body."""
-        from .explain_render import render
+        from .render import render
 
         return render(self, "latex", standalone=standalone)
 
@@ -226,12 +226,12 @@ class Derivation:
         return self.to_markdown()
 
     def _repr_latex_(self) -> str:
-        from .explain_render import equations_latex
+        from .render import equations_latex
 
         return equations_latex(self)
 
     def figure(self, path: str | Path) -> None:
-        """Write a PNG of what the equations say (see :func:`convprop.figures.explain_figure`)."""
+        """Write a PNG of what the equations say (see :func:`.figures.explain_figure`)."""
         from .figures import explain_figure
 
         explain_figure(self, path)
@@ -371,7 +371,7 @@ FORMATS = ("text", "markdown", "latex")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``convprop explain`` options.  Shapes are WxH: width first, as S_X = (X_W, X_H)."""
-    from .cli import divisor_arg, pair_arg, shape_arg
+    from .._args import divisor_arg, pair_arg, shape_arg
 
     parser.add_argument("--input", type=shape_arg, default=(3, 3), metavar="WxH",
                         help="input shape S_X = (X_W, X_H), width x height (default 3x3)")

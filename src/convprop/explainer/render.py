@@ -1,4 +1,4 @@
-"""Text, Markdown and LaTeX renderings of a :class:`convprop.derivation.Derivation`.
+"""Text, Markdown and LaTeX renderings of a :class:`convprop.explainer.derivation.Derivation`.
 
 One function, :func:`blocks`, says *what* is written (headings, prose, aligned
 equations, matrices) using a notation object; the plain notation writes
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .demo import side_by_side
-from .seed import Pair, fmt
+from ..seed import Pair, fmt
+from .text import side_by_side
 
 if TYPE_CHECKING:
     from .derivation import Derivation, Term

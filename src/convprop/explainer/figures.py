@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .seed import Geometry, Pair, fmt
+from ..seed import Geometry, Pair, fmt
 
 if TYPE_CHECKING:
+    from ..seed import History
     from .derivation import Derivation
-    from .seed import History
 
 _FOOT = "#4C72B0"  # kernel footprint / cells a gradient sums over
 _PAD = "#D9D9D9"  # padded zeros
