@@ -163,3 +163,21 @@ class Algorithm(Protocol):
         """``(dw, db)``: ``dw`` of shape ``spec.w_shape``; ``db`` of shape ``(o,)`` or None
         when ``spec.bias`` is false."""
         ...
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The algorithm for each of the three passes of one convolution, decided in one place.
+
+    A backward algorithm receives the forward's :class:`Saved` state only when it is
+    the same algorithm as the forward; otherwise it gets None and works from the arrays.
+    """
+
+    forward: Algorithm
+    input_grad: Algorithm
+    weight_grad: Algorithm
+
+    @property
+    def names(self) -> tuple[str, str, str]:
+        """``(forward, input_grad, weight_grad)`` algorithm names, as the benchmark prints them."""
+        return self.forward.name, self.input_grad.name, self.weight_grad.name
