@@ -113,3 +113,22 @@ def test_main_returns_status_codes(capsys):
     assert main(["--version"]) == 0
     assert main(["explain", "--input", "x"]) == 2
     assert "invalid shape 'x'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["explain", "--input", "-3x3"], "argument --input: invalid shape '-3x3'"),
+    (["demo", "--seed", "-1"], "argument --seed: expected a non-negative integer"),
+    (["demo", "--plot", "{tmp}/missing/demo.png"], "argument --plot: cannot write"),
+    (["demo", "--plot", "{tmp}/demo.txt"], "argument --plot: '{tmp}/demo.txt' must end in .png"),
+    (["train", "digits", "--checkpoint", "{tmp}/net.pt"], "argument --checkpoint: "),
+    (["train", "digits", "--checkpoint", "{tmp}/no/net.npz"], "directory '{tmp}/no' does not exist"),
+    (["train", "digits", "--plots", "{tmp}/no/plots"], "argument --plots: cannot create"),
+    (["train", "digits", "--epochs", "0"], "argument --epochs: expected a positive integer"),
+])
+def test_values_and_output_paths_are_checked_before_any_work(tmp_path, args, says):
+    """Each bad value names its option in one line, exit 2, and nothing is written."""
+    r = convprop(*(a.format(tmp=tmp_path) for a in args))
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    err = r.stderr.strip()
+    assert says.format(tmp=tmp_path) in err and "\n" not in err, err
+    assert r.stdout == "" and list(tmp_path.iterdir()) == []

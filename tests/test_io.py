@@ -118,3 +118,17 @@ def test_overwrite_keeps_the_file_mode(tmp_path) -> None:
     cp.save({"w": np.zeros(1)}, path)
     assert path.stat().st_mode & 0o777 == 0o640
     assert cp.load(path)["w"][0] == 0
+
+
+@pytest.mark.parametrize("name", ["net.pt", "net.pth", "net", "net.npz.tmp"])
+def test_save_refuses_a_name_that_is_not_npz_and_says_how_to_reach_pytorch(tmp_path, name):
+    with pytest.raises(ValueError, match=r"must end in \.npz.*torch\.from_numpy"):
+        cp.save({"w": np.ones(2)}, tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_into_a_missing_directory_names_the_users_path(tmp_path):
+    target = tmp_path / "missing" / "net.npz"
+    with pytest.raises(FileNotFoundError, match="missing/net.npz.*does not exist"):
+        cp.save({"w": np.ones(2)}, target)
+    assert list(tmp_path.iterdir()) == []

@@ -33,7 +33,7 @@ def test_loss_falls_and_the_same_seed_gives_the_same_run(tmp_path) -> None:
 
 
 def test_checkpoint_reloads_and_plots_are_written(tmp_path) -> None:
-    result = short_run(checkpoint=tmp_path / "ck" / "digits.npz", plots=tmp_path / "plots")
+    result = short_run(checkpoint=tmp_path / "digits.npz", plots=tmp_path / "plots")
     assert [p.name for p in result.plots] == ["curves.png", "kernels.png"]
     for p in result.plots:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -69,3 +69,13 @@ def test_command_line_entry(tmp_path, capsys) -> None:
     with pytest.raises(ValueError, match="epochs"):
         train.train_digits(epochs=0, progress=False)
     assert isinstance(train.lenet(), nn.Sequential)
+
+
+def test_missing_output_directories_are_refused_before_training(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        short_run(checkpoint=tmp_path / "ck" / "digits.npz")
+    with pytest.raises(FileNotFoundError, match="plots: cannot create"):
+        short_run(plots=tmp_path / "a" / "plots")
+    with pytest.raises(ValueError, match=r"must end in \.npz"):
+        short_run(checkpoint=tmp_path / "digits.pt")
+    assert list(tmp_path.iterdir()) == []

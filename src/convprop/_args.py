@@ -9,6 +9,7 @@ import argparse
 import math
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 _SHAPE = re.compile(r"^\s*(\d+)\s*(?:[x×X*,]\s*(\d+))?\s*$")
@@ -65,3 +66,41 @@ def _typed(s: str, kind: Callable[[str], Any], ok: Callable[[Any], bool], what: 
     if v is None or not ok(v):
         raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}")
     return v
+
+
+def positive_int(s: str) -> int:
+    return _typed(s, int, lambda v: v >= 1, "a positive integer")
+
+
+def output_file(*suffixes: str) -> Callable[[str], str]:
+    """An argument type for a file the command will write, checked before any work starts.
+
+    The directory must exist (nothing is created behind the user's back) and the
+    name must end in one of ``suffixes`` (case-insensitive), e.g. ``output_file(".png")``.
+    """
+    wanted = tuple(s.lower() for s in suffixes)
+
+    def check(s: str) -> str:
+        path = Path(s)
+        if wanted and path.suffix.lower() not in wanted:
+            raise argparse.ArgumentTypeError(
+                f"{s!r} must end in {' or '.join(wanted)}")
+        if path.is_dir():
+            raise argparse.ArgumentTypeError(f"{s!r} is a directory; give a file name")
+        if not path.parent.is_dir():
+            raise argparse.ArgumentTypeError(
+                f"cannot write {s!r}: directory {str(path.parent)!r} does not exist")
+        return s
+
+    return check
+
+
+def output_dir(s: str) -> str:
+    """An argument type for a directory of outputs: it may be new, but its parent must exist."""
+    path = Path(s)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{s!r} exists and is not a directory")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"cannot create {s!r}: directory {str(path.parent)!r} does not exist")
+    return s

@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 # (name, module, help): the module provides add_arguments(parser) and run(args) -> int
 COMMANDS: tuple[tuple[str, str, str], ...] = (
@@ -39,7 +41,16 @@ EPILOG = ("Shapes are written WxH, width first, as the document's S_X = (X_W, X_
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line: ``prog: error: message``."""
+    """An ArgumentParser whose errors are one line: ``prog: error: message``.
+
+    A value that starts with a minus and a digit (``--input -3x3``, ``--seed -1``) is
+    taken as the option's value, so that its own check can say what is wrong with it,
+    instead of argparse's "expected one argument".
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\d")
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")

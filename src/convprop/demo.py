@@ -196,9 +196,9 @@ def demo_report(x: np.ndarray, k: np.ndarray, y: np.ndarray, h: History) -> str:
 # ------------------------------------------------------------------- CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``convprop demo`` options."""
-    from ._args import divisor_arg, non_negative_int, positive_float
+    from ._args import divisor_arg, non_negative_int, output_file, positive_float
 
-    parser.add_argument("--seed", type=int, default=None,
+    parser.add_argument("--seed", type=non_negative_int, default=None,
                         help="random X, K, Y from this seed instead of the documented defaults")
     parser.add_argument("--lr", type=positive_float, default=DEFAULT_LR,
                         help=f"learning rate (default {fmt(DEFAULT_LR)})")
@@ -209,7 +209,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what eq. 5 divides by: 'kernel' (K_W*K_H = 4, the document's "
                              "worked equations; default), 'stride' (S_W*S_H) or a number "
                              "(1 = standard convolution)")
-    parser.add_argument("--plot", metavar="FILE", default=None,
+    parser.add_argument("--plot", metavar="FILE.png", default=None, type=output_file(".png"),
                         help="write a PNG: the loss curve and K before and after")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 

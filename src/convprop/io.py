@@ -51,18 +51,43 @@ def _write_npz(f: Any, arrays: Mapping[str, np.ndarray]) -> None:
                 np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
 
 
+def check_target(path: str | os.PathLike) -> Path:
+    """Check that :func:`save` can write ``path``, before any work is spent on what it will hold.
+
+    Raises:
+        ValueError: when the name does not end in ``.npz``.
+        FileNotFoundError: when its directory does not exist (naming ``path``).
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise ValueError(
+            f"save: {os.fspath(path)!r} must end in .npz: convprop writes NumPy .npz archives "
+            "(no pickle), not PyTorch's .pt format. To give the weights to PyTorch: "
+            "torch_model.load_state_dict({k: torch.from_numpy(v) for k, v in "
+            "convprop.load('net.npz').items()})"
+        )
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"save: cannot write {os.fspath(path)!r}: directory "
+                                f"{os.fspath(path.parent)!r} does not exist")
+    return path
+
+
 def save(obj: Mapping[str, Any], path: str | os.PathLike) -> None:
     """Write a mapping of names to arrays (a ``state_dict()``) to ``path`` as ``.npz``.
 
     Args:
         obj: ``{name: array}``; values may be NumPy arrays, convprop Tensors,
             ``torch.Tensor``s or numbers.  Names must be strings.
-        path: the file to write (no suffix is added).  Written atomically: a
-            temporary file in the same directory, flushed to disk, then renamed.
+        path: the file to write, ending in ``.npz`` (no suffix is added).  Written
+            atomically: a temporary file in the same directory, flushed to disk,
+            then renamed.
 
     Raises:
         TypeError: for a non-mapping, a non-string key or a non-numeric value;
             nothing is written then.
+        ValueError: for a path not ending in ``.npz`` (the file *is* an ``.npz``
+            archive; a ``.pt`` name would promise PyTorch's pickle format).
+        FileNotFoundError: when the directory does not exist (naming ``path``).
     """
     if not isinstance(obj, Mapping):
         raise TypeError(f"save expects a mapping of names to arrays (e.g. model.state_dict()), "
@@ -73,6 +98,7 @@ def save(obj: Mapping[str, Any], path: str | os.PathLike) -> None:
             raise TypeError(f"save: keys must be strings, got {key!r}")
         arrays[key] = _to_array(key, value)
     path = Path(path)
+    check_target(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "wb") as f:

@@ -13,6 +13,7 @@ scikit-learn, tqdm and matplotlib are optional extras, imported only here.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ import numpy as np
 
 from . import nn, optim
 from .autograd import Tensor, no_grad
-from .io import save
+from .io import check_target, save
 
 DATASETS = ("digits",)
 SPLIT_SEED = 0  # the held-out set is the same for every training seed
@@ -111,6 +112,11 @@ def train_digits(epochs: int = 30, lr: float = 3e-3, batch_size: int = 32, seed:
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch size must be >= 1, got {epochs} and {batch_size}")
+    if checkpoint is not None:
+        check_target(checkpoint)  # before the training, not after it
+    if plots is not None and not Path(plots).parent.is_dir():
+        raise FileNotFoundError(f"plots: cannot create {os.fspath(plots)!r}: directory "
+                                f"{os.fspath(Path(plots).parent)!r} does not exist")
     x_train, x_test, y_train, y_test = load_digits(test_size, limit)
     nn.init.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -156,7 +162,6 @@ def train_digits(epochs: int = 30, lr: float = 3e-3, batch_size: int = 32, seed:
                          seconds=time.perf_counter() - started)
     if checkpoint is not None:
         result.checkpoint = Path(checkpoint)
-        result.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         save(model.state_dict(), result.checkpoint)
     if plots is not None:
         result.plots = write_plots(result, Path(plots))
@@ -189,7 +194,7 @@ def write_plots(result: TrainResult, directory: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(exist_ok=True)  # only the leaf: a missing parent is an error
     h = result.history
     epochs = np.arange(1, len(h["train_loss"]) + 1)
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
@@ -228,14 +233,17 @@ def write_plots(result: TrainResult, directory: Path) -> list[Path]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``convprop train`` (the dataset is positional)."""
+    from ._args import non_negative_int, output_dir, output_file, positive_float, positive_int
+
     parser.add_argument("dataset", choices=DATASETS, help="dataset to train on")
-    parser.add_argument("--epochs", type=int, default=30, help="passes over the data (30)")
-    parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (3e-3)")
-    parser.add_argument("--batch-size", type=int, default=32, help="images per step (32)")
-    parser.add_argument("--seed", type=int, default=0, help="same seed, same run (0)")
-    parser.add_argument("--checkpoint", default="digits_cnn.npz",
+    parser.add_argument("--epochs", type=positive_int, default=30, help="passes over the data (30)")
+    parser.add_argument("--lr", type=positive_float, default=3e-3, help="Adam learning rate (3e-3)")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="images per step (32)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="same seed, same run (0)")
+    parser.add_argument("--checkpoint", default="digits_cnn.npz", type=output_file(".npz"),
+                        metavar="FILE.npz",
                         help="where to save the trained weights (.npz; default digits_cnn.npz)")
-    parser.add_argument("--plots", default="digits_plots",
+    parser.add_argument("--plots", default="digits_plots", type=output_dir, metavar="DIR",
                         help="directory for curves.png and kernels.png (default digits_plots)")
     parser.add_argument("--no-plots", action="store_true", help="skip the figures")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
