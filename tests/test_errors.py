@@ -199,3 +199,16 @@ def test_backward_without_requires_grad():
 def test_complex_input_to_conv_is_rejected():
     with pytest.raises(TypeError, match="real numbers"):
         F.conv1d(np.zeros((1, 1, 3), complex), np.zeros((1, 1, 2)))
+
+
+@pytest.mark.parametrize(("make", "kind", "says"), [
+    (lambda: cp.nn.Conv2d("3", 8, 3), TypeError, "Conv2d: in_channels must be an int, got '3' (str)"),
+    (lambda: cp.nn.Conv1d(3, 8.0, 3), TypeError, "Conv1d: out_channels must be an int, got 8.0"),
+    (lambda: cp.nn.ConvTranspose3d(3, 0, 3), ValueError, "ConvTranspose3d: out_channels must be >= 1"),
+    (lambda: cp.nn.Linear("3", 8), TypeError, "Linear: in_features must be an int, got '3' (str)"),
+    (lambda: cp.nn.Linear(3, -1), ValueError, "Linear: out_features must be >= 0, got -1"),
+])
+def test_layer_sizes_of_the_wrong_type_or_range_name_the_layer_and_argument(make, kind, says):
+    with pytest.raises(kind) as info:
+        make()
+    assert says in str(info.value)

@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from .._windows import ntuple, positive, transpose_output_shape
+from .._windows import _is_int, ntuple, positive, transpose_output_shape
 from ..autograd import Tensor, as_tensor
 from ..functional.conv import PADDING_MODES, conv_nd, conv_transpose_nd
 from . import init
+from ._checks import size_arg
 from .module import Module, Parameter
 
 
@@ -42,7 +43,9 @@ class _ConvNd(Module):
                  dtype: Any = None) -> None:
         super().__init__()
         nd, name = self.nd, type(self).__name__
-        if not isinstance(groups, int) or groups < 1:
+        in_channels = size_arg(name, "in_channels", in_channels)
+        out_channels = size_arg(name, "out_channels", out_channels)
+        if not _is_int(groups) or groups < 1:
             raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
         if in_channels % groups:
             raise ValueError(f"{name}: in_channels ({in_channels}) must be divisible by groups "

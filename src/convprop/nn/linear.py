@@ -9,6 +9,7 @@ import numpy as np
 from ..autograd import Tensor, as_tensor
 from ..functional.linear import linear
 from . import init
+from ._checks import size_arg
 from .conv import _dtype
 from .module import Module, Parameter
 
@@ -31,7 +32,9 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  dtype: Any = None) -> None:
         super().__init__()
-        self.in_features, self.out_features = in_features, out_features
+        self.in_features = size_arg("Linear", "in_features", in_features, minimum=0)
+        self.out_features = size_arg("Linear", "out_features", out_features, minimum=0)
+        in_features, out_features = self.in_features, self.out_features
         dt = _dtype(dtype)
         self.weight = Parameter(np.empty((out_features, in_features), dtype=dt))
         if bias:
