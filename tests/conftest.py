@@ -1,4 +1,4 @@
-"""Shared test configuration: one deterministic hypothesis profile, nothing else.
+"""Shared test configuration: one deterministic hypothesis profile, and PyTorch as an optional oracle.
 
 ``derandomize=True`` makes every hypothesis test draw the same examples on every
 run, so CI is reproducible.  ``HYPOTHESIS_PROFILE=explore`` searches with fresh
@@ -7,8 +7,29 @@ the others draw 1000).
 """
 
 import os
+import sys
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+#: Why a test that compares against PyTorch did not run (one reason for all of them).
+TORCH_MISSING = ("PyTorch (the parity oracle) is not installed; the naive-reference, "
+                 "finite-difference and seed tests still run. Install the CPU build: "
+                 "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu")
+
+if os.environ.get("CONVPROP_TESTS_WITHOUT_TORCH"):  # run the suite as a machine without torch would
+    sys.modules["torch"] = None  # type: ignore[assignment]
+
+
+def import_torch():
+    """The torch module, or a module-level skip with :data:`TORCH_MISSING`."""
+    return pytest.importorskip("torch", reason=TORCH_MISSING)
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """PyTorch for the tests that use it as an oracle; those tests skip without it."""
+    return import_torch()
 
 settings.register_profile(
     "ci",

@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 import pytest
-import torch
 
 import convprop as cp
 from convprop import nn
@@ -33,7 +32,7 @@ def test_round_trip_preserves_keys_order_dtypes_and_values(tmp_path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["model.npz"]  # no temporary left behind
 
 
-def test_values_may_be_tensors_torch_tensors_or_numbers(tmp_path) -> None:
+def test_values_may_be_tensors_torch_tensors_or_numbers(torch, tmp_path) -> None:
     path = tmp_path / "mixed.npz"
     cp.save({"a": cp.Tensor([1.0, 2.0]), "b": torch.ones(2, requires_grad=True), "c": 3,
              "d": np.arange(4, dtype=np.int64)}, str(path))
@@ -44,7 +43,7 @@ def test_values_may_be_tensors_torch_tensors_or_numbers(tmp_path) -> None:
     assert loaded["d"].dtype == np.int64
 
 
-def test_a_checkpoint_loads_into_torch(tmp_path) -> None:
+def test_a_checkpoint_loads_into_torch(torch, tmp_path) -> None:
     m = model().double().eval()
     cp.save(m.state_dict(), tmp_path / "m.npz")
     tm = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Flatten(),

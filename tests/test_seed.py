@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -117,7 +116,7 @@ def test_autograd_equals_document_chain_rule_term_by_term(w, h, kw, kh, sw, sh, 
 
 
 @pytest.mark.parametrize("stride,padding,divisor", [(1, 0, 1), (2, 1, "kernel"), ((2, 1), (0, 1), 3.0)])
-def test_gradient_matches_torch(stride, padding, divisor):
+def test_gradient_matches_torch(torch, stride, padding, divisor):
     rng = np.random.default_rng(7)
     x, k = rng.normal(size=(5, 6)), rng.normal(size=(2, 3))
     geo = seed.Geometry.create((6, 5), (3, 2), stride, padding, divisor)
