@@ -1,4 +1,4 @@
-"""Shared test configuration: one deterministic hypothesis profile, nothing else.
+"""Shared test configuration: one deterministic hypothesis profile, and the backend fixture.
 
 ``derandomize=True`` makes every hypothesis test draw the same examples on every
 run, so CI is reproducible.  ``HYPOTHESIS_PROFILE=explore`` searches with fresh
@@ -8,6 +8,8 @@ the others draw 1000).
 
 import os
 
+import backends
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -27,3 +29,12 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(params=backends.params())
+def backend(request):
+    """Runs the test on each kernel backend (``numpy``; ``numba`` where it is available).
+    Hypothesis tests take ``backends.params()`` as a parameter instead (a function-scoped
+    fixture is not re-entered per example)."""
+    with backends.running_on(request.param):
+        yield request.param
