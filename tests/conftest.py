@@ -1,4 +1,5 @@
-"""Shared test configuration: one deterministic hypothesis profile, and PyTorch as an optional oracle.
+"""Shared test configuration: one deterministic hypothesis profile, the backend fixture, and
+PyTorch as an optional oracle.
 
 ``derandomize=True`` makes every hypothesis test draw the same examples on every
 run, so CI is reproducible.  ``HYPOTHESIS_PROFILE=explore`` searches with fresh
@@ -9,6 +10,7 @@ the others draw 1000).
 import os
 import sys
 
+import backends
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -48,3 +50,12 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(params=backends.params())
+def backend(request):
+    """Runs the test on each kernel backend (``numpy``; ``numba`` where it is available).
+    Hypothesis tests take ``backends.params()`` as a parameter instead (a function-scoped
+    fixture is not re-entered per example)."""
+    with backends.running_on(request.param):
+        yield request.param

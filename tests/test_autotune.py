@@ -1,7 +1,9 @@
 """Measured algorithm selection (``kernels.set_benchmark`` / ``kernels.benchmark``).
 
 The measuring only chooses: answers equal the default path's and the forced
-algorithms'.  Timings are counted through the module's clock, never asserted on.
+algorithms'.  Timings are counted through the backend module's clock, never
+asserted on.  Everything here runs on the NumPy backend (the state is per thread
+and per backend; ``test_kernels`` checks that).
 """
 
 from __future__ import annotations
@@ -12,29 +14,31 @@ import pytest
 import convprop
 from convprop import kernels
 from convprop.functional import conv1d, conv2d, conv_transpose2d
+from convprop.kernels import ConvSpec, backend
 
-#: The module's own setting at import, before any fixture touches it.
-DEFAULT = kernels._benchmark
+#: The setting at import, before any fixture touches it.
+DEFAULT = kernels.benchmark_enabled()
 
 
 @pytest.fixture(autouse=True)
 def fresh_table(monkeypatch):
-    """Each test starts with benchmarking off and no measured choices."""
-    monkeypatch.setattr(kernels, "_benchmark", False)
-    monkeypatch.setattr(kernels, "_measured", {})
+    """Each test starts on the NumPy backend, benchmarking off and no measured choices."""
+    monkeypatch.setattr(backend, "_local", backend._Local())
+    with kernels.use_backend("numpy"):
+        yield
 
 
 @pytest.fixture
 def clock(monkeypatch):
     """Counts the clock reads of the measuring (two per timed run)."""
     calls = []
-    real = kernels._clock
+    real = backend._clock
 
     def counted() -> float:
         calls.append(1)
         return real()
 
-    monkeypatch.setattr(kernels, "_clock", counted)
+    monkeypatch.setattr(backend, "_clock", counted)
     return calls
 
 
@@ -78,8 +82,8 @@ def test_times_every_supported_algorithm_and_only_those(monkeypatch):
     """Every algorithm whose supports() holds is run (forward and both gradients when the
     weight gradient is needed); the unsupported ones never are."""
     ran: dict[str, set] = {}
-    for name, algo in kernels.ALGORITHMS.items():
-        for fn in ("conv_forward", "conv_input_grad", "conv_weight_grad"):
+    for name, algo in kernels.algorithms().items():
+        for fn in ("forward", "input_grad", "weight_grad"):
             real = getattr(algo, fn)
 
             def spy(*args, _real=real, _name=name, _fn=fn, **kwargs):
@@ -90,12 +94,11 @@ def test_times_every_supported_algorithm_and_only_those(monkeypatch):
     x, w, b, gy = _data((2, 4, 9, 8), (6, 4, 3, 3), (9, 8))
     with kernels.benchmark():
         _step(x, w, b, gy, padding=1)
-    args = ((3, 3), (1, 1), (1, 1), 1, 4, 6)
-    supported = {n for n, a in kernels.ALGORITHMS.items() if a.supports(*args)}
+    spec = ConvSpec.of(x.shape, w.shape, 1, 1, 1, 1, np.float64, bias=True)
+    supported = {n for n, a in kernels.algorithms().items() if a.supports(spec)}
     assert set(ran) == supported and {"gemm", "winograd", "flat"} <= supported
     assert "pointwise" not in ran and "depthwise" not in ran
-    assert all(fns == {"conv_forward", "conv_input_grad", "conv_weight_grad"}
-               for fns in ran.values())
+    assert all(fns == {"forward", "input_grad", "weight_grad"} for fns in ran.values())
     (choice,) = kernels.benchmark_choices().values()
     assert choice in supported
 
@@ -104,7 +107,7 @@ def test_never_picks_an_unsupported_algorithm(monkeypatch):
     """Whatever the clock reads (here: every later run looks faster), the choice is one
     whose supports() holds."""
     ticks = iter(np.cumsum(np.arange(10**4, 0, -1), dtype=float))
-    monkeypatch.setattr(kernels, "_clock", lambda: float(next(ticks)))
+    monkeypatch.setattr(backend, "_clock", lambda: float(next(ticks)))
     rng = np.random.default_rng(1)
     for x_shape, w_shape, kw in [
         ((2, 6, 11, 10), (6, 1, 3, 3), dict(groups=6, padding=1)),  # depthwise, gemm, flat
@@ -114,10 +117,8 @@ def test_never_picks_an_unsupported_algorithm(monkeypatch):
         x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
         with kernels.benchmark():
             conv2d(x, convprop.Tensor(w, requires_grad=True), **kw)
-    for key, name in kernels.benchmark_choices().items():
-        x_shape, w_shape, stride, dilation, groups = key[:5]
-        assert kernels.ALGORITHMS[name].supports(w_shape[2:], stride, dilation, groups,
-                                                 x_shape[1], w_shape[0])
+    for (spec, _), name in kernels.benchmark_choices().items():
+        assert kernels.algorithms()[name].supports(spec)
     assert len(kernels.benchmark_choices()) == 3
 
 
@@ -139,22 +140,21 @@ def test_keys_differ_by_dtype_shape_and_gradient(clock):
     assert 0 < n1 < n2 < n3 < n4 == len(clock)
     keys = list(kernels.benchmark_choices())
     assert len(keys) == 4
-    assert {k[5] for k in keys} == {np.dtype(np.float64).str, np.dtype(np.float32).str}
-    assert {k[6] for k in keys} == {False, True}
+    assert {spec.dtype for spec, _ in keys} == {np.dtype(np.float64), np.dtype(np.float32)}
+    assert {backward for _, backward in keys} == {False, True}
 
 
 def test_force_wins_over_the_measured_choice(clock):
     x, w, b, gy = _data((2, 4, 9, 8), (6, 4, 3, 3), (9, 8))
-    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    spec = ConvSpec.of(x.shape, w.shape, 1, 1, 1, 1, np.float64, bias=True)
     with kernels.benchmark():
-        kernels.conv_forward(xp, w, (1, 1), (1, 1), 1, cache={})
-        (measured,) = kernels.benchmark_choices().values()
+        measured = kernels.plan(spec, x, w, b, backward=True).forward.name
+        assert list(kernels.benchmark_choices().values()) == [measured]
         other = "gemm" if measured != "gemm" else "winograd"
         n = len(clock)
-        cache: dict = {}
         with kernels.force(other):
-            kernels.conv_forward(xp, w, (1, 1), (1, 1), 1, cache=cache)
-        assert cache["algorithm"] == other and len(clock) == n
+            assert kernels.plan(spec, x, w, b, backward=True).names == (other,) * 3
+        assert len(clock) == n
 
 
 def test_measuring_a_new_shape_under_force_does_not_time(clock):
@@ -191,21 +191,24 @@ def test_results_equal_default_and_forced(x_shape, w_shape, kw):
         np.testing.assert_array_equal(t, f)
 
 
-def test_callers_cache_holds_only_the_real_calls_work():
+def test_the_real_call_keeps_only_its_own_state():
+    """The timing runs' saved state is not the call's: the call's forward saves afresh, and
+    its weight gradient (reading it) equals the forced algorithm's."""
     x, w, b, gy = _data((2, 4, 12, 12), (6, 4, 3, 3), (12, 12))
-    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    cache: dict = {"stale": 1}
+    spec = ConvSpec.of(x.shape, w.shape, 1, 1, 1, 1, np.float64, bias=True)
     with kernels.benchmark():
-        y = kernels.conv_forward(xp, w, (1, 1), (1, 1), 1, cache=cache)
-    name = cache["algorithm"]
-    fresh: dict = {}
-    with kernels.force(name):
-        y_forced = kernels.conv_forward(xp, w, (1, 1), (1, 1), 1, cache=fresh)
-    assert cache.keys() == fresh.keys()  # no leftovers from the timing runs
-    dw = kernels.conv_weight_grad(xp, gy, (3, 3), (1, 1), (1, 1), 1, cache=cache)
-    dw_forced = kernels.conv_weight_grad(xp, gy, (3, 3), (1, 1), (1, 1), 1, cache=fresh)
+        plan = kernels.plan(spec, x, w, b, backward=True)
+    y, saved = plan.forward.forward(spec, x, w, b, True)
+    with kernels.force(plan.forward.name):
+        forced = kernels.plan(spec)
+    assert forced.names == plan.names
+    y_forced, saved_forced = forced.forward.forward(spec, x, w, b, True)
+    assert type(saved) is type(saved_forced) and saved is not saved_forced
+    dw, db = plan.weight_grad.weight_grad(spec, x, gy, saved)
+    dw_forced, db_forced = forced.weight_grad.weight_grad(spec, x, gy, saved_forced)
     np.testing.assert_array_equal(y, y_forced)
     np.testing.assert_array_equal(dw, dw_forced)
+    np.testing.assert_array_equal(db, db_forced)
 
 
 def test_no_weight_gradient_and_transpose_use_the_lookup(clock):
@@ -231,9 +234,9 @@ def test_no_weight_gradient_and_transpose_use_the_lookup(clock):
 
 def test_float16_leaves_winograd_out(monkeypatch):
     ran = []
-    real = kernels.ALGORITHMS["winograd"].conv_forward
-    monkeypatch.setattr(kernels.ALGORITHMS["winograd"], "conv_forward",
-                        lambda *a, **k: ran.append(1) or real(*a, **k))
+    winograd = kernels.algorithms()["winograd"]
+    real = winograd.forward
+    monkeypatch.setattr(winograd, "forward", lambda *a, **k: ran.append(1) or real(*a, **k))
     x, w, b, gy = _data((2, 4, 9, 8), (6, 4, 3, 3), (9, 8), dtype=np.float16)
     with kernels.benchmark():
         _step(x, w, b, gy, padding=1)
@@ -245,7 +248,7 @@ def test_context_manager_restores_and_clear_forgets(clock):
     with kernels.benchmark(False):
         conv2d(np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3)))
         assert not clock
-    assert kernels._benchmark is True
+    assert kernels.benchmark_enabled() is True
     conv2d(np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3)))
     assert clock and kernels.benchmark_choices()
     kernels.clear_benchmark()

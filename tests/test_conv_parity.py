@@ -6,10 +6,11 @@ padding in every spelling and mode, dilations, output_padding and bias on/off.
 Each case runs forward and backward (with a random upstream gradient) in
 convprop and in PyTorch and compares output, d input, d weight and d bias.
 
-Relative error is ``max|a - b| / max(1, max|b|)`` with ``b`` PyTorch's value;
-the bound is 1e-10 in float64 and 1e-4 in float32.  The number of cases and the
-worst error seen are written to ``SUMMARY_PATH`` and printed at the end of the
-run::
+Every test runs on each kernel backend (``numpy``, and ``numba`` where it is
+available; see ``tests/backends.py``).  Relative error is ``max|a - b| / max(1,
+max|b|)`` with ``b`` PyTorch's value; the bound is 1e-10 in float64 and 1e-4 in
+float32.  The number of cases and the worst error seen are written to
+``SUMMARY_PATH`` and printed at the end of the run::
 
     python -m pytest tests/test_conv_parity.py -q
 """
@@ -21,6 +22,7 @@ import os
 import tempfile
 from collections.abc import Callable
 
+import backends
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -184,28 +186,36 @@ def check_transpose(case: dict, dtype) -> None:
     _check_parity(case, dtype, f"conv_transpose{nd}d", True, run, run_torch)
 
 
+@pytest.mark.parametrize("backend", backends.params())
 @settings(max_examples=500)
 @given(conv_cases())
-def test_conv_parity_float64(case):
-    check_conv(case, np.float64)
+def test_conv_parity_float64(backend, case):
+    with backends.running_on(backend):
+        check_conv(case, np.float64)
 
 
+@pytest.mark.parametrize("backend", backends.params())
 @settings(max_examples=300)
 @given(transpose_cases())
-def test_conv_transpose_parity_float64(case):
-    check_transpose(case, np.float64)
+def test_conv_transpose_parity_float64(backend, case):
+    with backends.running_on(backend):
+        check_transpose(case, np.float64)
 
 
+@pytest.mark.parametrize("backend", backends.params())
 @settings(max_examples=200)
 @given(conv_cases())
-def test_conv_parity_float32(case):
-    check_conv(case, np.float32)
+def test_conv_parity_float32(backend, case):
+    with backends.running_on(backend):
+        check_conv(case, np.float32)
 
 
+@pytest.mark.parametrize("backend", backends.params())
 @settings(max_examples=150)
 @given(transpose_cases())
-def test_conv_transpose_parity_float32(case):
-    check_transpose(case, np.float32)
+def test_conv_transpose_parity_float32(backend, case):
+    with backends.running_on(backend):
+        check_transpose(case, np.float32)
 
 
 # Hand-picked corners, so they run whatever hypothesis draws.
@@ -252,7 +262,7 @@ def _complete(case: dict) -> dict:
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", CORNERS, ids=lambda c: f"conv{c['nd']}d-{c['padding']}-{c['mode']}")
-def test_conv_parity_corners(case, dtype):
+def test_conv_parity_corners(backend, case, dtype):
     check_conv(_complete(case), dtype)
 
 
@@ -270,7 +280,7 @@ TRANSPOSE_CORNERS = [
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", TRANSPOSE_CORNERS, ids=lambda c: f"conv_transpose{c['nd']}d")
-def test_conv_transpose_parity_corners(case, dtype):
+def test_conv_transpose_parity_corners(backend, case, dtype):
     nd = case["nd"]
 
     def per_dim(v):

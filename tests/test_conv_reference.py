@@ -8,6 +8,7 @@ engine's transposed convolution is checked to be the adjoint of its convolution.
 
 from __future__ import annotations
 
+import backends
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -71,10 +72,12 @@ def ref_conv_vjp(case, x, w, g):
     return pad_ref_vjp(x, dxp, flat, case["mode"]), dw, db
 
 
+@pytest.mark.parametrize("backend", backends.params())
 @settings(max_examples=200)
 @given(conv_cases())
-def test_conv_matches_reference(case):
-    check_conv_against_reference(case)
+def test_conv_matches_reference(backend, case):
+    with backends.running_on(backend):
+        check_conv_against_reference(case)
 
 
 def check_conv_against_reference(case: dict, label: str = "default") -> None:
@@ -109,10 +112,12 @@ def ref_transpose_kwargs(case):
                 groups=case["groups"])
 
 
+@pytest.mark.parametrize("backend", backends.params())
 @settings(max_examples=150)
 @given(transpose_cases())
-def test_conv_transpose_matches_reference(case):
-    check_conv_transpose_against_reference(case)
+def test_conv_transpose_matches_reference(backend, case):
+    with backends.running_on(backend):
+        check_conv_transpose_against_reference(case)
 
 
 def check_conv_transpose_against_reference(case: dict, label: str = "default") -> None:
@@ -254,7 +259,7 @@ def test_non_contiguous_input_and_weight():
 
 def test_batch_processed_in_chunks(monkeypatch):
     """A tiny chunk budget forces one sample per chunk: same result as one chunk."""
-    from convprop.kernels import gemm
+    from convprop.kernels.numpy import _common
 
     x, w, b, kw, rng = _conv_case(2, 5, 4, 4, 2, (6, 5), (3, 3), stride=2, padding=(1, 0),
                                   dilation=(1, 2))
@@ -263,7 +268,7 @@ def test_batch_processed_in_chunks(monkeypatch):
         results = []
         for budget in (None, 1):
             if budget is not None:
-                monkeypatch.setattr(gemm, "CHUNK_BYTES", budget)
+                monkeypatch.setattr(_common, "CHUNK_BYTES", budget)
             xt, wt = cp.tensor(x, requires_grad=True), cp.tensor(w, requires_grad=True)
             y = F.conv2d(xt, wt, b, **kw)
             g = rng.standard_normal(y.shape) if g is None else g
@@ -307,7 +312,6 @@ def test_no_grad_convolution_records_nothing():
     np.testing.assert_allclose(y.data, conv_ref(x, w, b), rtol=1e-13)
 
 
-ALGORITHMS = getattr(cp.kernels, "ALGORITHMS", {})
 # Draws aimed at the shapes each algorithm takes (anything else falls back to the chooser).
 AIMS = {
     "pointwise": dict(kernels=(1,)),
@@ -318,34 +322,39 @@ AIMS = {
 }
 
 
-def _aimed_at(algorithm: str, kernel, stride, dilation, groups, c, o) -> bool:
-    supports = getattr(ALGORITHMS[algorithm], "supports", None)
-    return supports is None or supports(kernel, stride, dilation, groups, c, o)
+def _aimed_at(backend: str, algorithm: str, case: dict, transposed: bool = False) -> bool:
+    """Whether ``algorithm`` supports the case's convolution (for a transposed case: the
+    convolution it is the adjoint of, which maps ``o`` channels to ``c``)."""
+    if transposed:  # its input is the transposed output: any size the kernel fits
+        c, o, pads = case["o"], case["c"], ((0, 0),) * case["nd"]
+        size = tuple(d * (k - 1) + 1 for k, d in zip(case["kernel"], case["dilation_t"]))
+    else:
+        c, o, pads, size = case["c"], case["o"], case["pairs"], case["spatial"]
+    spec = cp.kernels.ConvSpec(1, c, o, size, case["kernel"], case["stride_t"],
+                               case["dilation_t"], pads, case["groups"], np.float64)
+    return cp.kernels.algorithms(backend)[algorithm].supports(spec)
 
 
-@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
+@pytest.mark.parametrize("backend,algorithm", backends.algorithm_params())
 @settings(max_examples=40)
 @given(data=st.data())
-def test_every_algorithm_matches_reference(algorithm, data):
-    """Each convolution algorithm, forced, against the naive loops: forward and all three
-    gradients, for shapes the algorithm says it supports."""
+def test_every_algorithm_matches_reference(backend, algorithm, data):
+    """Each convolution algorithm of each backend, forced, against the naive loops: forward
+    and all three gradients, for shapes the algorithm says it supports."""
     case = data.draw(conv_cases(modes=("zeros",), **AIMS.get(algorithm, {})))
-    assume(_aimed_at(algorithm, case["kernel"], case["stride_t"], case["dilation_t"],
-                     case["groups"], case["c"], case["o"]))
-    with cp.kernels.force(algorithm):
+    assume(_aimed_at(backend, algorithm, case))
+    with backends.running_on(backend), cp.kernels.force(algorithm):
         check_conv_against_reference(case, algorithm)
 
 
-@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
+@pytest.mark.parametrize("backend,algorithm", backends.algorithm_params())
 @settings(max_examples=30)
 @given(data=st.data())
-def test_every_algorithm_matches_reference_transposed(algorithm, data):
+def test_every_algorithm_matches_reference_transposed(backend, algorithm, data):
     """The same for transposed convolution, whose forward is the algorithm's input gradient."""
     case = data.draw(transpose_cases(**AIMS.get(algorithm, {})))
-    # the convolution it is the adjoint of maps case["o"] channels to case["c"]
-    assume(_aimed_at(algorithm, case["kernel"], case["stride_t"], case["dilation_t"],
-                     case["groups"], case["o"], case["c"]))
-    with cp.kernels.force(algorithm):
+    assume(_aimed_at(backend, algorithm, case, transposed=True))
+    with backends.running_on(backend), cp.kernels.force(algorithm):
         check_conv_transpose_against_reference(case, algorithm)
 
 

@@ -14,7 +14,9 @@ import pytest
 import convprop
 from convprop import _windows, kernels
 from convprop.functional import conv2d, max_pool2d
-from convprop.kernels import depthwise, flat, gemm
+from convprop.kernels import ConvSpec
+from convprop.kernels import numpy as reference
+from convprop.kernels.numpy import _common, depthwise, flat
 
 torch = pytest.importorskip("torch")
 
@@ -37,7 +39,7 @@ def _torch_conv(x, w, b, gy, **kw):
 def _convprop(x, w, b, gy, name, dtype=np.float64, **kw):
     nd = x.ndim - 2
     cx, cw, cb = (convprop.Tensor(a.astype(dtype), requires_grad=True) for a in (x, w, b))
-    with kernels.force(name, strict=True):
+    with kernels.use_backend("numpy"), kernels.force(name, strict=True):
         y = getattr(convprop.functional, f"conv{nd}d")(cx, cw, cb, **kw)
         y.backward(gy.astype(dtype))
     return y.data, cx.grad, cw.grad, cb.grad
@@ -68,7 +70,7 @@ def _case(n, c, o, size, kernel, groups=1, seed=0, **kw):
 def test_flat_both_input_gradients_match_torch(monkeypatch, fold_cost, n, c, o, size, kernel,
                                                groups, kw):
     """The flat path's two input gradients (overlap-add and forward-on-padded-gy)."""
-    monkeypatch.setattr(gemm, "FOLD_COST", fold_cost)
+    monkeypatch.setattr(_common, "FOLD_COST", fold_cost)
     x, w, b, gy = _case(n, c, o, size, kernel, groups, **kw)
     ref = _torch_conv(x, w, b, gy, groups=groups, **kw)
     for dtype, tol in ((np.float64, 1e-10), (np.float32, 1e-4)):
@@ -78,24 +80,26 @@ def test_flat_both_input_gradients_match_torch(monkeypatch, fold_cost, n, c, o, 
             assert _rel(g, r) <= tol
 
 
-def test_flat_chunks_and_cache(monkeypatch):
-    """Several batch chunks (columns not kept), and the kept columns released by the backward."""
+def test_flat_chunks_and_saved_state(monkeypatch):
+    """Several batch chunks (columns not kept), and the kept columns -- and the overlap-add
+    input gradient's rows of gy -- released by the weight gradient."""
     x, w, b, gy = _case(5, 3, 4, (8, 7), (3, 3), padding=1)
     ref = _torch_conv(x, w, b, gy, padding=1)
-    monkeypatch.setattr(flat, "CHUNK_BYTES", 1)
-    monkeypatch.setattr(flat, "CACHE_BYTES", 1)
+    monkeypatch.setattr(_common, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(_common, "CACHE_BYTES", 1)
     for g, r in zip(_convprop(x, w, b, gy, "flat", padding=1), ref):
         assert _rel(g, r) <= 1e-10
     monkeypatch.undo()
-    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    cache: dict = {}
-    with kernels.force("flat"):
-        kernels.conv_forward(xp, w, (1, 1), (1, 1), 1, cache=cache)
-        assert set(cache) == {"algorithm", "flat_cols"}
-        kernels.conv_input_grad(gy, w, xp.shape[2:], (1, 1), (1, 1), 1, cache=cache)
-        dw = kernels.conv_weight_grad(xp, gy, (3, 3), (1, 1), (1, 1), 1, cache=cache)
-    assert list(cache) == ["algorithm"]
-    assert _rel(dw, ref[2]) <= 1e-10
+    monkeypatch.setattr(_common, "FOLD_COST", 1e-9)  # the overlap-add input gradient
+    spec = ConvSpec.of(x.shape, w.shape, 1, 1, 1, 1, np.float64, bias=True)
+    y, saved = flat.FLAT.forward(spec, x, w, b, save=True)
+    assert isinstance(saved, flat.FlatSaved) and saved.cols and saved.gy_rows is None
+    dx = flat.FLAT.input_grad(spec, gy, w, saved)
+    assert saved.gy_rows is not None
+    dw, db = flat.FLAT.weight_grad(spec, x, gy, saved)
+    assert saved.cols is None and saved.gy_rows is None
+    for got, r in zip((y, dx, dw, db), ref):
+        assert _rel(got, r) <= 1e-10
 
 
 @pytest.mark.parametrize("depth", [1, 1 << 30], ids=["split", "whole"])
@@ -111,12 +115,12 @@ def test_flat_split_columns_match_torch(monkeypatch, depth, n, c, o, size, kerne
     """Columns of the trailing taps only, one product per leading tap (the forward without
     a cache, the input gradient), against copying every tap."""
     monkeypatch.setattr(flat, "SPLIT_MIN_DEPTH", depth)
-    monkeypatch.setattr(gemm, "FOLD_COST", 1e9)  # the input gradient as a correlation
+    monkeypatch.setattr(_common, "FOLD_COST", 1e9)  # the input gradient as a correlation
     x, w, b, gy = _case(n, c, o, size, kernel, groups, **kw)
     ref = _torch_conv(x, w, b, gy, groups=groups, **kw)
     conv = getattr(convprop.functional, f"conv{len(size)}d")
     for dtype, tol in ((np.float64, 1e-10), (np.float32, 1e-4)):
-        with kernels.force("flat", strict=True), convprop.no_grad():
+        with kernels.use_backend("numpy"), kernels.force("flat", strict=True), convprop.no_grad():
             y = conv(convprop.Tensor(x.astype(dtype)), convprop.Tensor(w.astype(dtype)),
                      convprop.Tensor(b.astype(dtype)), groups=groups, **kw)
         assert y.dtype == dtype and _rel(y.data, ref[0]) <= tol
@@ -126,10 +130,10 @@ def test_flat_split_columns_match_torch(monkeypatch, depth, n, c, o, size, kerne
 
 @pytest.mark.parametrize("limit", [0, 1 << 30], ids=["direct", "transposed"])
 def test_weight_product_orientations_agree(monkeypatch, limit):
-    monkeypatch.setattr(gemm, "TRANSPOSED_PRODUCT_MAX", limit)
+    monkeypatch.setattr(_common, "TRANSPOSED_PRODUCT_MAX", limit)
     rng = np.random.default_rng(5)
     g, cols = rng.standard_normal((2, 3, 50)), rng.standard_normal((2, 7, 50))
-    got = gemm.weight_product(g, cols)
+    got = _common.weight_product(g, cols)
     assert got.shape == (2, 3, 7) and got.flags.c_contiguous
     np.testing.assert_allclose(got, np.einsum("gok,gck->goc", g, cols), rtol=1e-12)
     x, w, b, gy = _case(2, 4, 5, (9, 8), (3, 3), padding=1)
@@ -138,8 +142,9 @@ def test_weight_product_orientations_agree(monkeypatch, limit):
         assert _rel(_convprop(x, w, b, gy, name, padding=1)[2], ref[2]) <= 1e-10
 
 
-def test_depthwise_row_blocks_and_cache(monkeypatch):
-    """Blocks of one row and of all rows; the forward's channel-major copy is released."""
+def test_depthwise_row_blocks_and_saved_state(monkeypatch):
+    """Blocks of one row and of all rows; the forward's channel-major copy of the input and
+    the input gradient's copy of gy are left for the weight gradient, which releases them."""
     x, w, b, gy = _case(3, 6, 6, (9, 10), (3, 3), groups=6, padding=1, dilation=1)
     ref = _torch_conv(x, w, b, gy, padding=1, groups=6)
     for limit in (1, 1 << 30):
@@ -147,21 +152,21 @@ def test_depthwise_row_blocks_and_cache(monkeypatch):
         for dtype, tol in ((np.float64, 1e-10), (np.float32, 1e-4)):
             for g, r in zip(_convprop(x, w, b, gy, "depthwise", dtype, padding=1, groups=6), ref):
                 assert _rel(g, r) <= tol
-    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    cache: dict = {}
-    kernels.conv_forward(xp, w, (1, 1), (1, 1), 6, cache=cache)
-    assert cache == {"algorithm": "depthwise", "depthwise_x": cache["depthwise_x"]}
-    dw = kernels.conv_weight_grad(xp, gy, (3, 3), (1, 1), (1, 1), 6, cache=cache)
-    assert list(cache) == ["algorithm"]
-    assert _rel(dw, ref[2]) <= 1e-10
-    # the input gradient leaves its channel-major copy of gy for the weight gradient
-    kernels.conv_forward(xp, w, (1, 1), (1, 1), 6, cache=cache)
-    dxp = kernels.conv_input_grad(gy, w, xp.shape[2:], (1, 1), (1, 1), 6, cache=cache)
-    assert set(cache) == {"algorithm", "depthwise_x", "depthwise_g"}
-    assert _rel(dxp[:, :, 1:-1, 1:-1], ref[1]) <= 1e-10
-    dw = kernels.conv_weight_grad(xp, gy, (3, 3), (1, 1), (1, 1), 6, cache=cache)
-    assert list(cache) == ["algorithm"]
-    assert _rel(dw, ref[2]) <= 1e-10
+    spec = ConvSpec.of(x.shape, w.shape, 1, 1, 1, 6, np.float64, bias=True)
+    algo = depthwise.DEPTHWISE
+    y, saved = algo.forward(spec, x, w, b, save=True)
+    assert isinstance(saved, depthwise.DepthwiseSaved)
+    assert saved.x_rows is not None and saved.gy_rows is None
+    dw, db = algo.weight_grad(spec, x, gy, saved)
+    assert saved.x_rows is None and saved.gy_rows is None
+    assert _rel(y, ref[0]) <= 1e-10 and _rel(dw, ref[2]) <= 1e-10 and _rel(db, ref[3]) <= 1e-10
+    y, saved = algo.forward(spec, x, w, b, save=True)
+    dx = algo.input_grad(spec, gy, w, saved)
+    assert saved.x_rows is not None and saved.gy_rows is not None
+    assert _rel(dx, ref[1]) <= 1e-10
+    dw, db = algo.weight_grad(spec, x, gy, saved)
+    assert saved.x_rows is None and saved.gy_rows is None
+    assert _rel(dw, ref[2]) <= 1e-10 and _rel(db, ref[3]) <= 1e-10
 
 
 def test_flat_windows_and_fold_are_adjoint():
@@ -220,32 +225,43 @@ def test_max_pool_backward_disjoint_and_overlapping_match_torch(k, s, p):
     np.testing.assert_allclose(cx.grad, tx.grad.numpy())
 
 
+def _plan(x_shape, w_shape, **kw):
+    spec = ConvSpec.of(x_shape, w_shape, kw.get("stride", 1), kw.get("padding", 0), 1, 1,
+                       np.float32)
+    return spec, reference.choose(spec)
+
+
 def test_chooser_sends_short_columns_to_flat():
-    assert kernels.choose((5, 5), (1, 1), (1, 1), 1, 1, 6, 64, (28, 28)) == "flat"
-    assert kernels.choose((3, 3), (1, 1), (1, 1), 1, 72, 72, 8, (16, 16)) == "gemm"
-    assert kernels.choose((3,), (1,), (1,), 1, 4, 8, 8, (66,)) == "gemm"  # 1-D: GEMM
+    assert _plan((64, 1, 28, 28), (6, 1, 5, 5))[1].names == ("flat",) * 3
+    assert _plan((8, 72, 16, 16), (72, 72, 3, 3))[1].forward.name == "gemm"
+    assert _plan((8, 4, 66), (8, 4, 3))[1].names == ("gemm",) * 3  # 1-D: GEMM
     x, w, b, gy = _case(2, 3, 4, (9, 9), (3, 3), padding=1)
     got = conv2d(convprop.Tensor(x), convprop.Tensor(w), convprop.Tensor(b), padding=1)
     assert _rel(got.data, _torch_conv(x, w, b, gy, padding=1)[0]) <= 1e-10
 
 
-def test_gemm_layers_hand_stride1_input_gradients_to_flat(monkeypatch):
-    assert flat.input_grad_worthwhile((1, 1), (16, 16), (14, 14))  # 256 / 196 positions
-    assert not flat.input_grad_worthwhile((1, 1), (9, 9), (7, 7))  # 81 / 49: too much junk
-    assert not flat.input_grad_worthwhile((2, 2), (16, 16), (7, 7))  # stride 2
-    assert not flat.input_grad_worthwhile((1,), (66,), (64,))  # 1-D stays with GEMM
+def test_gemm_layers_plan_stride1_input_gradients_on_flat(monkeypatch):
+    """The chooser, and only the chooser, hands a GEMM layer's input gradient to flat."""
+    assert reference.flat_input_grad_worthwhile(_plan((1, 1, 16, 16), (1, 1, 3, 3))[0])  # 256/196
+    assert not reference.flat_input_grad_worthwhile(_plan((1, 1, 9, 9), (1, 1, 3, 3))[0])  # 81/49
+    assert not reference.flat_input_grad_worthwhile(
+        _plan((1, 1, 16, 16), (1, 1, 3, 3), stride=2)[0])  # stride 2
+    assert not reference.flat_input_grad_worthwhile(_plan((1, 1, 66), (1, 1, 3))[0])  # 1-D
     calls = []
-    original = flat.conv_input_grad
-    monkeypatch.setattr(flat, "conv_input_grad", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = flat.FLAT.input_grad
+    monkeypatch.setattr(flat.FLAT, "input_grad",
+                        lambda *a, **k: calls.append(1) or original(*a, **k))
     x, w, b, gy = _case(2, 72, 8, (14, 14), (3, 3), padding=1)  # 72 * 9 taps: too long for flat
-    assert kernels.choose((3, 3), (1, 1), (1, 1), 1, 72, 8, 2, (16, 16)) == "gemm"
+    spec, plan = _plan((2, 72, 14, 14), (8, 72, 3, 3), padding=1)
+    assert plan.names == ("gemm", "flat", "gemm")
     cx, cw, cb = (convprop.Tensor(a, requires_grad=True) for a in (x, w, b))
-    y = conv2d(cx, cw, cb, padding=1)
-    y.backward(gy)
+    with kernels.use_backend("numpy"):
+        y = conv2d(cx, cw, cb, padding=1)
+        y.backward(gy)
     assert calls == [1]
     want = _torch_conv(x, w, b, gy, padding=1)
     for got, ref in zip((y.data, cx.grad, cw.grad, cb.grad), want):
         assert _rel(got, ref) <= 1e-10
-    with kernels.force("gemm"):  # a forced GEMM keeps its own input gradient (tests hold it)
+    with kernels.use_backend("numpy"), kernels.force("gemm"):  # a forced GEMM: GEMM's own dx
         conv2d(cx, cw, cb, padding=1).backward(gy)
     assert calls == [1]

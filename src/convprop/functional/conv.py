@@ -35,25 +35,26 @@ from .._windows import (
     _is_int,
     conv_output_shape,
     conv_padding,
-    interior,
     ntuple,
-    pad_constant,
     positive,
-    transpose_full_shape,
     transpose_output_shape,
 )
 from ..autograd import Tensor, as_tensor, is_grad_enabled
+from ..kernels import ConvSpec
 from .pad import pad as _pad
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-def _common_dtype(*tensors: Tensor | None) -> np.dtype:
-    return np.result_type(*(t.data for t in tensors if t is not None))
-
-
-def _cast(t: Tensor | None, dtype: np.dtype) -> Tensor | None:
-    return t if t is None or t.dtype == dtype else t.astype(dtype)
+def _check_dtypes(x: Tensor, w: Tensor, b: Tensor | None, name: str) -> None:
+    """PyTorch's rule: the operands of a convolution share one dtype; nothing is promoted
+    silently (a float64 input would otherwise turn a float32 model's step into float64)."""
+    if w.dtype != x.dtype:
+        raise TypeError(f"{name}: input is {x.dtype} but weight is {w.dtype}; convert one "
+                        f"(tensor.astype(dtype))")
+    if b is not None and b.dtype != x.dtype:
+        raise TypeError(f"{name}: input and weight are {x.dtype} but bias is {b.dtype}; convert "
+                        f"one (tensor.astype(dtype))")
 
 
 def _check_groups(groups: Any) -> int:
@@ -123,8 +124,7 @@ def conv_nd(
     dil = positive(dilation, nd, "dilation")
     pads = conv_padding(padding, nd, kernel, stride_t, dil)
     conv_output_shape(x.shape[2:], kernel, stride_t, pads, dil)  # validates sizes
-    dtype = _common_dtype(x, w, b)
-    x, w, b = _cast(x, dtype), _cast(w, dtype), _cast(b, dtype)
+    _check_dtypes(x, w, b, name)
     if padding_mode != "zeros" and any(p for pair in pads for p in pair):
         flat = [v for pair in reversed(pads) for v in pair]
         x = _pad(x, flat, mode=padding_mode)
@@ -135,26 +135,35 @@ def conv_nd(
 
 def _conv(x: Tensor, w: Tensor, b: Tensor | None, stride: tuple[int, ...], pads: Pairs,
           dilation: tuple[int, ...], groups: int) -> Tensor:
-    """The differentiable op: zero padding by ``pads``, then cross-correlation (+ bias)."""
+    """The differentiable op: cross-correlation of ``x`` zero-padded by ``pads`` (+ bias).
+
+    One :class:`~convprop.kernels.ConvSpec` and one plan per call; the algorithms take
+    the unpadded input and the bias (padding and bias happen inside them).  The forward's
+    saved state goes only to a backward pass of the same algorithm, and is dropped once
+    the backward has read it."""
     nd = len(stride)
-    kernel = w.shape[2:]
-    xp = pad_constant(x.data, pads)
-    # work the forward leaves for the weight gradient (im2col columns, transformed tiles)
-    cache = {} if w.requires_grad and is_grad_enabled() else None
-    y = kernels.conv_forward(xp, w.data, stride, dilation, groups, cache=cache)
-    if b is not None:
-        y += b.data.reshape((-1,) + (1,) * nd)
+    spec = ConvSpec(x.shape[0], x.shape[1], w.shape[0], x.shape[2:], w.shape[2:], stride,
+                    dilation, pads, groups, x.dtype, bias=b is not None)
+    bd = None if b is None else b.data
+    # what the forward keeps (im2col columns, transformed tiles) serves the weight gradient
+    save = w.requires_grad and is_grad_enabled()
+    plan = kernels.plan(spec, x.data, w.data, bd, backward=save)
+    y, saved = plan.forward.forward(spec, x.data, w.data, bd, save)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        nonlocal saved
+        state, saved = saved, None  # nothing outlives the backward that reads it
         gx = gw = gb = None
         if x.requires_grad:
-            gxp = kernels.conv_input_grad(g, w.data, xp.shape[2:], stride, dilation, groups,
-                                          cache=cache)
-            gx = gxp[interior(pads, x.shape[2:])]
+            own = state if plan.input_grad is plan.forward else None
+            gx = plan.input_grad.input_grad(spec, g, w.data, own)
         if w.requires_grad:
-            gw = kernels.conv_weight_grad(xp, g, kernel, stride, dilation, groups, cache=cache)
-        if b is not None and b.requires_grad:
+            own = state if plan.weight_grad is plan.forward else None
+            gw, gb = plan.weight_grad.weight_grad(spec, x.data, g, own)
+        elif b is not None and b.requires_grad:
             gb = g.sum(axis=_bias_grad_axes(nd))
+        if b is None or not b.requires_grad:
+            gb = None
         return gx, gw, gb
 
     parents = (x, w) if b is None else (x, w, b)
@@ -204,35 +213,58 @@ def conv_transpose_nd(
                 f"got output_padding={out_pad}, stride={stride_t}, dilation={dil}"
             )
     transpose_output_shape(x.shape[2:], kernel, stride_t, pad_t, out_pad, dil)  # validates
-    dtype = _common_dtype(x, w, b)
-    x, w, b = _cast(x, dtype), _cast(w, dtype), _cast(b, dtype)
+    _check_dtypes(x, w, b, name)
     y = _conv_transpose(x, w, b, stride_t, pad_t, out_pad, dil, groups)
     return y.reshape(y.shape[1:]) if unbatched else y
+
+
+def _transpose_spec(x: Tensor, w: Tensor, stride: tuple[int, ...], padding: tuple[int, ...],
+                    output_padding: tuple[int, ...], dilation: tuple[int, ...],
+                    groups: int) -> tuple[ConvSpec, tuple[int, ...]]:
+    """The convolution a transposed convolution is the input gradient of, and the output
+    sizes.
+
+    Its input is the transposed output ``y`` (sizes ``Y``), padded by ``(p, p - op)``:
+    then its output has the sizes of ``x``.  When ``op > p`` the far side would be
+    cropped instead: the spec's input is ``Y - (op - p)`` long with pads ``(p, 0)``, and
+    the ``op - p`` positions past it -- which no output reaches -- are zero in ``y``."""
+    full = transpose_output_shape(x.shape[2:], w.shape[2:], stride, padding, output_padding,
+                                  dilation)
+    pads = tuple((p, max(p - op, 0)) for p, op in zip(padding, output_padding))
+    size = tuple(f - max(op - p, 0) for f, p, op in zip(full, padding, output_padding))
+    spec = ConvSpec(x.shape[0], w.shape[1] * groups, x.shape[1], size, w.shape[2:], stride,
+                    dilation, pads, groups, x.dtype)
+    return spec, full
 
 
 def _conv_transpose(x: Tensor, w: Tensor, b: Tensor | None, stride: tuple[int, ...],
                     padding: tuple[int, ...], output_padding: tuple[int, ...],
                     dilation: tuple[int, ...], groups: int) -> Tensor:
-    """The differentiable op.  ``y`` is the input gradient of the convolution whose
-    padded input has the 'full' size below; cropping ``padding`` from each side gives
-    the output, and ``output_padding`` extends the far side."""
+    """The differentiable op: ``y`` is the input gradient of the convolution of
+    :func:`_transpose_spec` (``x`` in the role of its output gradient, ``w`` its weight),
+    so the forward is that convolution's ``input_grad``, ``dx`` its forward and ``dw``
+    its ``weight_grad`` with the roles of input and output gradient exchanged."""
     nd = len(stride)
-    kernel = w.shape[2:]
-    full = transpose_full_shape(x.shape[2:], kernel, stride, output_padding, dilation)
-    pads = tuple((p, p) for p in padding)
-    yfull = kernels.conv_input_grad(x.data, w.data, full, stride, dilation, groups)
-    y = np.ascontiguousarray(yfull[interior(pads, [f - 2 * p for f, p in zip(full, padding)])])
+    spec, full = _transpose_spec(x, w, stride, padding, output_padding, dilation, groups)
+    plan = kernels.plan(spec)
+    y = plan.input_grad.input_grad(spec, x.data, w.data, None)
+    if full != spec.size:  # the far positions no output of the convolution reaches
+        grown = np.zeros(spec.x_shape[:2] + full, dtype=y.dtype)
+        grown[(slice(None), slice(None)) + tuple(slice(0, s) for s in spec.size)] = y
+        y = grown
+    else:
+        y = np.ascontiguousarray(y)
     if b is not None:
         y += b.data.reshape((-1,) + (1,) * nd)
+    reach = (slice(None), slice(None)) + tuple(slice(0, s) for s in spec.size)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
         gx = gw = gb = None
-        gfull = pad_constant(g, pads)
+        gs = g[reach]
         if x.requires_grad:
-            gx = kernels.conv_forward(gfull, w.data, stride, dilation, groups)
-            gx = gx[(slice(None), slice(None)) + tuple(slice(0, i) for i in x.shape[2:])]
+            gx, _ = plan.forward.forward(spec, gs, w.data, None, False)
         if w.requires_grad:
-            gw = kernels.conv_weight_grad(gfull, x.data, kernel, stride, dilation, groups)
+            gw, _ = plan.weight_grad.weight_grad(spec, gs, x.data, None)
         if b is not None and b.requires_grad:
             gb = g.sum(axis=_bias_grad_axes(nd))
         return gx, gw, gb

@@ -77,6 +77,26 @@ class ConvSpec:
         object.__setattr__(self, "out", conv_output_shape(self.size, self.kernel, self.stride,
                                                           self.pads, self.dilation))
 
+    @classmethod
+    def of(cls, x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: int | tuple[int, ...] = 1,
+           padding: int | tuple[int, ...] | Pairs = 0, dilation: int | tuple[int, ...] = 1,
+           groups: int = 1, dtype: np.dtype | type = np.float32, bias: bool = False) -> ConvSpec:
+        """The spec of convolving an ``x_shape`` input with a ``w_shape`` weight: ints stand
+        for every axis, and ``padding`` is an int, one int per axis or one ``(before,
+        after)`` pair per axis.  (The functional ops build specs from ``_windows``'s
+        checked arguments; this is for tests, benchmarks and the chooser's callers.)"""
+        nd = len(x_shape) - 2
+
+        def axes(v: int | tuple[int, ...]) -> tuple[int, ...]:
+            return (v,) * nd if isinstance(v, int) else tuple(v)
+
+        if isinstance(padding, int):
+            pads: Pairs = ((padding, padding),) * nd
+        else:
+            pads = tuple((p, p) if isinstance(p, int) else (p[0], p[1]) for p in padding)
+        return cls(x_shape[0], x_shape[1], w_shape[0], tuple(x_shape[2:]), tuple(w_shape[2:]),
+                   axes(stride), axes(dilation), pads, groups, np.dtype(dtype), bias)
+
     @property
     def nd(self) -> int:
         """Number of spatial axes."""

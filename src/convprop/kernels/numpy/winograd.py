@@ -37,13 +37,18 @@ time.  In 3-D the Kronecker matrix (216 x 216) would cost 12x the multiplies, so
 there the transforms go one axis at a time (``a x a`` GEMMs with a huge third
 dimension).
 
+**Padding and bias.**  The input is copied once onto the zero tile grid (its
+padding and the round-up to whole tiles in the same copy); the bias is added in
+the copy out of the output tiles.
+
 **Backward.**  The input gradient of a stride-1 3-tap correlation is the
 correlation of the output gradient, zero-padded by 2, with the kernel
-flipped and its channel axes swapped: the same forward; but measured, the
-flat path computes it faster, so :func:`conv_input_grad` calls that.  The weight gradient
-is the adjoint of the forward in ``U``: ``dM = A dY A^T`` per tile,
-``dU[xi] = dM[xi] @ V[xi]^T`` summed over tiles, ``dg = G^T dU G``; ``V`` is
-reused from the forward when it was cached.
+flipped and its channel axes swapped: the same forward (:meth:`Winograd.input_grad`).
+Measured, the flat path computes it faster, so the chooser plans the flat path's
+input gradient after a Winograd forward.  The weight gradient is the adjoint of
+the forward in ``U``: ``dM = A dY A^T`` per tile, ``dU[xi] = dM[xi] @ V[xi]^T``
+summed over tiles, ``dg = G^T dU G``; ``V`` is reused from the forward when it
+was kept (:class:`WinogradSaved`).
 
 **Accuracy.**  The points +-2 scale some terms by up to 8 and ``G`` holds
 1/24, so float32 rounding grows by a small constant factor over direct
@@ -55,38 +60,27 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from . import _pool, flat
-from .gemm import batch_chunks
+from ..._windows import windows
+from .. import _pool
+from ..spec import ConvSpec, Saved
+from . import _common
+
+
+@dataclass
+class WinogradSaved(Saved):
+    """The transformed input tiles ``V`` of each batch chunk, for :meth:`Winograd.weight_grad`
+    (released there), when the whole batch's fit ``WINOGRAD_CACHE_BYTES``."""
+
+    tiles: list[np.ndarray] | None
+
 
 #: Outputs per tile along each axis (4 -> F(4, 3): a = 6 inputs per tile).
 TILE = 4
-CHUNK_BYTES = 24 * 2**20
-CACHE_BYTES = 256 * 2**20
 POINTS = {2: (0.0, 1.0, -1.0), 4: (0.0, 1.0, -1.0, 2.0, -2.0)}
-
-
-def supports(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
-             groups: int, c: int, o: int) -> bool:
-    """3-tap kernels in every dimension (1-D, 2-D, 3-D), stride 1, no dilation, one group."""
-    return (len(kernel) <= 3 and all(k == 3 for k in kernel) and all(s == 1 for s in stride)
-            and all(d == 1 for d in dilation) and groups == 1)
-
-
-def worthwhile(kernel: Sequence[int], c: int, o: int, size: Sequence[int]) -> bool:
-    """Measured with the conv suite (forward + backward, this forward and weight gradient
-    with the flat path's input gradient): 2-D layers with >= 64 channels on both sides
-    and outputs of 28x28 or more (16x64x56x56: 94 ms against the flat path's 102;
-    16x128x28x28: 67 against GEMM's 80; 16x256x14x14 lost, 67 against 64, and 32->64
-    channels at 32x32 lost to the flat path, 46 against 41); 3-D layers with >= 24
-    channels (below that the flat path takes them, and won on the suite's 16-channel
-    layer, 34 against 42 ms)."""
-    if len(kernel) == 3:
-        return min(c, o) >= 24
-    return len(kernel) == 2 and min(c, o) >= 64 and all(s - 2 >= 28 for s in size)
 
 
 @functools.cache
@@ -143,7 +137,7 @@ def _weights_to_points(w: np.ndarray) -> np.ndarray:
     return u.reshape((-1,) + w.shape[:2]).astype(w.dtype)
 
 
-def _tiles(size: Sequence[int]) -> tuple[int, ...]:
+def _tiles(size: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(-(-(s - 2) // TILE) for s in size)
 
 
@@ -186,127 +180,149 @@ def _input_to_points(xq: np.ndarray, bt: np.ndarray, keep: bool = False) -> np.n
 
 
 def _window_tiles(xq: np.ndarray, a: int) -> np.ndarray:
-    from .._windows import windows
-
     nd = xq.ndim - 2
     return windows(xq, (a,) * nd, (TILE,) * nd, (1,) * nd)
 
 
-def _padded_to_tiles(xp: np.ndarray) -> np.ndarray:
-    """Zero-extend the far side so the tiles of size ``TILE + 2`` step ``TILE`` cover it."""
-    need = tuple(t * TILE + 2 for t in _tiles(xp.shape[2:]))
-    if need == xp.shape[2:]:
-        return xp
-    xq = np.zeros(xp.shape[:2] + need, dtype=xp.dtype)
-    xq[(slice(None), slice(None)) + tuple(slice(0, s) for s in xp.shape[2:])] = xp
+def _to_tiles(x: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    """The padded input on the whole tile grid: ``x`` placed after the leading padding in a
+    zero array whose far side reaches ``tiles * TILE + 2`` (one copy for both)."""
+    need = tuple(t * TILE + 2 for t in _tiles(spec.padded))
+    if need == spec.size and not spec.padded_any:
+        return x
+    xq = np.zeros(x.shape[:2] + need, dtype=x.dtype)
+    xq[(slice(None), slice(None)) + tuple(slice(pb, pb + s) for (pb, _), s in
+                                          zip(spec.pads, spec.size))] = x
     return xq
 
 
-def conv_forward(xp: np.ndarray, w: np.ndarray, stride: Sequence[int], dilation: Sequence[int],
-                 groups: int, cache: dict | None = None) -> np.ndarray:
-    """Cross-correlation of padded ``xp`` (N, C, *S) with ``w`` (O, C, 3, ..) -> (N, O, *(S-2))."""
+def _correlate(xq: np.ndarray, w: np.ndarray, out: tuple[int, ...], b: np.ndarray | None,
+               kept: list[np.ndarray] | None) -> np.ndarray:
+    """Correlation of ``xq`` (N, C, *tile grid) with the 3-tap ``w`` (O, C, 3, ..) (+ ``b``)
+    -> new (N, O, *out); appends each chunk's ``V`` to ``kept`` when given."""
     nd = w.ndim - 2
-    n, c = xp.shape[:2]
+    n, c = xq.shape[:2]
     o = w.shape[0]
-    dtype = np.result_type(xp, w)
-    out = tuple(s - 2 for s in xp.shape[2:])
-    tiles = _tiles(xp.shape[2:])
-    at, _, bt = (t.astype(dtype) for t in transforms())
-    u = _weights_to_points(w.astype(dtype, copy=False))
-    xq = _padded_to_tiles(xp.astype(dtype, copy=False))
+    dtype = xq.dtype
+    tiles = _tiles(tuple(s + 2 for s in out))
+    at = transforms()[0].astype(dtype)
+    bt = transforms()[2].astype(dtype)
+    u = _weights_to_points(w)
     y = np.empty((n, o) + out, dtype=dtype)
     a = TILE + 2
     per_sample = a**nd * (c + o) * math.prod(tiles) * dtype.itemsize
-    keep = cache is not None and n * a**nd * c * math.prod(tiles) * dtype.itemsize <= CACHE_BYTES
-    kept = []
     exact = all(t * TILE == s for t, s in zip(tiles, out))
-    for sl in batch_chunks(n, per_sample, CHUNK_BYTES):
-        b = sl.stop - sl.start
-        v = _input_to_points(xq[sl], bt, keep=keep)
-        if keep:
+    bias = None if b is None else b.reshape((1, o) + (1,) * (2 * nd))
+    for sl in _common.batch_chunks(n, per_sample, _common.WINOGRAD_CHUNK_BYTES):
+        nb = sl.stop - sl.start
+        v = _input_to_points(xq[sl], bt, keep=kept is not None)
+        if kept is not None:
             kept.append(v)
         mm = np.matmul(u, v, out=_pool.scratch("wd", (a**nd, o, v.shape[2]), dtype))
         if nd <= KRON_MAX_DIMS:
             yt = np.matmul(_kron("a", nd, dtype), mm.reshape(a**nd, -1),
                            out=_pool.scratch("wo", (TILE**nd, mm.size // a**nd), dtype))
         else:
-            yt = _along_axes(at, mm.reshape((a,) * nd + (o * b * math.prod(tiles),)), nd,
+            yt = _along_axes(at, mm.reshape((a,) * nd + (o * nb * math.prod(tiles),)), nd,
                              scratch=True)
         # (m.., O, B, t..) -> (B, O, t0, m0, t1, m1, ..)
-        yt = yt.reshape((TILE,) * nd + (o, b) + tiles)
+        yt = yt.reshape((TILE,) * nd + (o, nb) + tiles)
         order = (nd + 1, nd) + tuple(x for i in range(nd) for x in (nd + 2 + i, i))
         src = yt.transpose(order)
-        full = (b, o) + tuple(x for t in tiles for x in (t, TILE))
+        full = (nb, o) + tuple(x for t in tiles for x in (t, TILE))
         if exact:
-            _pool.copy(y[sl].reshape(full), src)
+            _common.store(y[sl].reshape(full), src, bias)
         else:
             tmp = _pool.copy(_pool.scratch("wy", full, dtype), src)
-            tmp = tmp.reshape((b, o) + tuple(t * TILE for t in tiles))
+            tmp = tmp.reshape((nb, o) + tuple(t * TILE for t in tiles))
             y[sl] = tmp[(slice(None), slice(None)) + tuple(slice(0, s) for s in out)]
-    if keep and cache is not None:
-        cache["winograd_v"] = kept
+            _common.add_bias(y[sl], b)
     return y
 
 
-def conv_input_grad(gy: np.ndarray, w: np.ndarray, padded_shape: Sequence[int],
-                    stride: Sequence[int], dilation: Sequence[int], groups: int,
-                    cache: dict | None = None) -> np.ndarray:
-    """The flat path's input gradient (:mod:`convprop.kernels.flat`).
+class Winograd:
+    """Winograd F(4, 3) in 1, 2 or 3 dimensions (see the module docstring)."""
 
-    The Winograd forward on ``gy`` padded by 2 (flipped, channel-swapped kernel) was
-    measured slower than the flat path's (im2col on whole planes, or its overlap-add)
-    on the 3x3 suite layers from 32x32 to 56x56 and even with 14x14 (21.6 against
-    22.5 ms): the padded output grid rounds up to whole tiles and the transforms cost
-    as much as the copies they save; the flat path also beat GEMM's on all of them
-    (e.g. 16x128x28x28: 25.7 against 29.1 ms)."""
-    return flat.conv_input_grad(gy, w, padded_shape, stride, dilation, groups)
+    name = "winograd"
 
+    def supports(self, spec: ConvSpec) -> bool:
+        """3-tap kernels in every dimension (1-D, 2-D, 3-D), stride 1, no dilation, one group."""
+        return (spec.nd <= 3 and all(k == 3 for k in spec.kernel)
+                and all(s == 1 for s in spec.stride) and all(d == 1 for d in spec.dilation)
+                and spec.groups == 1)
 
-def conv_weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int],
-                     stride: Sequence[int], dilation: Sequence[int], groups: int,
-                     cache: dict | None = None) -> np.ndarray:
-    """``dg = G^T (sum over tiles of (A dY A^T) V^T) G``, reusing the forward's ``V``."""
-    nd = xp.ndim - 2
-    n, c = xp.shape[:2]
-    o = gy.shape[1]
-    dtype = np.result_type(xp, gy)
-    tiles = _tiles(xp.shape[2:])
-    at, g, bt = transforms()
-    at_d, bt_d = at.astype(dtype), bt.astype(dtype)
-    a = TILE + 2
-    xq = None
-    # the output gradient on the whole tile grid: zeros past the cropped outputs
-    gq = np.zeros((n, o) + tuple(t * TILE for t in tiles), dtype=dtype)
-    gq[(slice(None), slice(None)) + tuple(slice(0, s) for s in gy.shape[2:])] = gy
-    kept = cache.pop("winograd_v", None) if cache is not None else None
-    per_sample = a**nd * (c + o) * math.prod(tiles) * dtype.itemsize
-    chunks = list(batch_chunks(n, per_sample, CHUNK_BYTES))
-    if kept is not None and len(kept) != len(chunks):
+    def forward(self, spec: ConvSpec, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+                save: bool) -> tuple[np.ndarray, WinogradSaved | None]:
+        """Cross-correlation of ``x`` (N, C, *S), padded by ``spec.pads``, with ``w``."""
+        a = TILE + 2
+        tiles = _tiles(spec.padded)
+        keep = save and spec.n * a**spec.nd * spec.c * math.prod(tiles) * spec.dtype.itemsize \
+            <= _common.WINOGRAD_CACHE_BYTES
+        kept: list[np.ndarray] | None = [] if keep else None
+        y = _correlate(_to_tiles(x, spec), w, spec.out, b, kept)
+        return y, (WinogradSaved(kept) if save else None)
+
+    def input_grad(self, spec: ConvSpec, gy: np.ndarray, w: np.ndarray,
+                   saved: Saved | None) -> np.ndarray:
+        """``dxp`` as the Winograd correlation of ``gy`` zero-padded by 2 (and onto the tile
+        grid) with the kernel flipped and its channel axes swapped; cropped to ``dx``."""
+        need = tuple(t * TILE + 2 for t in _tiles(tuple(p + 2 for p in spec.padded)))
+        gq = np.zeros(gy.shape[:2] + need, dtype=gy.dtype)
+        gq[(slice(None), slice(None)) + tuple(slice(2, 2 + s) for s in spec.out)] = gy
+        flipped = _common.flipped_transposed(w, 1)
+        dxp = _correlate(gq, flipped, spec.padded, None, None)
+        return _common.unpadded(dxp, spec)
+
+    def weight_grad(self, spec: ConvSpec, x: np.ndarray, gy: np.ndarray,
+                    saved: Saved | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """``dg = G^T (sum over tiles of (A dY A^T) V^T) G``, reusing the forward's ``V``."""
         kept = None
-    du = np.zeros((a**nd, o, c), dtype=dtype)
-    for i, sl in enumerate(chunks):
-        b = sl.stop - sl.start
-        if kept is not None:
-            v = kept[i]
-        else:
-            if xq is None:
-                xq = _padded_to_tiles(xp.astype(dtype, copy=False))
-            v = _input_to_points(xq[sl], bt_d)
-        split = gq[sl].reshape((b, o) + tuple(x for t in tiles for x in (t, TILE)))
-        if nd <= KRON_MAX_DIMS:
-            # (B, O, t0, m0, t1, m1, ..) -> (O, B, t.., m..): each tile's values together
-            order = (1, 0) + tuple(2 + 2 * i for i in range(nd)) + tuple(3 + 2 * i for i in range(nd))
-            src = split.transpose(order)
-            gt = _pool.copy(_pool.scratch("wy", src.shape, dtype), src)
-            rows = gt.size // TILE**nd
-            dm = np.matmul(_kron("a", nd, dtype).T, gt.reshape(rows, TILE**nd).T)
-            dm = dm.reshape(a**nd, o, -1)
-        else:
-            # (B, O, t0, m0, t1, m1, ..) -> (m.., O, B, t..)
-            order = tuple(3 + 2 * i for i in range(nd)) + (1, 0) + tuple(2 + 2 * i for i in range(nd))
-            src = split.transpose(order)
-            gt = _pool.copy(_pool.scratch("wy", src.shape, dtype), src)
-            dm = _along_axes(np.ascontiguousarray(at_d.T), gt, nd).reshape(a**nd, o, -1)
-        du += np.matmul(dm, v.transpose(0, 2, 1))
-    dw = _along_axes(g.T, du.astype(np.float64).reshape((a,) * nd + (o, c)), nd)
-    return np.ascontiguousarray(dw.transpose((nd, nd + 1) + tuple(range(nd))), dtype=dtype)
+        if isinstance(saved, WinogradSaved):
+            kept, saved.tiles = saved.tiles, None
+        nd, n, c, o = spec.nd, spec.n, spec.c, spec.o
+        dtype = spec.dtype
+        tiles = _tiles(spec.padded)
+        at, g, bt = transforms()
+        at_d, bt_d = at.astype(dtype), bt.astype(dtype)
+        a = TILE + 2
+        xq = None
+        # the output gradient on the whole tile grid: zeros past the cropped outputs
+        gq = np.zeros((n, o) + tuple(t * TILE for t in tiles), dtype=dtype)
+        gq[(slice(None), slice(None)) + tuple(slice(0, s) for s in spec.out)] = gy
+        per_sample = a**nd * (c + o) * math.prod(tiles) * dtype.itemsize
+        chunks = list(_common.batch_chunks(n, per_sample, _common.WINOGRAD_CHUNK_BYTES))
+        if kept is not None and len(kept) != len(chunks):
+            kept = None
+        du = np.zeros((a**nd, o, c), dtype=dtype)
+        for i, sl in enumerate(chunks):
+            nb = sl.stop - sl.start
+            if kept is not None:
+                v = kept[i]
+            else:
+                if xq is None:
+                    xq = _to_tiles(x, spec)
+                v = _input_to_points(xq[sl], bt_d)
+            split = gq[sl].reshape((nb, o) + tuple(x for t in tiles for x in (t, TILE)))
+            if nd <= KRON_MAX_DIMS:
+                # (B, O, t0, m0, t1, m1, ..) -> (O, B, t.., m..): each tile's values together
+                order = ((1, 0) + tuple(2 + 2 * i for i in range(nd))
+                         + tuple(3 + 2 * i for i in range(nd)))
+                src = split.transpose(order)
+                gt = _pool.copy(_pool.scratch("wy", src.shape, dtype), src)
+                rows = gt.size // TILE**nd
+                dm = np.matmul(_kron("a", nd, dtype).T, gt.reshape(rows, TILE**nd).T)
+                dm = dm.reshape(a**nd, o, -1)
+            else:
+                # (B, O, t0, m0, t1, m1, ..) -> (m.., O, B, t..)
+                order = (tuple(3 + 2 * i for i in range(nd)) + (1, 0)
+                         + tuple(2 + 2 * i for i in range(nd)))
+                src = split.transpose(order)
+                gt = _pool.copy(_pool.scratch("wy", src.shape, dtype), src)
+                dm = _along_axes(np.ascontiguousarray(at_d.T), gt, nd).reshape(a**nd, o, -1)
+            du += np.matmul(dm, v.transpose(0, 2, 1))
+        dw = _along_axes(g.T, du.astype(np.float64).reshape((a,) * nd + (o, c)), nd)
+        dw = np.ascontiguousarray(dw.transpose((nd, nd + 1) + tuple(range(nd))), dtype=dtype)
+        return dw, _common.bias_grad(spec, gy)
+
+
+WINOGRAD = Winograd()
