@@ -1,0 +1,211 @@
+"""What the compiled algorithms share: lazy compilation, the 3-D canonical form, the threads.
+
+**Lazy compilation.**  Each algorithm module writes its kernels as plain module-level
+functions in the subset of Python that Numba compiles (``prange = range`` until
+then), so importing the module imports no Numba.  The first call of an algorithm
+runs :func:`compile_kernels`, which imports Numba, replaces those functions in the
+module's namespace by ``numba.njit(cache=True)`` dispatchers (so a kernel calling a
+helper calls the compiled helper) and binds ``prange`` to ``numba.prange``.  Every
+dispatcher then compiles on its first call for its argument types -- we only pass
+C-contiguous arrays of one data type, Python ints and bools, so each kernel has one
+signature per data type (float32, float64) -- or loads it from Numba's on-disk
+cache; the first real compile in a process prints :data:`NOTICE` once on stderr.
+
+**3-D canonical form.**  Every kernel is written for three spatial axes; 1-D and 2-D
+convolutions are the same computation with leading axes of size 1 (kernel 1,
+stride 1, dilation 1, no padding), so :func:`geometry` and :func:`as3d` reshape
+(no copy) instead of a second and third copy of the index arithmetic.
+
+**Threads: one pool per call.**  Every parallel kernel receives the thread count
+(:func:`threads`; calling ``numba.get_num_threads()`` inside a cached kernel makes
+it uncacheable) and splits its work items statically over ``prange(threads)``.
+Kernels that multiply matrices call ``np.dot`` from inside those threads, which
+Numba routes to SciPy's BLAS; :func:`one_blas_thread` holds that BLAS library to one
+thread for the call, so Numba's threads are the only pool running.
+
+**Threading layer** (:data:`THREADING_LAYER`, used unless ``NUMBA_THREADING_LAYER``
+is set): ``omp``.  Measured with ``benchmarks/numba_layers.py`` on 2 cores against
+``workqueue``, in one process with PyTorch (which loads its own OpenMP runtime):
+see the benchmark's docstring for the numbers; ``omp`` was as fast or faster on
+every suite layer, and its workers sleep after a call instead of spinning against
+the next library's threads for as long as the BLAS ones.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ..spec import ConvSpec
+
+#: The line printed on stderr the first time a compiled kernel is compiled in a process.
+NOTICE = "convprop: compiling kernels (once; cached afterwards)..."
+#: Numba's threading layer unless the environment names one (see the module docstring).
+THREADING_LAYER = "omp"
+#: Data types the compiled kernels are specialised for.
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: Only 1-D, 2-D and 3-D convolutions.
+MAX_DIMS = 3
+
+#: Flags that let LLVM vectorise the kernels' sums (reassociation and fused multiply-add)
+#: while NaN and infinity keep their IEEE meaning.
+FASTMATH = frozenset({"reassoc", "contract", "nsz"})
+
+_lock = threading.Lock()
+_notice = {"listener": None, "printed": False}
+_blas: dict[str, Any] = {}
+
+
+def compile_kernels(module: ModuleType, serial: Sequence[str], parallel: Sequence[str]) -> None:
+    """Replace the named plain functions of ``module`` by cached Numba dispatchers (once).
+
+    ``serial`` functions compile without threads; ``parallel`` ones with
+    ``parallel=True`` (their ``prange`` loops run on Numba's threads).  Idempotent and
+    thread-safe; the first call imports Numba and chooses the threading layer.
+    """
+    namespace = vars(module)
+    with _lock:
+        if namespace.get("_compiled"):
+            return
+        import numba
+
+        if "NUMBA_THREADING_LAYER" not in os.environ:
+            numba.config.THREADING_LAYER = THREADING_LAYER
+        _watch_compiles()
+        namespace["prange"] = numba.prange
+        for name in serial:
+            namespace[name] = numba.njit(cache=True, fastmath=set(FASTMATH))(namespace[name])
+        for name in parallel:
+            namespace[name] = numba.njit(cache=True, parallel=True,
+                                         fastmath=set(FASTMATH))(namespace[name])
+        namespace["_compiled"] = True
+
+
+def _watch_compiles() -> None:
+    """Print :data:`NOTICE` when Numba first compiles (not loads) one of our kernels."""
+    if _notice["listener"] is not None:
+        return
+    from numba.core import event
+
+    class _Notice(event.Listener):
+        def on_start(self, ev: event.Event) -> None:
+            dispatcher = (ev.data or {}).get("dispatcher")
+            module = getattr(getattr(dispatcher, "py_func", None), "__module__", "") or ""
+            if module.startswith(__package__) and not _notice["printed"]:
+                _notice["printed"] = True
+                print(NOTICE, file=sys.stderr, flush=True)
+
+        def on_end(self, ev: event.Event) -> None:
+            pass
+
+    listener = _Notice()
+    event.register("numba:compile", listener)
+    _notice["listener"] = listener
+
+
+def threads() -> int:
+    """Threads each compiled call splits its work over (``numba.set_num_threads`` sets it)."""
+    import numba
+
+    return int(numba.get_num_threads())
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Hold the BLAS library that Numba's ``np.dot`` calls (SciPy's) to one thread.
+
+    The kernels call it from each of Numba's threads; left at its default it would
+    start a second pool of threads inside every one of them.  The controller is
+    looked up once per process (listing the loaded libraries costs milliseconds).
+    """
+    controller = _blas.get("controller")
+    if controller is None:
+        import scipy.linalg.cython_blas  # noqa: F401  (loads the library np.dot will call)
+        from threadpoolctl import ThreadpoolController
+
+        found = ThreadpoolController().select(user_api="blas").lib_controllers
+        # SciPy's wheels bundle their own BLAS (under scipy.libs); elsewhere NumPy and
+        # SciPy usually share one library, and holding all of them is the safe choice.
+        own = [lib for lib in found if "scipy.libs" in lib.filepath]
+        controller = _blas["controller"] = own or found
+    saved = [lib.num_threads for lib in controller]
+    for lib in controller:
+        lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, n in zip(controller, saved):
+            lib.set_num_threads(n)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """A :class:`ConvSpec`'s spatial numbers padded to three axes (leading axes of size 1).
+
+    Attributes:
+        size, kernel, stride, dilation, out, padded: ``(D, H, W)``-ordered triples.
+        before, after: zero padding before and after each axis.
+    """
+
+    size: tuple[int, int, int]
+    kernel: tuple[int, int, int]
+    stride: tuple[int, int, int]
+    dilation: tuple[int, int, int]
+    before: tuple[int, int, int]
+    after: tuple[int, int, int]
+    out: tuple[int, int, int]
+    padded: tuple[int, int, int]
+
+    @property
+    def taps(self) -> int:
+        return self.kernel[0] * self.kernel[1] * self.kernel[2]
+
+    @property
+    def positions(self) -> int:
+        return self.out[0] * self.out[1] * self.out[2]
+
+
+def geometry(spec: ConvSpec) -> Geometry:
+    """The spec's spatial numbers as three axes (see :class:`Geometry`)."""
+    lead = MAX_DIMS - spec.nd
+
+    def three(values: Sequence[int], fill: int) -> tuple[int, int, int]:
+        return tuple([fill] * lead + [int(v) for v in values])  # type: ignore[return-value]
+
+    return Geometry(three(spec.size, 1), three(spec.kernel, 1), three(spec.stride, 1),
+                    three(spec.dilation, 1), three([p[0] for p in spec.pads], 0),
+                    three([p[1] for p in spec.pads], 0), three(spec.out, 1),
+                    three(spec.padded, 1))
+
+
+def as3d(a: np.ndarray, lead: int, dtype: np.dtype) -> np.ndarray:
+    """``a`` of shape ``(*lead axes, *spatial)`` as a C-contiguous ``dtype`` array with
+    exactly three spatial axes (size-1 axes inserted before the first)."""
+    a = np.ascontiguousarray(a, dtype=dtype)
+    spatial = a.shape[lead:]
+    return a.reshape(a.shape[:lead] + (1,) * (MAX_DIMS - len(spatial)) + spatial)
+
+
+def supported_dtype(spec: ConvSpec) -> bool:
+    """Whether the compiled kernels handle the spec's data type and number of axes."""
+    return spec.dtype in DTYPES and 1 <= spec.nd <= MAX_DIMS
+
+
+def span(offset: int, step: int, length: int, count: int) -> tuple[int, int]:
+    """The range ``[lo, hi)`` of ``q`` in ``[0, count)`` with ``0 <= q*step + offset < length``.
+
+    The positions of one row of taps that fall inside the unpadded input (the rest
+    read the zero padding); compiled into the kernels that call it.
+    """
+    lo = 0 if offset >= 0 else (step - 1 - offset) // step
+    hi = (length - 1 - offset) // step + 1 if length - 1 - offset >= 0 else 0
+    hi = min(hi, count)
+    return min(lo, hi), hi
