@@ -75,6 +75,14 @@ def check_device(device: Any, where: str) -> None:
                          "only (use 'cpu')")
 
 
+def is_device(x: Any) -> bool:
+    """Whether a ``to()`` argument names a device (a string that is no dtype name, or a
+    torch.device) rather than a dtype."""
+    if type(x).__name__ == "device":
+        return True
+    return isinstance(x, str) and x.removeprefix("torch.") not in _TORCH_NAMES
+
+
 def check_same_dtype(op: str, **named: Any) -> np.dtype:
     """Require every named Tensor or array (``None`` skipped) to have one dtype; return it.
 

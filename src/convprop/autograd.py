@@ -22,15 +22,17 @@ from typing import Any
 import numpy as np
 
 from ._dtypes import (
-    _TORCH_NAMES,
     _is_scalar,
     check_device,
     check_same_dtype,
     get_default_dtype,
+    is_device,
     result_type,
     to_dtype,
 )
-from ._tensor_ops import TensorOps
+from ._elementwise import ElementwiseOps
+from ._reductions import ReductionOps
+from ._tensor_ops import ShapeOps
 
 Backward = Callable[[np.ndarray], Sequence["np.ndarray | None"]]
 
@@ -115,13 +117,14 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad
 
 
-class Tensor(TensorOps):
+class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
     """An ndarray with a gradient.
 
     ``Tensor(data)`` converts as ``torch.Tensor(data)`` does (to a floating dtype,
     see :func:`as_array`); :func:`convprop.tensor` infers dtypes as ``torch.tensor``.
     Integer and bool Tensors (indices, masks, comparison results) never record a
-    graph.  Reductions, shape ops and indexing live in :class:`TensorOps`.
+    graph.  Elementwise functions, reductions and shape ops live in the base classes
+    :class:`ElementwiseOps`, :class:`ReductionOps` and :class:`ShapeOps`.
 
     Args:
         data: array-like; see :func:`as_array` for the dtype rules.  The data is copied.
@@ -307,7 +310,7 @@ class Tensor(TensorOps):
         for a in args:
             if isinstance(a, Tensor):
                 dtype = a.dtype
-            elif _is_device(a):
+            elif is_device(a):
                 device = a
             else:
                 dtype = a
@@ -526,118 +529,7 @@ class Tensor(TensorOps):
         o = other if isinstance(other, Tensor) else Tensor._wrap(np.asarray(other))
         return o @ self
 
-    # -------------------------------------------- comparisons and logic (bool results)
-    def __lt__(self, other: Any) -> Tensor:
-        _, a, b = self._operands(other)
-        return Tensor._wrap(a < b)
-
-    def __le__(self, other: Any) -> Tensor:
-        _, a, b = self._operands(other)
-        return Tensor._wrap(a <= b)
-
-    def __gt__(self, other: Any) -> Tensor:
-        _, a, b = self._operands(other)
-        return Tensor._wrap(a > b)
-
-    def __ge__(self, other: Any) -> Tensor:
-        _, a, b = self._operands(other)
-        return Tensor._wrap(a >= b)
-
-    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        _, a, b = self._operands(other)
-        return Tensor._wrap(a == b)
-
-    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        _, a, b = self._operands(other)
-        return Tensor._wrap(a != b)
-
-    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
-
-    def _logical(self, other: Any, op: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                 name: str) -> Tensor:
-        _, a, b = self._operands(other)
-        if a.dtype.kind not in "biu":
-            raise TypeError(f"{name} needs bool or integer tensors, got dtype {a.dtype}")
-        return Tensor._wrap(op(a, b))
-
-    def __and__(self, other: Any) -> Tensor:
-        return self._logical(other, np.bitwise_and, "&")
-
-    def __or__(self, other: Any) -> Tensor:
-        return self._logical(other, np.bitwise_or, "|")
-
-    def __xor__(self, other: Any) -> Tensor:
-        return self._logical(other, np.bitwise_xor, "^")
-
-    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
-
-    def __invert__(self) -> Tensor:
-        if self.dtype.kind not in "biu":
-            raise TypeError(f"~ needs a bool or integer tensor, got dtype {self.dtype}")
-        return Tensor._wrap(~self.data)
-
-    __hash__ = object.__hash__
-
-    # ------------------------------------------------------------- unary ops
-    def _floating(self) -> np.ndarray:
-        """The data as a floating array (integers become the default dtype, as torch.exp does)."""
-        return self.data if self.dtype.kind == "f" else self.data.astype(get_default_dtype())
-
-    def exp(self) -> Tensor:
-        with np.errstate(over="ignore"):
-            out = np.exp(self._floating())
-        return Tensor._wrap(out, (self,), lambda g: (g * out,))
-
-    def log(self) -> Tensor:
-        a = self._floating()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.log(a)
-
-        def backward(g: np.ndarray) -> tuple[np.ndarray]:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return (g / a,)
-
-        return Tensor._wrap(out, (self,), backward)
-
-    def sqrt(self) -> Tensor:
-        with np.errstate(invalid="ignore"):
-            out = np.sqrt(self._floating())
-
-        def backward(g: np.ndarray) -> tuple[np.ndarray]:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return (g * 0.5 / out,)
-
-        return Tensor._wrap(out, (self,), backward)
-
-    def abs(self) -> Tensor:
-        a = self.data
-        return Tensor._wrap(np.abs(a), (self,), lambda g: (g * np.sign(a),))
-
-    def sigmoid(self) -> Tensor:
-        """Logistic function, stable for any |z|: exp is only taken of -|z|."""
-        z = self._floating()
-        with np.errstate(over="ignore", invalid="ignore"):
-            e = np.exp(-np.abs(z))
-            out = np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
-        return Tensor._wrap(out, (self,), lambda g: (g * out * (1 - out),))
-
-    def tanh(self) -> Tensor:
-        out = np.tanh(self._floating())
-        return Tensor._wrap(out, (self,), lambda g: (g * (1 - out * out),))
-
-    def relu(self) -> Tensor:
-        """max(z, 0); NaN stays NaN and passes its gradient on, as in PyTorch."""
-        a = self.data
-        mask = ~(a <= 0)
-        return Tensor._wrap(np.maximum(a, 0).astype(a.dtype, copy=False), (self,),
-                            lambda g: (g * mask,))
-
-
-def _is_device(x: Any) -> bool:
-    """Whether a ``to()`` argument names a device (a device string or a torch.device)."""
-    if type(x).__name__ == "device":
-        return True
-    return isinstance(x, str) and x.removeprefix("torch.") not in _TORCH_NAMES
+    __hash__ = object.__hash__  # __eq__ compares elementwise; identity stays the hash
 
 
 def _topological(root: Tensor) -> list[Tensor]:
@@ -672,12 +564,12 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
         tensors: a non-empty sequence of tensors equal in shape except along ``dim``.
         dim: the axis to join along.
     """
-    return TensorOps._join([as_tensor(t) for t in _sequence(tensors, "cat")], dim, new_axis=False)
+    return ShapeOps._join([as_tensor(t) for t in _sequence(tensors, "cat")], dim, new_axis=False)
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Join equally shaped tensors along a new axis ``dim`` (``torch.stack``)."""
-    return TensorOps._join([as_tensor(t) for t in _sequence(tensors, "stack")], dim, new_axis=True)
+    return ShapeOps._join([as_tensor(t) for t in _sequence(tensors, "stack")], dim, new_axis=True)
 
 
 def _sequence(tensors: Any, name: str) -> list[Any]:
@@ -697,5 +589,10 @@ def where(condition: Any, input: Any, other: Any) -> Tensor:
     Raises:
         TypeError: if ``condition`` is not a bool tensor or array.
     """
-    x = input if isinstance(input, Tensor) else Tensor._wrap(np.asarray(input))
+    if isinstance(input, Tensor):
+        x = input
+    elif _is_scalar(input):  # a Python number stays weak: where(c, 1.0, 0.0) is float32
+        x = Tensor._wrap(np.asarray(input, dtype=result_type(input, other)))
+    else:
+        x = Tensor._wrap(np.asarray(input))
     return x.where(condition, other)
