@@ -309,10 +309,23 @@ def test_float64_stays_float64():
 
 @pytest.mark.parametrize("data", [np.arange(3), np.array([True, False]), [1, 2], 3,
                                   np.arange(3, dtype=np.uint8), [0.5, 1.5], 2.5])
-def test_integer_bool_and_python_data_become_float32(data):
-    x = cp.tensor(data)
+def test_tensor_constructor_makes_integer_bool_and_python_data_float32(data):
+    """``Tensor(data)`` converts as ``torch.Tensor(data)`` does: always the default dtype."""
+    x = cp.Tensor(data)
     assert x.dtype == np.float32
     np.testing.assert_array_equal(x.data, np.asarray(data, dtype=np.float32))
+
+
+@pytest.mark.parametrize("data", [np.arange(3), np.array([True, False]), [1, 2], 3, [True],
+                                  np.arange(3, dtype=np.uint8), [0.5, 1.5], 2.5, [1, 2.5],
+                                  np.float64(2.0), np.ones(2, np.float16)])
+def test_tensor_function_infers_dtypes_as_torch(data):
+    """``cp.tensor(data)`` infers as ``torch.tensor(data)``: ints int64, bools bool,
+    Python floats float32, NumPy data keeps its dtype."""
+    x = cp.tensor(data)
+    want = torch.tensor(data) if not isinstance(data, np.ndarray) else torch.from_numpy(data)
+    assert str(want.dtype) == "torch." + {"float": "float32"}.get(str(x.dtype), str(x.dtype))
+    np.testing.assert_array_equal(x.data, want.numpy())
 
 
 @pytest.mark.parametrize("data", [np.array([1 + 2j]), np.array(["a"]), np.array([object()]),
@@ -324,8 +337,11 @@ def test_complex_object_and_string_data_are_rejected(data):
 
 def test_dtype_argument():
     assert cp.tensor([1, 2], dtype=np.float64).dtype == np.float64
-    with pytest.raises(TypeError, match="dtype"):
-        cp.tensor([1, 2], dtype=np.int64)
+    assert cp.tensor([1.5, 2], dtype="long").dtype == np.int64
+    with pytest.raises(TypeError, match="floating"):
+        cp.Tensor([1, 2], dtype=np.int64)
+    with pytest.raises(TypeError, match="require gradients"):
+        cp.tensor([1, 2], requires_grad=True)
 
 
 # ----------------------------------------------------------------- numerics

@@ -15,12 +15,24 @@ so float32 stays float32 and float64 stays float64 end to end.
 from __future__ import annotations
 
 import contextlib
-import numbers
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
+
+from ._dtypes import (
+    _is_scalar,
+    check_device,
+    check_same_dtype,
+    get_default_dtype,
+    is_device,
+    result_type,
+    to_dtype,
+)
+from ._elementwise import ElementwiseOps
+from ._reductions import ReductionOps
+from ._tensor_ops import ShapeOps
 
 Backward = Callable[[np.ndarray], Sequence["np.ndarray | None"]]
 
@@ -62,26 +74,27 @@ def is_grad_enabled() -> bool:
 
 
 def as_array(data: Any, dtype: Any = None) -> np.ndarray:
-    """Convert user data to a float ndarray by convprop's dtype rules.
+    """Convert user data to a float ndarray by :class:`Tensor`'s constructor rules.
 
     Floating arrays keep their precision; bool and integer data (and Python
-    scalars and lists) become float32, as ``torch.tensor`` does; complex,
-    object and string data are a ``TypeError``.
+    scalars and lists) become the default dtype (float32), as ``torch.Tensor(data)``
+    does; complex, object and string data are a ``TypeError``.  (:func:`convprop.tensor`
+    infers int and bool dtypes instead, as ``torch.tensor``.)
     """
     if isinstance(data, Tensor):
         data = data.data
     arr = np.array(data, copy=True)
     if dtype is not None:
-        dtype = np.dtype(dtype)
+        dtype = to_dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"dtype must be a floating type, got {dtype}")
         return arr.astype(dtype, copy=False) if arr.dtype.kind in "biuf" else _bad_kind(arr)
     if arr.dtype.kind == "f":
         if not isinstance(data, np.ndarray) and not isinstance(data, np.floating):
-            return arr.astype(np.float32)  # Python floats/lists: torch's default dtype
+            return arr.astype(get_default_dtype())  # Python floats/lists: the default dtype
         return arr
     if arr.dtype.kind in "biu":
-        return arr.astype(np.float32)
+        return arr.astype(get_default_dtype())
     return _bad_kind(arr)
 
 
@@ -104,8 +117,14 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad
 
 
-class Tensor:
+class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
     """An ndarray with a gradient.
+
+    ``Tensor(data)`` converts as ``torch.Tensor(data)`` does (to a floating dtype,
+    see :func:`as_array`); :func:`convprop.tensor` infers dtypes as ``torch.tensor``.
+    Integer and bool Tensors (indices, masks, comparison results) never record a
+    graph.  Elementwise functions, reductions and shape ops live in the base classes
+    :class:`ElementwiseOps`, :class:`ReductionOps` and :class:`ShapeOps`.
 
     Args:
         data: array-like; see :func:`as_array` for the dtype rules.  The data is copied.
@@ -113,7 +132,8 @@ class Tensor:
         dtype: optional floating dtype to convert to.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_retain", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_retain", "_version",
+                 "_versions", "__weakref__")
     __array_ufunc__ = None  # make ``ndarray <op> Tensor`` defer to Tensor's reflected ops
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
@@ -123,24 +143,48 @@ class Tensor:
         self._parents: tuple[Tensor, ...] = ()
         self._backward: Backward | None = None
         self._retain = False
+        self._version = 0  # bumped by each in-place assignment
+        self._versions: tuple[int, ...] = ()  # the parents' versions when this node was made
 
-    @classmethod
-    def _wrap(cls, data: np.ndarray, parents: tuple[Tensor, ...] = (),
+    @staticmethod
+    def _wrap(data: np.ndarray, parents: tuple[Tensor, ...] = (),
               backward: Backward | None = None) -> Tensor:
-        """Internal constructor: no copy, no dtype rules; records the graph if needed."""
-        t = cls.__new__(cls)
+        """Internal constructor: no copy, no dtype rules; records the graph if needed
+        (only floating outputs are differentiable).  Always a plain :class:`Tensor`."""
+        t = object.__new__(Tensor)
         t.data = data if isinstance(data, np.ndarray) else np.asarray(data)
         t.grad = None
         t._retain = False
-        if backward is not None and _grad_mode.enabled and any(p.requires_grad for p in parents):
+        t._version = 0
+        if (backward is not None and _grad_mode.enabled and t.data.dtype.kind == "f"
+                and any(p.requires_grad for p in parents)):
             t.requires_grad = True
             t._parents = parents
             t._backward = backward
+            t._versions = tuple(p._version for p in parents)
         else:
             t.requires_grad = False
             t._parents = ()
             t._backward = None
+            t._versions = ()
         return t
+
+    def _recording(self) -> bool:
+        return _grad_mode.enabled
+
+    def _detached_copy_of_history(self) -> Tensor:
+        """A new node for this tensor's current contents and history (before an assignment)."""
+        old = object.__new__(Tensor)
+        old.data, old.grad, old.requires_grad = self.data, None, self.requires_grad
+        old._parents, old._backward, old._versions = self._parents, self._backward, self._versions
+        old._retain, old._version = False, 0
+        return old
+
+    def _rebase(self, data: np.ndarray, parents: tuple[Tensor, ...], backward: Backward) -> None:
+        """Make this tensor the output of a new op (an in-place assignment)."""
+        self.data, self._parents, self._backward = data, parents, backward
+        self._versions = tuple(p._version for p in parents)
+        self.requires_grad = True
 
     # ----------------------------------------------------------------- basics
     @property
@@ -156,8 +200,16 @@ class Tensor:
         return self.data.ndim
 
     @property
+    def device(self) -> str:
+        """Always ``"cpu"``."""
+        return "cpu"
+
+    @property
     def is_leaf(self) -> bool:
         return self._backward is None
+
+    def dim(self) -> int:
+        return self.data.ndim
 
     def size(self, dim: int | None = None) -> tuple[int, ...] | int:
         return self.data.shape if dim is None else self.data.shape[dim]
@@ -165,29 +217,73 @@ class Tensor:
     def numel(self) -> int:
         return int(self.data.size)
 
+    def is_floating_point(self) -> bool:
+        return self.data.dtype.kind == "f"
+
     def __len__(self) -> int:
+        if not self.ndim:
+            raise TypeError("len() of a 0-d tensor")
         return len(self.data)
 
-    def numpy(self) -> np.ndarray:
-        """The underlying array (shared, as ``torch.Tensor.numpy`` shares memory)."""
+    def numpy(self, force: bool = False) -> np.ndarray:
+        """The underlying array (shared, as ``torch.Tensor.numpy`` shares memory).
+
+        Raises:
+            RuntimeError: if the tensor requires grad (use ``.detach().numpy()``),
+                unless ``force=True``, as in PyTorch.
+        """
+        if self.requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on a Tensor that requires grad; "
+                               "use tensor.detach().numpy() instead")
         return self.data
 
-    def item(self) -> float:
+    def item(self) -> float | int | bool:
+        """The single element as a Python number."""
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.data.item()
 
+    def tolist(self) -> Any:
+        """Nested Python lists of Python numbers (a number for a 0-d tensor)."""
+        return self.data.tolist()
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with {self.data.size} values is "
+                               "ambiguous (use .any() or .all())")
+        return bool(self.data.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError(f"only integer tensors of a single element can be converted to an "
+                            f"index, got dtype {self.dtype}, shape {self.shape}")
+        return int(self.data.item())
+
     def detach(self) -> Tensor:
         """A tensor sharing this data, cut from the graph."""
         return Tensor._wrap(self.data)
+
+    def clone(self) -> Tensor:
+        """A copy of the data that stays in the graph (gradient passes through)."""
+        return Tensor._wrap(self.data.copy(), (self,), lambda g: (g,))
 
     def retain_grad(self) -> Tensor:
         """Keep ``.grad`` on this non-leaf tensor during :meth:`backward`."""
         self._retain = True
         return self
 
-    def requires_grad_(self, flag: bool = True) -> Tensor:
-        self.requires_grad = bool(flag)
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place (floating tensors only, as in PyTorch)."""
+        if requires_grad and self.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require gradients, "
+                            f"got dtype {self.dtype}")
+        self.requires_grad = bool(requires_grad)
         return self
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -196,9 +292,65 @@ class Tensor:
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
         extra = ", requires_grad=True" if self.requires_grad else ""
-        if self.dtype != np.float32:
+        if self.dtype not in (get_default_dtype(), np.int64, np.bool_):
             extra = f", dtype={self.dtype}" + extra
         return f"tensor({body}{extra})"
+
+    # ------------------------------------------------------------- conversion
+    def to(self, *args: Any, dtype: Any = None, device: Any = None, copy: bool = False,
+           non_blocking: bool = False) -> Tensor:
+        """Convert the dtype (differentiably between floating types) and check the device.
+
+        Accepts ``to(dtype)``, ``to("cpu")``, ``to("cpu", dtype)``, ``to(other_tensor)``
+        and the keywords.  Returns ``self`` when nothing changes and ``copy`` is False.
+
+        Raises:
+            ValueError: for a device other than the CPU.
+        """
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif is_device(a):
+                device = a
+            else:
+                dtype = a
+        check_device(device, "to")
+        target = self.dtype if dtype is None else to_dtype(dtype)
+        if target == self.dtype:
+            return self.clone() if copy else self
+        src = self.dtype
+        return Tensor._wrap(self.data.astype(target), (self,), lambda g: (g.astype(src),))
+
+    def astype(self, dtype: Any) -> Tensor:
+        """NumPy's spelling of :meth:`to` for a dtype (always a new tensor)."""
+        src = self.dtype
+        return Tensor._wrap(self.data.astype(to_dtype(dtype)), (self,),
+                            lambda g: (g.astype(src),))
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def cuda(self, device: Any = None) -> Tensor:
+        check_device("cuda" if device is None else device, "cuda")
+        return self
+
+    def float(self) -> Tensor:
+        return self.to(np.float32)
+
+    def double(self) -> Tensor:
+        return self.to(np.float64)
+
+    def half(self) -> Tensor:
+        return self.to(np.float16)
+
+    def long(self) -> Tensor:
+        return self.to(np.int64)
+
+    def int(self) -> Tensor:
+        return self.to(np.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(np.bool_)
 
     # --------------------------------------------------------------- backward
     def backward(self, grad: Any = None) -> None:
@@ -234,6 +386,10 @@ class Tensor:
                 node._accumulate(g)
             if node._backward is None:
                 continue
+            if node._versions != tuple(p._version for p in node._parents):
+                raise RuntimeError(
+                    "a tensor needed for this gradient was changed by an in-place assignment "
+                    "after it was used; assign into a clone() instead")
             for parent, pg in zip(node._parents, node._backward(g)):
                 if pg is None or not parent.requires_grad:
                     continue
@@ -251,29 +407,46 @@ class Tensor:
             self.grad += g
 
     # ------------------------------------------------------------ arithmetic
+    def _operands(self, other: Any, floating: bool = False
+                  ) -> tuple[Tensor, np.ndarray, np.ndarray]:
+        """``other`` as a Tensor, and both operands' data in the promoted dtype
+        (the default float dtype for ``floating`` ops such as true division)."""
+        if isinstance(other, Tensor):
+            o, key = other, other
+        elif _is_scalar(other):
+            o, key = Tensor._wrap(np.asarray(other)), other
+        else:
+            arr = np.asarray(other)
+            if arr.dtype.kind not in "biuf":
+                _bad_kind(arr)
+            o, key = Tensor._wrap(arr), arr
+        dt = result_type(self, key)
+        if floating and dt.kind != "f":
+            dt = get_default_dtype()
+        return o, self.data.astype(dt, copy=False), o.data.astype(dt, copy=False)
+
     def __add__(self, other: Any) -> Tensor:
-        o = _lift(other, self)
-        return Tensor._wrap(self.data + o.data, (self, o), lambda g: (g, g))
+        o, a, b = self._operands(other)
+        return Tensor._wrap(a + b, (self, o), lambda g: (g, g))
 
     __radd__ = __add__
 
     def __sub__(self, other: Any) -> Tensor:
-        o = _lift(other, self)
-        return Tensor._wrap(self.data - o.data, (self, o), lambda g: (g, -g))
+        o, a, b = self._operands(other)
+        return Tensor._wrap(a - b, (self, o), lambda g: (g, -g))
 
     def __rsub__(self, other: Any) -> Tensor:
-        return _lift(other, self) - self
+        o, a, b = self._operands(other)
+        return Tensor._wrap(b - a, (o, self), lambda g: (g, -g))
 
     def __mul__(self, other: Any) -> Tensor:
-        o = _lift(other, self)
-        a, b = self.data, o.data
+        o, a, b = self._operands(other)
         return Tensor._wrap(a * b, (self, o), lambda g: (g * b, g * a))
 
     __rmul__ = __mul__
 
     def __truediv__(self, other: Any) -> Tensor:
-        o = _lift(other, self)
-        a, b = self.data, o.data
+        o, a, b = self._operands(other, floating=True)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = a / b
 
@@ -284,16 +457,19 @@ class Tensor:
         return Tensor._wrap(out, (self, o), backward)
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return _lift(other, self) / self
+        o, _, _ = self._operands(other)
+        return o / self
 
     def __neg__(self) -> Tensor:
+        if self.dtype == np.bool_:
+            raise TypeError("negation of a bool tensor is not supported; use ~ (logical not)")
         return Tensor._wrap(-self.data, (self,), lambda g: (-g,))
 
     def __pow__(self, exponent: Any) -> Tensor:
-        a = self.data
-        if isinstance(exponent, numbers.Real) and not isinstance(exponent, Tensor):
+        if _is_scalar(exponent):
             # a NumPy scalar exponent would promote float32 to float64: make it a Python number
             p = exponent.item() if isinstance(exponent, np.generic) else exponent
+            a = self.data.astype(result_type(self, p), copy=False)
             with np.errstate(divide="ignore", invalid="ignore"):
                 out = a**p
 
@@ -304,26 +480,31 @@ class Tensor:
                     return (g * 2 * a if p == 2 else g * p * a ** (p - 1),)
 
             return Tensor._wrap(out, (self,), backward_scalar)
-        e = _lift(exponent, self)
+        e, a, ed = self._operands(exponent)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out = a**e.data
+            out = a**ed
 
         def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             # PyTorch's conventions at the singular points: d/da is 0 where e = 0, and
             # d/de is 0 where a = 0 and e >= 0 (the limit of a^e * log(a) there)
             with np.errstate(divide="ignore", invalid="ignore"):
-                ga = np.where(e.data == 0, 0, g * e.data * a ** (e.data - 1))
-                ge = np.where((a == 0) & (e.data >= 0), 0, g * out * np.log(a))
+                ga = np.where(ed == 0, 0, g * ed * a ** (ed - 1))
+                ge = np.where((a == 0) & (ed >= 0), 0, g * out * np.log(a))
             return ga.astype(g.dtype, copy=False), ge.astype(g.dtype, copy=False)
 
         return Tensor._wrap(out, (self, e), backward)
 
     def __rpow__(self, base: Any) -> Tensor:
-        return _lift(base, self) ** self
+        o, _, _ = self._operands(base)
+        return o**self
 
     def __matmul__(self, other: Any) -> Tensor:
-        o = _lift(other, self)
+        o = other if isinstance(other, Tensor) else Tensor._wrap(np.asarray(other))
+        check_same_dtype("matmul", self=self, other=o)
         a, b = self.data, o.data
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes "
+                             f"{a.shape} and {b.shape}")
         out = a @ b
 
         def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -345,197 +526,10 @@ class Tensor:
         return Tensor._wrap(out, (self, o), backward)
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return _lift(other, self) @ self
+        o = other if isinstance(other, Tensor) else Tensor._wrap(np.asarray(other))
+        return o @ self
 
-    # ----------------------------------------------------------- reductions
-    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
-        shape = self.shape
-        axis = _axes(axis, self.ndim)
-        out = self.data.sum(axis=axis, keepdims=keepdims)
-
-        def backward(g: np.ndarray) -> tuple[np.ndarray]:
-            if not keepdims and axis is not None:
-                g = np.expand_dims(g, axis)
-            return (np.broadcast_to(g, shape),)
-
-        return Tensor._wrap(np.asarray(out), (self,), backward)
-
-    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
-        axes = _axes(axis, self.ndim)
-        count = self.data.size if axes is None else int(np.prod([self.shape[a] for a in axes]))
-        return self.sum(axes, keepdims) * (1.0 / count if count else np.nan)
-
-    # ---------------------------------------------------------------- shape
-    def reshape(self, *shape: int | Sequence[int]) -> Tensor:
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        old = self.shape
-        return Tensor._wrap(self.data.reshape(shape), (self,), lambda g: (g.reshape(old),))
-
-    view = reshape
-
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        s = self.shape
-        if not s:
-            return self.reshape(1)
-        start, end = start_dim % len(s), end_dim % len(s)
-        return self.reshape(s[:start] + (int(np.prod(s[start : end + 1])),) + s[end + 1 :])
-
-    def permute(self, *dims: int | Sequence[int]) -> Tensor:
-        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
-            dims = tuple(dims[0])
-        inverse = tuple(np.argsort(dims))
-        return Tensor._wrap(self.data.transpose(dims), (self,), lambda g: (g.transpose(inverse),))
-
-    def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
-        """Swap two axes (PyTorch's ``transpose``; use :meth:`permute` for a full order)."""
-        dims = list(range(self.ndim))
-        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
-        return self.permute(dims)
-
-    @property
-    def T(self) -> Tensor:
-        return self.permute(tuple(reversed(range(self.ndim))))
-
-    def __getitem__(self, index: Any) -> Tensor:
-        index = _plain_index(index)
-        shape, dtype = self.shape, self.dtype
-        advanced = _is_advanced(index)
-
-        def backward(g: np.ndarray) -> tuple[np.ndarray]:
-            full = np.zeros(shape, dtype=dtype)
-            if advanced:
-                np.add.at(full, index, g)
-            else:
-                full[index] = g
-            return (full,)
-
-        return Tensor._wrap(np.asarray(self.data[index]), (self,), backward)
-
-    def astype(self, dtype: Any) -> Tensor:
-        src = self.dtype
-        return Tensor._wrap(self.data.astype(dtype), (self,), lambda g: (g.astype(src),))
-
-    def float(self) -> Tensor:
-        return self.astype(np.float32)
-
-    def double(self) -> Tensor:
-        return self.astype(np.float64)
-
-    # ------------------------------------------------------------- unary ops
-    def exp(self) -> Tensor:
-        with np.errstate(over="ignore"):
-            out = np.exp(self.data)
-        return Tensor._wrap(out, (self,), lambda g: (g * out,))
-
-    def log(self) -> Tensor:
-        a = self.data
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.log(a)
-
-        def backward(g: np.ndarray) -> tuple[np.ndarray]:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return (g / a,)
-
-        return Tensor._wrap(out, (self,), backward)
-
-    def sqrt(self) -> Tensor:
-        with np.errstate(invalid="ignore"):
-            out = np.sqrt(self.data)
-
-        def backward(g: np.ndarray) -> tuple[np.ndarray]:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return (g * 0.5 / out,)
-
-        return Tensor._wrap(out, (self,), backward)
-
-    def abs(self) -> Tensor:
-        a = self.data
-        return Tensor._wrap(np.abs(a), (self,), lambda g: (g * np.sign(a),))
-
-    def sigmoid(self) -> Tensor:
-        """Logistic function, stable for any |z|: exp is only taken of -|z|."""
-        z = self.data
-        with np.errstate(over="ignore", invalid="ignore"):
-            e = np.exp(-np.abs(z))
-            out = np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
-        return Tensor._wrap(out, (self,), lambda g: (g * out * (1 - out),))
-
-    def tanh(self) -> Tensor:
-        out = np.tanh(self.data)
-        return Tensor._wrap(out, (self,), lambda g: (g * (1 - out * out),))
-
-    def relu(self) -> Tensor:
-        """max(z, 0); NaN stays NaN and passes its gradient on, as in PyTorch."""
-        a = self.data
-        mask = ~(a <= 0)
-        return Tensor._wrap(np.maximum(a, 0).astype(a.dtype, copy=False), (self,),
-                            lambda g: (g * mask,))
-
-    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
-        a = self.data
-        out = np.clip(a, min, max)
-        mask = np.ones(a.shape, dtype=bool)
-        if min is not None:
-            mask &= a >= min
-        if max is not None:
-            mask &= a <= max
-        return Tensor._wrap(out, (self,), lambda g: (g * mask,))
-
-    # comparisons give plain boolean arrays (no gradient), as masks
-    def __lt__(self, other: Any) -> np.ndarray:
-        return self.data < _raw(other)
-
-    def __le__(self, other: Any) -> np.ndarray:
-        return self.data <= _raw(other)
-
-    def __gt__(self, other: Any) -> np.ndarray:
-        return self.data > _raw(other)
-
-    def __ge__(self, other: Any) -> np.ndarray:
-        return self.data >= _raw(other)
-
-    __hash__ = object.__hash__
-
-
-def _raw(x: Any) -> Any:
-    return x.data if isinstance(x, Tensor) else x
-
-
-def _lift(x: Any, like: Tensor) -> Tensor:
-    """Turn a scalar or array operand into a constant Tensor; Python scalars keep ``like``'s dtype."""
-    if isinstance(x, Tensor):
-        return x
-    arr = np.asarray(x)
-    if arr.ndim == 0 and arr.dtype.kind in "biuf":
-        # scalars are "weak", as in PyTorch: they take the tensor's dtype
-        return Tensor._wrap(arr.astype(like.dtype))
-    if arr.dtype.kind not in "f":
-        arr = arr.astype(like.dtype) if arr.dtype.kind in "biu" else _bad_kind(arr)
-    return Tensor._wrap(arr)
-
-
-def _axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...] | None:
-    if axis is None:
-        return None
-    if isinstance(axis, (tuple, list)):
-        return tuple(a % ndim for a in axis)
-    return (axis % ndim,) if ndim else None
-
-
-def _plain_index(index: Any) -> Any:
-    if isinstance(index, Tensor):
-        return index.data.astype(np.intp) if index.dtype.kind == "f" else index.data
-    if isinstance(index, tuple):
-        return tuple(_plain_index(i) for i in index)
-    if isinstance(index, list):
-        return np.asarray(index)
-    return index
-
-
-def _is_advanced(index: Any) -> bool:
-    items = index if isinstance(index, tuple) else (index,)
-    return any(isinstance(i, np.ndarray) for i in items)
+    __hash__ = object.__hash__  # __eq__ compares elementwise; identity stays the hash
 
 
 def _topological(root: Tensor) -> list[Tensor]:
@@ -558,11 +552,47 @@ def _topological(root: Tensor) -> list[Tensor]:
     return order
 
 
-def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
-    """Synonym for :class:`Tensor`, as ``torch.tensor``."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
-
-
 def as_tensor(data: Any) -> Tensor:
     """``data`` itself if it is a Tensor, else a constant Tensor made by :func:`as_array`."""
     return data if isinstance(data, Tensor) else Tensor(data)
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors along an existing axis (``torch.cat``); dtypes are promoted.
+
+    Args:
+        tensors: a non-empty sequence of tensors equal in shape except along ``dim``.
+        dim: the axis to join along.
+    """
+    return ShapeOps._join([as_tensor(t) for t in _sequence(tensors, "cat")], dim, new_axis=False)
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join equally shaped tensors along a new axis ``dim`` (``torch.stack``)."""
+    return ShapeOps._join([as_tensor(t) for t in _sequence(tensors, "stack")], dim, new_axis=True)
+
+
+def _sequence(tensors: Any, name: str) -> list[Any]:
+    if isinstance(tensors, (Tensor, np.ndarray)) or not isinstance(tensors, Sequence):
+        raise TypeError(f"{name}: tensors must be a list or tuple of tensors, "
+                        f"got {type(tensors).__name__}")
+    if not tensors:
+        raise ValueError(f"{name}: expected a non-empty list of tensors")
+    return list(tensors)
+
+
+def where(condition: Any, input: Any, other: Any) -> Tensor:
+    """``input`` where ``condition`` holds, else ``other`` (``torch.where``), broadcast together.
+
+    Gradients flow to ``input`` where the condition holds and to ``other`` elsewhere.
+
+    Raises:
+        TypeError: if ``condition`` is not a bool tensor or array.
+    """
+    if isinstance(input, Tensor):
+        x = input
+    elif _is_scalar(input):  # a Python number stays weak: where(c, 1.0, 0.0) is float32
+        x = Tensor._wrap(np.asarray(input, dtype=result_type(input, other)))
+    else:
+        x = Tensor._wrap(np.asarray(input))
+    return x.where(condition, other)

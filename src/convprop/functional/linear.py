@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import Tensor, as_tensor
+from ..autograd import Tensor, as_tensor, check_same_dtype
 
 
 def linear(input: Any, weight: Any, bias: Any = None) -> Tensor:
@@ -25,7 +25,11 @@ def linear(input: Any, weight: Any, bias: Any = None) -> Tensor:
         bias: ``(out_features,)`` or None.
 
     Returns:
-        ``(*, out_features)``; the dtype is the common dtype of the arguments.
+        ``(*, out_features)``, in the arguments' dtype.
+
+    Raises:
+        TypeError: if the arguments' dtypes differ (a float32 model given float64
+            input), as in PyTorch; convert one side with ``.float()``/``.double()``.
     """
     x, w = as_tensor(input), as_tensor(weight)
     b = None if bias is None else as_tensor(bias)
@@ -37,13 +41,7 @@ def linear(input: Any, weight: Any, bias: Any = None) -> Tensor:
         )
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"linear: bias must have shape ({w.shape[0]},), got {b.shape}")
-    dtype = np.result_type(x.data, w.data) if b is None else np.result_type(x.data, w.data, b.data)
-    if x.dtype != dtype:
-        x = x.astype(dtype)
-    if w.dtype != dtype:
-        w = w.astype(dtype)
-    if b is not None and b.dtype != dtype:
-        b = b.astype(dtype)
+    check_same_dtype("linear", input=x, weight=w, bias=b)
 
     xs, wd = x.data, w.data
     x2 = xs.reshape(-1, wd.shape[1])

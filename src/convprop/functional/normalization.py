@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Tensor, as_tensor
+from ..random import numpy_generator
 
 
 def _array(value: Any) -> np.ndarray | None:
@@ -124,7 +125,7 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
 
 
 def dropout(input: Any, p: float = 0.5, training: bool = True,
-            generator: np.random.Generator | None = None) -> Tensor:
+            generator: Any = None) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by ``1/(1 - p)``.
 
     Outside training (or with ``p = 0``) the input is returned unchanged.  The
@@ -134,16 +135,15 @@ def dropout(input: Any, p: float = 0.5, training: bool = True,
         input: any shape.
         p: drop probability in [0, 1].
         training: apply dropout at all.
-        generator: NumPy generator for the mask; without one a fresh, unseeded
-            generator is used (``nn.Dropout`` passes the generator seeded by
-            :func:`convprop.nn.init.manual_seed`).
+        generator: a :class:`convprop.Generator` (or NumPy generator) for the mask;
+            without one, convprop's default stream, which :func:`convprop.manual_seed` seeds.
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     x = as_tensor(input)
     if not training or p == 0.0:
         return x
-    rng = generator if generator is not None else np.random.default_rng()
+    rng = numpy_generator(generator)
     if p == 1.0:
         mask = np.zeros(x.shape, dtype=x.dtype)
     else:

@@ -1,10 +1,11 @@
 """Parameter initialisation, with ``torch.nn.init``'s names, formulas and fan rules.
 
 Every function fills a Tensor's data in place (keeping its dtype) and returns
-the Tensor.  Random draws come from one NumPy generator, which
-:func:`manual_seed` resets; ``nn.Dropout`` draws its masks from it too, so one
-seed makes a whole training run repeatable.  The numbers differ from
-PyTorch's (different generators); the distributions are the same.
+the Tensor.  Random draws come from convprop's default stream
+(:mod:`convprop.random`), which :func:`convprop.manual_seed` (also reachable as
+``nn.init.manual_seed``) resets; ``nn.Dropout`` and ``convprop.rand``/``randn``
+draw from it too, so one seed makes a whole training run repeatable.  The
+numbers differ from PyTorch's (different generators); the distributions are the same.
 """
 
 from __future__ import annotations
@@ -14,21 +15,14 @@ from typing import Any
 
 import numpy as np
 
+from .. import random as _random
 from ..autograd import Tensor
-
-_generator = np.random.default_rng()
-
-
-def manual_seed(seed: int) -> np.random.Generator:
-    """Reseed the generator behind initialisation and dropout; returns it."""
-    global _generator
-    _generator = np.random.default_rng(seed)
-    return _generator
+from ..random import manual_seed as manual_seed  # the one default stream's seed
 
 
 def generator() -> np.random.Generator:
-    """The generator used by initialisation and ``nn.Dropout``."""
-    return _generator
+    """The NumPy generator behind the default stream (initialisation, ``nn.Dropout``)."""
+    return _random.numpy_generator()
 
 
 def _fill(tensor: Tensor, values: Any) -> Tensor:
@@ -78,21 +72,21 @@ def _fan(tensor: Tensor, mode: str) -> int:
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     """Fill with U(a, b)."""
-    return _fill(tensor, _generator.uniform(a, b, tensor.shape))
+    return _fill(tensor, generator().uniform(a, b, tensor.shape))
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fill with N(mean, std^2)."""
-    return _fill(tensor, _generator.normal(mean, std, tensor.shape))
+    return _fill(tensor, generator().normal(mean, std, tensor.shape))
 
 
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
                   b: float = 2.0) -> Tensor:
     """Fill with N(mean, std^2) truncated to [a, b] (rejection sampling)."""
-    out = _generator.normal(mean, std, tensor.shape)
+    out = generator().normal(mean, std, tensor.shape)
     bad = (out < a) | (out > b)
     while bad.any():
-        out[bad] = _generator.normal(mean, std, int(bad.sum()))
+        out[bad] = generator().normal(mean, std, int(bad.sum()))
         bad = (out < a) | (out > b)
     return _fill(tensor, out)
 
@@ -157,7 +151,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     if tensor.ndim < 2:
         raise ValueError(f"orthogonal_ needs at least 2 dims, got shape {tensor.shape}")
     rows, cols = tensor.shape[0], math.prod(tensor.shape[1:])
-    flat = _generator.normal(0.0, 1.0, (rows, cols))
+    flat = generator().normal(0.0, 1.0, (rows, cols))
     if rows < cols:
         flat = flat.T
     q, r = np.linalg.qr(flat)

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..autograd import Tensor
+from ..autograd import Tensor, check_device, is_device, to_dtype
 
 
 class Parameter(Tensor):
@@ -63,6 +63,26 @@ def _as_array(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
+class RemovableHandle:
+    """What ``register_forward_hook`` returns: ``remove()`` (or leaving a ``with``) unhooks."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict) -> None:
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
 class Module:
     """Base class of every layer and model.
 
@@ -84,7 +104,39 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        hooks = self.__dict__.get("_hooks")
+        if not hooks:
+            return self.forward(*args, **kwargs)
+        for pre, hook in list(hooks.values()):
+            if pre:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        out = self.forward(*args, **kwargs)
+        for pre, hook in list(hooks.values()):
+            if not pre:
+                result = hook(self, args, out)
+                if result is not None:
+                    out = result
+        return out
+
+    def register_forward_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Call ``hook(module, args)`` before each forward; a non-None result replaces
+        ``args`` (a tuple, or a single value)."""
+        return self._add_hook(True, hook)
+
+    def register_forward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after each forward; a non-None result
+        replaces the output."""
+        return self._add_hook(False, hook)
+
+    def _add_hook(self, pre: bool, hook: Callable[..., Any]) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+        hooks = self.__dict__.setdefault("_hooks", OrderedDict())
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = (pre, hook)
+        return handle
 
     # ------------------------------------------------------------ registration
     def _registries(self) -> tuple[dict, dict, dict]:
@@ -141,7 +193,22 @@ class Module:
         object.__setattr__(self, name, param)
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
-        """Add non-trainable state; persistent buffers are part of the state dict."""
+        """Add non-trainable state (running statistics, a loss's class weights).
+
+        Buffers follow the module through :meth:`to` and appear in
+        :meth:`named_buffers`; persistent ones are also part of the state dict.
+
+        Raises:
+            TypeError: ``name`` is not a string or ``tensor`` not a Tensor or None.
+            KeyError: ``name`` is empty, contains ``"."`` or is already another
+                attribute (PyTorch's rules and exception).
+        """
+        if not isinstance(name, str):
+            raise TypeError(f"register_buffer: name must be a string, got {type(name).__name__}")
+        if not name or "." in name:
+            raise KeyError(f"register_buffer: name must be non-empty and without '.', got {name!r}")
+        if name not in self._registries()[1] and hasattr(self, name):
+            raise KeyError(f"register_buffer: attribute {name!r} already exists")
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, "
                             f"got {type(tensor).__name__}")
@@ -243,9 +310,29 @@ class Module:
             elif p.grad is not None:
                 p.grad[...] = 0
 
-    def to(self, dtype: Any) -> Module:
-        """Convert every floating parameter and buffer (and gradient) to ``dtype``, in place."""
-        dtype = np.dtype(dtype)
+    def to(self, *args: Any, dtype: Any = None, device: Any = None,
+           non_blocking: bool = False) -> Module:
+        """Convert every floating parameter and buffer (and gradient) to ``dtype``, in place.
+
+        Accepts ``to(dtype)``, ``to("cpu")``, ``to("cpu", dtype)``, ``to(tensor)``
+        (its dtype) and the keywords, as ``torch.nn.Module.to``; integer buffers
+        (counters) keep their dtype.
+
+        Raises:
+            TypeError: for a non-floating dtype.
+            ValueError: for a device other than the CPU.
+        """
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif is_device(a):
+                device = a
+            else:
+                dtype = a
+        check_device(device, "Module.to")
+        if dtype is None:
+            return self
+        dtype = to_dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"Module.to: dtype must be floating, got {dtype}")
         for t in list(self.parameters()) + list(self.buffers()):
@@ -257,6 +344,12 @@ class Module:
 
     def double(self) -> Module:
         return self.to(np.float64)
+
+    def half(self) -> Module:
+        return self.to(np.float16)
+
+    def cpu(self) -> Module:
+        return self
 
     def float(self) -> Module:
         return self.to(np.float32)

@@ -1,0 +1,209 @@
+"""The Tensor's elementwise functions and comparisons, each with its backward beside it.
+
+A base class of :class:`convprop.Tensor` (see :mod:`convprop._tensor_ops`).
+Comparisons and logic give bool tensors, which record no graph; functions of
+integer tensors that need floats (``exp``, ``log``...) compute in the default
+dtype, as PyTorch does.  ``maximum``/``minimum`` split the gradient of a tie in
+halves; ``where`` and ``clamp`` route it to the operand that was taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._dtypes import _is_scalar, get_default_dtype, result_type
+
+if TYPE_CHECKING:
+    from .autograd import Tensor
+
+
+class ElementwiseOps:
+    """Comparisons, logic, unary functions, ``maximum``/``minimum``, ``where``, ``clamp``."""
+
+    __slots__ = ()
+    data: np.ndarray
+
+    # -------------------------------------------- comparisons and logic (bool results)
+    def __lt__(self, other: Any) -> Tensor:
+        _, a, b = self._operands(other)
+        return self._wrap(a < b)
+
+    def __le__(self, other: Any) -> Tensor:
+        _, a, b = self._operands(other)
+        return self._wrap(a <= b)
+
+    def __gt__(self, other: Any) -> Tensor:
+        _, a, b = self._operands(other)
+        return self._wrap(a > b)
+
+    def __ge__(self, other: Any) -> Tensor:
+        _, a, b = self._operands(other)
+        return self._wrap(a >= b)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        _, a, b = self._operands(other)
+        return self._wrap(a == b)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        _, a, b = self._operands(other)
+        return self._wrap(a != b)
+
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+
+    def _logical(self, other: Any, op: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                 name: str) -> Tensor:
+        _, a, b = self._operands(other)
+        if a.dtype.kind not in "biu":
+            raise TypeError(f"{name} needs bool or integer tensors, got dtype {a.dtype}")
+        return self._wrap(op(a, b))
+
+    def __and__(self, other: Any) -> Tensor:
+        return self._logical(other, np.bitwise_and, "&")
+
+    def __or__(self, other: Any) -> Tensor:
+        return self._logical(other, np.bitwise_or, "|")
+
+    def __xor__(self, other: Any) -> Tensor:
+        return self._logical(other, np.bitwise_xor, "^")
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def __invert__(self) -> Tensor:
+        if self.dtype.kind not in "biu":
+            raise TypeError(f"~ needs a bool or integer tensor, got dtype {self.dtype}")
+        return self._wrap(~self.data)
+
+    # ------------------------------------------------------------- unary ops
+    def _floating(self) -> np.ndarray:
+        """The data as a floating array (integers become the default dtype, as torch.exp does)."""
+        return self.data if self.dtype.kind == "f" else self.data.astype(get_default_dtype())
+
+    def exp(self) -> Tensor:
+        with np.errstate(over="ignore"):
+            out = np.exp(self._floating())
+        return self._wrap(out, (self,), lambda g: (g * out,))
+
+    def log(self) -> Tensor:
+        a = self._floating()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.log(a)
+
+        def backward(g: np.ndarray) -> tuple[np.ndarray]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return (g / a,)
+
+        return self._wrap(out, (self,), backward)
+
+    def sqrt(self) -> Tensor:
+        with np.errstate(invalid="ignore"):
+            out = np.sqrt(self._floating())
+
+        def backward(g: np.ndarray) -> tuple[np.ndarray]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return (g * 0.5 / out,)
+
+        return self._wrap(out, (self,), backward)
+
+    def abs(self) -> Tensor:
+        a = self.data
+        return self._wrap(np.abs(a), (self,), lambda g: (g * np.sign(a),))
+
+    def sigmoid(self) -> Tensor:
+        """Logistic function, stable for any |z|: exp is only taken of -|z|."""
+        z = self._floating()
+        with np.errstate(over="ignore", invalid="ignore"):
+            e = np.exp(-np.abs(z))
+            out = np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
+        return self._wrap(out, (self,), lambda g: (g * out * (1 - out),))
+
+    def tanh(self) -> Tensor:
+        out = np.tanh(self._floating())
+        return self._wrap(out, (self,), lambda g: (g * (1 - out * out),))
+
+    def relu(self) -> Tensor:
+        """max(z, 0); NaN stays NaN and passes its gradient on, as in PyTorch."""
+        a = self.data
+        mask = ~(a <= 0)
+        return self._wrap(np.maximum(a, 0).astype(a.dtype, copy=False), (self,),
+                            lambda g: (g * mask,))
+
+    def _pairwise(self, other: Any, take_self: Any) -> Tensor:
+        o, a, b = self._operands(other)
+        out = np.where(take_self(a, b) | np.isnan(a), a, b)
+        out = np.where(np.isnan(b), b, out)
+
+        def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            half = np.where(a == b, g / 2, g)
+            return (np.where(take_self(b, a) & (a != b), 0, half),
+                    np.where(take_self(a, b) & (a != b), 0, half))
+
+        return self._wrap(out, (self, o), backward)
+
+    def maximum(self, other: Any) -> Tensor:
+        """Elementwise larger value (NaN wins); a tie sends half the gradient each way."""
+        return self._pairwise(other, np.greater)
+
+    def minimum(self, other: Any) -> Tensor:
+        """Elementwise smaller value; see :meth:`maximum`."""
+        return self._pairwise(other, np.less)
+
+
+    # ------------------------------------------------------- where and clamp
+    def where(self, condition: Any, other: Any) -> Tensor:
+        """``self`` where ``condition``, else ``other`` (``torch.where(condition, self, other)``)."""
+        c = condition.data if hasattr(condition, "_backward") else np.asarray(condition)
+        if c.dtype != np.bool_:
+            raise TypeError(f"where: condition must be a bool tensor, got dtype {c.dtype}")
+        o, a, b = self._operands(other)
+        return self._wrap(np.where(c, a, b), (self, o),
+                          lambda g: (np.where(c, g, 0), np.where(c, 0, g)))
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:
+        """Limit every element to ``[min, max]`` (numbers or tensors, broadcast).
+
+        ``out = minimum(maximum(x, min), max)``, so ``min > max`` gives ``max`` as in
+        PyTorch.  The gradient goes to ``x`` where ``min <= x <= max``, to ``min``
+        where ``x < min < max``, to ``max`` where ``x > max`` or ``max < min``
+        (PyTorch's masks); NaN stays NaN.
+        """
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must be given")
+        bounds = [b if b is None or _is_scalar(b) or hasattr(b, "_backward") else np.asarray(b)
+                  for b in (min, max)]
+        dt = result_type(self, *(b for b in bounds if b is not None))
+        a = self.data.astype(dt, copy=False)
+        parents = [self]
+        lo_d = hi_d = None
+        for k, b in enumerate(bounds):
+            if b is None:
+                continue
+            t = b if hasattr(b, "_backward") else self._wrap(np.asarray(b))
+            parents.append(t)
+            if k == 0:
+                lo_d = t.data.astype(dt, copy=False)
+            else:
+                hi_d = t.data.astype(dt, copy=False)
+        with np.errstate(invalid="ignore"):
+            m = a if lo_d is None else np.maximum(a, lo_d)
+            out = m if hi_d is None else np.minimum(m, hi_d)
+            # PyTorch's masks; where min == max and x is outside, no one gets a gradient
+            to_x = np.ones(out.shape, bool) if lo_d is None else a >= lo_d
+            if hi_d is not None:
+                to_x = to_x & (a <= hi_d)
+            to_lo = None if lo_d is None else (a < lo_d) & (True if hi_d is None else lo_d < hi_d)
+            to_hi = None if hi_d is None else (a > hi_d) | (False if lo_d is None else hi_d < lo_d)
+
+        def backward(g: np.ndarray) -> tuple[np.ndarray, ...]:
+            grads = [np.where(to_x, g, 0)]
+            if lo_d is not None:
+                grads.append(np.where(to_lo, g, 0))
+            if hi_d is not None:
+                grads.append(np.where(to_hi, g, 0))
+            return tuple(grads)
+
+        return self._wrap(out, tuple(parents), backward)
+
+    clip = clamp
