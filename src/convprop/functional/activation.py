@@ -255,7 +255,8 @@ def prelu(input: Any, weight: Any) -> Tensor:
     """``x`` where ``x > 0``, else ``weight * x``, with one slope per channel.
 
     Args:
-        input: ``(N, C, ...)``, ``(C,)`` or a scalar; the channel axis is 1 (0 for 1-D).
+        input: ``(N, C, ...)``; the channel axis is 1 (inputs of 0 or 1 dims have
+            one channel, as in PyTorch).
         weight: ``(C,)`` slopes, or ``(1,)`` shared by every channel (learnable).
 
     Backward: ``dx = g`` (``x > 0``) or ``weight * g``; ``dweight = sum(g * x)`` over
@@ -265,14 +266,15 @@ def prelu(input: Any, weight: Any) -> Tensor:
     if w.ndim != 1:
         raise ValueError(f"prelu: weight must be 1-D (one slope per channel), got shape {w.shape}")
     a = x.data
-    channels = 1 if a.ndim == 0 else a.shape[1 if a.ndim >= 2 else 0]
+    channels = a.shape[1] if a.ndim >= 2 else 1
     if w.shape[0] not in (1, channels):
         raise ValueError(f"prelu: weight has {w.shape[0]} slopes but the input has {channels} "
-                         f"channels (axis {1 if a.ndim >= 2 else 0}); use 1 or {channels}")
+                         f"channel(s) (axis 1; inputs of fewer than 2 dims have one); "
+                         f"use 1 or {channels}")
     shape = [1] * a.ndim
-    if a.ndim and w.shape[0] > 1:
-        shape[1 if a.ndim >= 2 else 0] = w.shape[0]
-    wb = w.data.reshape(shape) if a.ndim else w.data.reshape(())
+    if w.shape[0] > 1:
+        shape[1] = w.shape[0]
+    wb = w.data.reshape(shape)
     pos = a > 0
     out = np.where(pos, a, wb * a).astype(a.dtype, copy=False)
 

@@ -244,7 +244,7 @@ class PReLU(Module):
     """Leaky ReLU with a learnable slope, shared (``num_parameters=1``) or one per channel.
 
     Args:
-        num_parameters: 1, or the number of input channels (axis 1; axis 0 for 1-D input).
+        num_parameters: 1, or the number of input channels (axis 1).
         init: the initial slope.
         device: ``None`` or ``"cpu"``.
         dtype: the weight's dtype (float32 by default).
