@@ -82,46 +82,58 @@ def _pair(input: Any, target: Any, name: str) -> tuple[Tensor, Tensor]:
     return x, y
 
 
-def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+def _weighted_pointwise(name: str, input: Any, target: Any, weight: Any, reduction: str,
+                        loss: Callable[[np.ndarray], np.ndarray],
+                        slope: Callable[[np.ndarray], np.ndarray]) -> Tensor:
+    """An element-wise loss of ``d = x - y``; with a ``weight`` of the input's shape,
+    ``'mean'`` is ``sum(w loss) / sum(w)`` (PyTorch's rule for mse and l1)."""
+    _check_reduction(reduction, name)
+    x, y = _pair(input, target, name)
+    w = _plain(weight)
+    if w is not None and w.shape != x.shape:
+        raise ValueError(f"{name}: weight must have the input's shape {x.shape}, got {w.shape}")
+    d = x.data - y.data
+    if w is None:
+        return _pointwise_loss(loss(d), (x, y), lambda: [slope(d), -slope(d)], reduction, x.dtype)
+    scale = 1.0 / w.sum() if reduction == "mean" else 1.0
+    inner = "sum" if reduction == "mean" else reduction
+
+    def slopes() -> list[np.ndarray]:
+        s = slope(d) * w * scale
+        return [s, -s]
+
+    return _pointwise_loss(loss(d) * w * scale, (x, y), slopes, inner, x.dtype)
+
+
+def mse_loss(input: Any, target: Any, size_average: bool | None = None,
+             reduce: bool | None = None, reduction: str = "mean", weight: Any = None) -> Tensor:
     """Squared error ``(x - y)^2``, reduced; ``reduction='sum'`` is the document's
     ``L = sum (o - y)^2``.
 
     Args:
         input: any shape.
         target: same shape as ``input`` (differentiable too).
+        size_average, reduce: deprecated; mapped onto ``reduction`` as PyTorch does.
         reduction: ``'mean'``, ``'sum'`` or ``'none'``.
+        weight: optional per-element weights of the input's shape (no gradient);
+            ``'mean'`` then divides by their sum.
 
     Returns:
         A scalar, or the per-element losses (input's shape) for ``'none'``.
     """
-    _check_reduction(reduction, "mse_loss")
-    x, y = _pair(input, target, "mse_loss")
-    d = x.data - y.data
-
-    def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        gx = 2 * d * _per_element(g, d.shape, reduction)
-        return gx, -gx
-
-    return Tensor._wrap(_reduce(d * d, reduction), (x, y), backward)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _weighted_pointwise("mse_loss", input, target, weight, reduction,
+                               lambda d: d * d, lambda d: 2 * d)
 
 
-def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+def l1_loss(input: Any, target: Any, size_average: bool | None = None,
+            reduce: bool | None = None, reduction: str = "mean", weight: Any = None) -> Tensor:
     """Absolute error ``|x - y|``, reduced; the gradient at ``x == y`` is 0.
 
-    Args:
-        input: any shape.
-        target: same shape as ``input`` (differentiable too).
-        reduction: ``'mean'``, ``'sum'`` or ``'none'``.
+    Args as :func:`mse_loss`.
     """
-    _check_reduction(reduction, "l1_loss")
-    x, y = _pair(input, target, "l1_loss")
-    d = x.data - y.data
-
-    def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        gx = np.sign(d) * _per_element(g, d.shape, reduction)
-        return gx, -gx
-
-    return Tensor._wrap(_reduce(np.abs(d), reduction), (x, y), backward)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _weighted_pointwise("l1_loss", input, target, weight, reduction, np.abs, np.sign)
 
 
 def _plain(value: Any) -> np.ndarray | None:
@@ -131,6 +143,7 @@ def _plain(value: Any) -> np.ndarray | None:
 
 
 def binary_cross_entropy(input: Any, target: Any, weight: Any = None,
+                         size_average: bool | None = None, reduce: bool | None = None,
                          reduction: str = "mean") -> Tensor:
     """``-w [y log x + (1 - y) log(1 - x)]`` for probabilities ``x`` in [0, 1].
 
@@ -144,6 +157,7 @@ def binary_cross_entropy(input: Any, target: Any, weight: Any = None,
         weight: optional rescaling, broadcastable to the input (no gradient).
         reduction: ``'mean'``, ``'sum'`` or ``'none'``.
     """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "binary_cross_entropy")
     x, y = _pair(input, target, "binary_cross_entropy")
     p, t, w = x.data, y.data, _plain(weight)
@@ -168,7 +182,9 @@ def binary_cross_entropy(input: Any, target: Any, weight: Any = None,
 
 
 def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None,
-                                     reduction: str = "mean", pos_weight: Any = None) -> Tensor:
+                                     size_average: bool | None = None,
+                                     reduce: bool | None = None, reduction: str = "mean",
+                                     pos_weight: Any = None) -> Tensor:
     """Binary cross-entropy of ``sigmoid(x)``, computed from the logits ``x`` stably.
 
     With ``l_w = 1 + (pos_weight - 1) y`` the loss is
@@ -184,6 +200,7 @@ def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None
         pos_weight: optional weight of positive examples, broadcast along the
             last axis (one per class).
     """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
     x, y = _pair(input, target, "binary_cross_entropy_with_logits")
     z, t, w, pw = x.data, y.data, _plain(weight), _plain(pos_weight)
@@ -437,7 +454,7 @@ def smooth_l1_loss(input: Any, target: Any, size_average: bool | None = None,
     x, y = _pair(input, target, "smooth_l1_loss")
     d = x.data - y.data
     if beta == 0:
-        return l1_loss(x, y, reduction)
+        return l1_loss(x, y, reduction=reduction)
     small = np.abs(d) < beta
     losses = np.where(small, 0.5 * d * d / beta, np.abs(d) - 0.5 * beta)
 
@@ -557,7 +574,9 @@ def poisson_nll_loss(input: Any, target: Any, log_input: bool = True, full: bool
         with np.errstate(divide="ignore", invalid="ignore"):
             dx, dy = (ea - t, -a) if log_input else (1 - t / (a + eps), -la)
             if full:
-                dy = dy + np.where(big, np.log(ts) + 0.5 / ts, 0)
+                # PyTorch masks Stirling's term after computing it, so its zeroed gradient
+                # still meets log(0) at y = 0: 0 * -inf = nan there, as in torch
+                dy = dy + np.where(big, np.log(ts) + 0.5 / ts, 0 * (np.log(t) + 0.5 / t))
         return [dx, dy]
 
     return _pointwise_loss(losses, (x, y), slopes, reduction, x.dtype)

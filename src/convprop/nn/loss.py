@@ -113,7 +113,7 @@ class BCELoss(_WeightedLoss):
     """
 
     def forward(self, input: Any, target: Any) -> Tensor:
-        return L.binary_cross_entropy(input, target, self.weight, self.reduction)
+        return L.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
 
 
 class BCEWithLogitsLoss(_WeightedLoss):
@@ -132,8 +132,9 @@ class BCEWithLogitsLoss(_WeightedLoss):
         self.register_buffer("pos_weight", _buffer(pos_weight))
 
     def forward(self, input: Any, target: Any) -> Tensor:
-        return L.binary_cross_entropy_with_logits(input, target, self.weight, self.reduction,
-                                                  self.pos_weight)
+        return L.binary_cross_entropy_with_logits(input, target, self.weight,
+                                                  reduction=self.reduction,
+                                                  pos_weight=self.pos_weight)
 
 
 class SmoothL1Loss(_Loss):
