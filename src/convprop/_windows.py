@@ -208,6 +208,96 @@ def transpose_output_shape(
     return out
 
 
+def pool_geometry(
+    sizes: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    ceil_mode: bool = False,
+) -> tuple[tuple[int, ...], Pairs]:
+    """Output sizes of a pooling window and the ``(before, after)`` padding every window fits in.
+
+    ``O = floor((X + 2P - d*(K-1) - 1) / S) + 1``, or with ``ceil_mode`` the same
+    fraction rounded up, as PyTorch: the extra last window must start inside the
+    input or the left padding (``(O-1)*S < X + P``), else it is dropped.  Such a
+    window may run past the right padding; the returned ``after`` padding is
+    grown by exactly what it needs, so :func:`windows` over the padded input
+    yields ``O`` windows.  Cells of that extra padding count neither as input nor
+    as padding (average pooling's divisor leaves them out, as PyTorch does).
+
+    Raises:
+        ValueError: if the dilated kernel is larger than the padded input.
+    """
+    out, grown = [], []
+    for x, k, s, p, d in zip(sizes, kernel, stride, padding, dilation):
+        span = d * (k - 1) + 1
+        if ceil_mode:
+            o = -(-(x + 2 * p - span) // s) + 1
+            if (o - 1) * s >= x + p:
+                o -= 1
+        else:
+            o = (x + 2 * p - span) // s + 1
+        out.append(o)
+        grown.append((p, max(p, (o - 1) * s + span - x - p)))
+    if any(o < 1 for o in out):  # the window does not fit: say so as convolution does
+        conv_output_shape(sizes, kernel, stride, tuple((p, p) for p in padding), dilation)
+    return tuple(out), tuple(grown)
+
+
+def window_source(
+    tap: np.ndarray,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    pads: Pairs,
+    sizes: Sequence[int],
+) -> np.ndarray:
+    """Flat input index (row-major within one plane of shape ``sizes``) read by each window.
+
+    ``tap`` has shape ``(..., *out)`` and holds, for every output position ``o``,
+    a kernel tap as a row-major index into ``kernel``; the input position it
+    reads is ``o*stride + t*dilation - pad_before`` per axis (PyTorch's
+    ``return_indices`` layout for max pooling).
+    """
+    nd = len(kernel)
+    out_shape = tap.shape[tap.ndim - nd:]
+    t = np.unravel_index(tap, tuple(kernel))
+    flat = np.zeros(tap.shape, dtype=np.int64)
+    for i in range(nd):
+        o = np.arange(out_shape[i]).reshape((-1,) + (1,) * (nd - 1 - i))
+        flat = flat * sizes[i] + (o * stride[i] + t[i] * dilation[i] - pads[i][0])
+    return flat
+
+
+def unpool_output_shape(
+    sizes: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    output_size: Sequence[int] | None,
+) -> tuple[int, ...]:
+    """Output sizes of max unpooling: ``(X - 1)*S - 2P + K`` per axis, or ``output_size``
+    (its trailing ``len(kernel)`` entries) when it lies strictly within one stride of that,
+    PyTorch's rule."""
+    nd = len(kernel)
+    default = tuple((x - 1) * s + k - 2 * p for x, k, s, p in zip(sizes, kernel, stride, padding))
+    if output_size is None:
+        if any(d < 1 for d in default):
+            raise ValueError(f"max_unpool: output size would be {default}; reduce padding")
+        return default
+    size = tuple(output_size)
+    if len(size) == nd + 2:
+        size = size[2:]
+    if len(size) != nd or not all(_is_int(v) for v in size):
+        raise ValueError(f"output_size must be {nd} or {nd + 2} ints, got {tuple(output_size)!r}")
+    for i, (want, d, s) in enumerate(zip(size, default, stride)):
+        if not d - s < want < d + s:
+            raise ValueError(f"output_size {tuple(output_size)!r}: dim {i} must be between "
+                             f"{d - s} and {d + s} (exclusive)")
+    return tuple(int(v) for v in size)
+
+
 def adaptive_bounds(in_size: int, out_size: int) -> list[tuple[int, int]]:
     """PyTorch's adaptive windows: ``[floor(i*I/O), ceil((i+1)*I/O))`` for each output ``i``."""
     return [(i * in_size // out_size, -(-(i + 1) * in_size // out_size)) for i in range(out_size)]
