@@ -303,6 +303,47 @@ def adaptive_bounds(in_size: int, out_size: int) -> list[tuple[int, int]]:
     return [(i * in_size // out_size, -(-(i + 1) * in_size // out_size)) for i in range(out_size)]
 
 
+def nearest_source(in_size: int, out_size: int, scale: float | None, exact: bool = False
+                   ) -> np.ndarray:
+    """Input index read by every output of nearest-neighbour resampling, PyTorch's rule.
+
+    ``src = min(floor(dst * r), in - 1)`` (``'nearest'``) or
+    ``min(floor((dst + 0.5) * r), in - 1)`` (``'nearest-exact'``), with the ratio
+    ``r = 1/scale`` when a scale factor is used, else ``in/out``, and the
+    product taken in float32 as PyTorch's kernel does (so a ratio like 1/3
+    rounds exactly as there).
+    """
+    one = np.float32
+    r = one(1.0 / scale) if scale is not None and scale > 0 else one(in_size) / one(out_size)
+    dst = np.arange(out_size, dtype=np.float32)
+    if exact:
+        dst = dst + one(0.5)
+    return np.minimum(np.floor(dst * r).astype(np.int64), in_size - 1)
+
+
+def linear_source(in_size: int, out_size: int, scale: float | None, align_corners: bool
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two input indices and the weight of the second for every output of linear
+    resampling along one axis, PyTorch's rule: ``y[j] = (1 - w) x[i0] + w x[i1]``.
+
+    With ``align_corners`` the corner samples coincide:
+    ``src = j * (in - 1)/(out - 1)``; otherwise samples sit at cell centres,
+    ``src = max((j + 0.5) * r - 0.5, 0)`` with ``r = 1/scale`` (scale factor
+    given) or ``in/out``.  ``i0 = floor(src)`` and ``i1 = i0 + 1`` except at the
+    last input, where both are the edge.
+    """
+    if align_corners:
+        r = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+        src = r * np.arange(out_size, dtype=np.float64)
+    else:
+        r = 1.0 / scale if scale is not None and scale > 0 else in_size / out_size
+        src = np.maximum(r * (np.arange(out_size, dtype=np.float64) + 0.5) - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
+    w = np.clip(src - i0, 0.0, 1.0)
+    i1 = i0 + (i0 < in_size - 1)
+    return i0, i1, w
+
+
 def disjoint(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]) -> bool:
     """Whether no two windows share an input position: along every axis the stride is at
     least the dilated kernel span (2x2 pooling at stride 2, for instance)."""
@@ -480,7 +521,13 @@ def pad_indices(size: int, before: int, after: int, mode: str) -> np.ndarray:
 
     ``reflect`` mirrors without repeating the edge, ``replicate`` repeats the
     edge, ``circular`` wraps around (PyTorch's three non-constant modes).
+    Negative amounts crop.  Reflect and replicate pad about the original edges
+    (``pos`` runs from ``-before`` to ``size + after``); circular, as PyTorch,
+    crops first and wraps around what is left.
     """
+    if mode == "circular":
+        lo, kept = max(-before, 0), size - max(-before, 0) - max(-after, 0)
+        return lo + np.mod(np.arange(-max(before, 0), kept + max(after, 0)), max(kept, 1))
     pos = np.arange(-before, size + after)
     if mode == "reflect":
         if size == 1:
@@ -490,6 +537,4 @@ def pad_indices(size: int, before: int, after: int, mode: str) -> np.ndarray:
         return np.where(pos >= size, period - pos, pos)
     if mode == "replicate":
         return np.clip(pos, 0, size - 1)
-    if mode == "circular":
-        return np.mod(pos, size)
     raise ValueError(f"unknown padding mode {mode!r}")

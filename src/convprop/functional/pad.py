@@ -36,7 +36,8 @@ def pad(input: Any, pad: Sequence[int], mode: str = "constant", value: float = 0
             about the original edge).
         mode: ``'constant'`` (fill with ``value``), ``'reflect'`` (mirror without
             repeating the edge; each pad < that axis' size), ``'replicate'``
-            (repeat the edge), ``'circular'`` (wrap; each pad <= that axis' size).
+            (repeat the edge), ``'circular'`` (wrap; each pad <= that axis' size,
+            after any crop: circular crops first and wraps what is left, as PyTorch).
         value: fill value for ``'constant'``.
 
     Returns:
@@ -57,12 +58,14 @@ def pad(input: Any, pad: Sequence[int], mode: str = "constant", value: float = 0
         if mode == "reflect" and max(before, after) >= size and (before > 0 or after > 0):
             raise ValueError(f"reflect padding ({before}, {after}) must be smaller than the input "
                              f"size {where}")
-        if mode == "circular" and (before > size or after > size):
-            raise ValueError(f"circular padding ({before}, {after}) must not exceed the input "
-                             f"size {where}: it would wrap around more than once")
-        if mode == "circular" and out < 0:
+        kept = size - max(-before, 0) - max(-after, 0)  # circular wraps what the crop leaves
+        if mode == "circular" and kept < 0:
             raise ValueError(f"circular padding ({before}, {after}) removes more than the input "
                              f"holds {where}")
+        if mode == "circular" and (before > kept or after > kept):
+            raise ValueError(f"circular padding ({before}, {after}) must not exceed the input "
+                             f"size left after cropping ({kept}) {where}: it would wrap around "
+                             f"more than once")
         if mode in ("reflect", "replicate") and out < 1 and (before or after):
             raise ValueError(f"{mode} padding ({before}, {after}) leaves {out} cells {where}; "
                              f"at least 1 must remain")
