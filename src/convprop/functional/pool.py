@@ -155,7 +155,7 @@ def max_unpool_nd(input: Any, indices: Any, kernel_size: int | Sequence[int], st
     lead = x.shape[: x.ndim - nd]
     size = unpool_output_shape(x.shape[x.ndim - nd:], kernel, stride_t, pad, output_size)
     plane = math.prod(size)
-    rows = x.data.reshape(math.prod(lead), -1)
+    rows = x.data.reshape(math.prod(lead), math.prod(x.shape[x.ndim - nd:]))
     where = idx.reshape(rows.shape).astype(np.int64, copy=False)
     if where.size and (where.min() < 0 or where.max() >= plane):
         bad = where[(where < 0) | (where >= plane)][0]
