@@ -32,7 +32,7 @@ def _channel_sum(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     Half-precision input is accumulated, and the sum returned, in float32 (a
     float16 sum overflows past 65504), as PyTorch does; callers cast back.
     """
-    a3 = a.reshape(a.shape[0], a.shape[1], -1)
+    a3 = a.reshape(a.shape[0], a.shape[1], int(np.prod(a.shape[2:])))
     acc = np.float32 if a.dtype.kind == "f" and a.dtype.itemsize < 4 else None
     if b is None:
         s = np.einsum("ncl->nc", a3, dtype=acc).sum(axis=0)
@@ -137,8 +137,9 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
     return Tensor._wrap(y.astype(a.dtype, copy=False), parents, backward)
 
 
-def _standardize(x: Tensor, rows: int, eps: float) -> tuple[Tensor, np.ndarray, np.ndarray]:
-    """``(x - mean) / sqrt(var + eps)`` over each of ``rows`` equal consecutive blocks of ``x``.
+def _standardize(x: Tensor, rows: int, m: int, eps: float
+                 ) -> tuple[Tensor, np.ndarray, np.ndarray]:
+    """``(x - mean) / sqrt(var + eps)`` over each of ``rows`` blocks of ``m`` consecutive cells.
 
     ``x`` is read row-major as ``(rows, M)``; mean and (biased) variance are taken
     along ``M``.  With ``xh`` the result and ``invstd = 1/sqrt(var + eps)`` the
@@ -150,7 +151,6 @@ def _standardize(x: Tensor, rows: int, eps: float) -> tuple[Tensor, np.ndarray, 
     variance, shape ``(rows,)``.
     """
     a = x.data
-    m = a.size // rows if rows else 0
     a2 = a.reshape(rows, m)
     mean = a2.mean(axis=1, keepdims=True) if m else np.zeros((rows, 1), dtype=a.dtype)
     xc = a2 - mean
@@ -206,7 +206,7 @@ def group_norm(input: Any, num_groups: int, weight: Any = None, bias: Any = None
     if n * c // num_groups * int(np.prod(x.shape[2:])) == 1:
         raise ValueError(f"group_norm: expected more than 1 value per group, got input of "
                          f"shape {x.shape} with {num_groups} groups")
-    y, _, _ = _standardize(x, n * num_groups, eps)
+    y, _, _ = _standardize(x, n * num_groups, c // num_groups * int(np.prod(x.shape[2:])), eps)
     return _affine(y, weight, bias, (1, c) + (1,) * (x.ndim - 2))
 
 
@@ -232,7 +232,7 @@ def layer_norm(input: Any, normalized_shape: int | Sequence[int], weight: Any = 
                          f"dims, got input of shape {x.shape}")
     for label, t in (("weight", weight), ("bias", bias)):
         _check_param("layer_norm", label, t, shape)
-    y, _, _ = _standardize(x, int(np.prod(x.shape[: x.ndim - k])), eps)
+    y, _, _ = _standardize(x, int(np.prod(x.shape[: x.ndim - k])), int(np.prod(shape)), eps)
     return _affine(y, weight, bias, shape)
 
 
@@ -277,7 +277,7 @@ def instance_norm(input: Any, running_mean: Any = None, running_var: Any = None,
     if m <= 1:
         raise ValueError(f"instance_norm: expected more than 1 spatial element when training, "
                          f"got input of shape {x.shape}")
-    y, mean, var = _standardize(x, n * c, eps)
+    y, mean, var = _standardize(x, n * c, m, eps)
     if rm is not None and rv is not None and n:
         rm *= 1 - momentum
         rm += momentum * mean.reshape(n, c).mean(axis=0)
