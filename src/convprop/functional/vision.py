@@ -70,7 +70,7 @@ def unfold(input: Any, kernel_size: int | Sequence[int], dilation: int | Sequenc
     out = conv_output_shape(a.shape[2:], kernel, stride_t, pads, dil)
     xp = pad_constant(a, pads)
     n, c = a.shape[:2]
-    cols = windows(xp, kernel, stride_t, dil, out).reshape(n, c * math.prod(kernel), -1)
+    cols = windows(xp, kernel, stride_t, dil, out).reshape(n, c * math.prod(kernel), math.prod(out))
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
         gxp = np.zeros(xp.shape, dtype=g.dtype)
