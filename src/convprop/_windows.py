@@ -208,9 +208,140 @@ def transpose_output_shape(
     return out
 
 
+def pool_geometry(
+    sizes: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    ceil_mode: bool = False,
+) -> tuple[tuple[int, ...], Pairs]:
+    """Output sizes of a pooling window and the ``(before, after)`` padding every window fits in.
+
+    ``O = floor((X + 2P - d*(K-1) - 1) / S) + 1``, or with ``ceil_mode`` the same
+    fraction rounded up, as PyTorch: the extra last window must start inside the
+    input or the left padding (``(O-1)*S < X + P``), else it is dropped.  Such a
+    window may run past the right padding; the returned ``after`` padding is
+    grown by exactly what it needs, so :func:`windows` over the padded input
+    yields ``O`` windows.  Cells of that extra padding count neither as input nor
+    as padding (average pooling's divisor leaves them out, as PyTorch does).
+
+    Raises:
+        ValueError: if the dilated kernel is larger than the padded input.
+    """
+    out, grown = [], []
+    for x, k, s, p, d in zip(sizes, kernel, stride, padding, dilation):
+        span = d * (k - 1) + 1
+        if ceil_mode:
+            o = -(-(x + 2 * p - span) // s) + 1
+            if (o - 1) * s >= x + p:
+                o -= 1
+        else:
+            o = (x + 2 * p - span) // s + 1
+        out.append(o)
+        grown.append((p, max(p, (o - 1) * s + span - x - p)))
+    if any(o < 1 for o in out):  # the window does not fit: say so as convolution does
+        conv_output_shape(sizes, kernel, stride, tuple((p, p) for p in padding), dilation)
+    return tuple(out), tuple(grown)
+
+
+def window_source(
+    tap: np.ndarray,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    pads: Pairs,
+    sizes: Sequence[int],
+) -> np.ndarray:
+    """Flat input index (row-major within one plane of shape ``sizes``) read by each window.
+
+    ``tap`` has shape ``(..., *out)`` and holds, for every output position ``o``,
+    a kernel tap as a row-major index into ``kernel``; the input position it
+    reads is ``o*stride + t*dilation - pad_before`` per axis (PyTorch's
+    ``return_indices`` layout for max pooling).
+    """
+    nd = len(kernel)
+    out_shape = tap.shape[tap.ndim - nd:]
+    t = np.unravel_index(tap, tuple(kernel))
+    flat = np.zeros(tap.shape, dtype=np.int64)
+    for i in range(nd):
+        o = np.arange(out_shape[i]).reshape((-1,) + (1,) * (nd - 1 - i))
+        flat = flat * sizes[i] + (o * stride[i] + t[i] * dilation[i] - pads[i][0])
+    return flat
+
+
+def unpool_output_shape(
+    sizes: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    output_size: Sequence[int] | None,
+) -> tuple[int, ...]:
+    """Output sizes of max unpooling: ``(X - 1)*S - 2P + K`` per axis, or ``output_size``
+    (its trailing ``len(kernel)`` entries) when it lies strictly within one stride of that,
+    PyTorch's rule."""
+    nd = len(kernel)
+    default = tuple((x - 1) * s + k - 2 * p for x, k, s, p in zip(sizes, kernel, stride, padding))
+    if output_size is None:
+        if any(d < 1 for d in default):
+            raise ValueError(f"max_unpool: output size would be {default}; reduce padding")
+        return default
+    size = tuple(output_size)
+    if len(size) == nd + 2:
+        size = size[2:]
+    if len(size) != nd or not all(_is_int(v) for v in size):
+        raise ValueError(f"output_size must be {nd} or {nd + 2} ints, got {tuple(output_size)!r}")
+    for i, (want, d, s) in enumerate(zip(size, default, stride)):
+        if not d - s < want < d + s:
+            raise ValueError(f"output_size {tuple(output_size)!r}: dim {i} must be between "
+                             f"{d - s} and {d + s} (exclusive)")
+    return tuple(int(v) for v in size)
+
+
 def adaptive_bounds(in_size: int, out_size: int) -> list[tuple[int, int]]:
     """PyTorch's adaptive windows: ``[floor(i*I/O), ceil((i+1)*I/O))`` for each output ``i``."""
     return [(i * in_size // out_size, -(-(i + 1) * in_size // out_size)) for i in range(out_size)]
+
+
+def nearest_source(in_size: int, out_size: int, scale: float | None, exact: bool = False
+                   ) -> np.ndarray:
+    """Input index read by every output of nearest-neighbour resampling, PyTorch's rule.
+
+    ``src = min(floor(dst * r), in - 1)`` (``'nearest'``) or
+    ``min(floor((dst + 0.5) * r), in - 1)`` (``'nearest-exact'``), with the ratio
+    ``r = 1/scale`` when a scale factor is used, else ``in/out``, and the
+    product taken in float32 as PyTorch's kernel does (so a ratio like 1/3
+    rounds exactly as there).
+    """
+    one = np.float32
+    r = one(1.0 / scale) if scale is not None and scale > 0 else one(in_size) / one(out_size)
+    dst = np.arange(out_size, dtype=np.float32)
+    if exact:
+        dst = dst + one(0.5)
+    return np.minimum(np.floor(dst * r).astype(np.int64), in_size - 1)
+
+
+def linear_source(in_size: int, out_size: int, scale: float | None, align_corners: bool
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two input indices and the weight of the second for every output of linear
+    resampling along one axis, PyTorch's rule: ``y[j] = (1 - w) x[i0] + w x[i1]``.
+
+    With ``align_corners`` the corner samples coincide:
+    ``src = j * (in - 1)/(out - 1)``; otherwise samples sit at cell centres,
+    ``src = max((j + 0.5) * r - 0.5, 0)`` with ``r = 1/scale`` (scale factor
+    given) or ``in/out``.  ``i0 = floor(src)`` and ``i1 = i0 + 1`` except at the
+    last input, where both are the edge.
+    """
+    if align_corners:
+        r = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+        src = r * np.arange(out_size, dtype=np.float64)
+    else:
+        r = 1.0 / scale if scale is not None and scale > 0 else in_size / out_size
+        src = np.maximum(r * (np.arange(out_size, dtype=np.float64) + 0.5) - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
+    w = np.clip(src - i0, 0.0, 1.0)
+    i1 = i0 + (i0 < in_size - 1)
+    return i0, i1, w
 
 
 def disjoint(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]) -> bool:
@@ -390,7 +521,13 @@ def pad_indices(size: int, before: int, after: int, mode: str) -> np.ndarray:
 
     ``reflect`` mirrors without repeating the edge, ``replicate`` repeats the
     edge, ``circular`` wraps around (PyTorch's three non-constant modes).
+    Negative amounts crop.  Reflect and replicate pad about the original edges
+    (``pos`` runs from ``-before`` to ``size + after``); circular, as PyTorch,
+    crops first and wraps around what is left.
     """
+    if mode == "circular":
+        lo, kept = max(-before, 0), size - max(-before, 0) - max(-after, 0)
+        return lo + np.mod(np.arange(-max(before, 0), kept + max(after, 0)), max(kept, 1))
     pos = np.arange(-before, size + after)
     if mode == "reflect":
         if size == 1:
@@ -400,6 +537,4 @@ def pad_indices(size: int, before: int, after: int, mode: str) -> np.ndarray:
         return np.where(pos >= size, period - pos, pos)
     if mode == "replicate":
         return np.clip(pos, 0, size - 1)
-    if mode == "circular":
-        return np.mod(pos, size)
     raise ValueError(f"unknown padding mode {mode!r}")

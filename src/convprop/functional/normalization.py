@@ -1,7 +1,16 @@
-"""Batch normalisation and dropout, each one fused op."""
+"""Normalisation (batch, group, layer, instance, local response) and dropout.
+
+Batch normalisation is one fused op.  Group, layer and instance normalisation
+share :func:`_standardize`, one fused op that normalises equal blocks of the
+input (their only difference is which cells a block holds); their affine
+scale and shift are ordinary broadcast products, so their gradients come from
+the autograd core.  Local response normalisation is composed, as PyTorch
+composes it, from padding and average pooling.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -24,7 +33,7 @@ def _channel_sum(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     Half-precision input is accumulated, and the sum returned, in float32 (a
     float16 sum overflows past 65504), as PyTorch does; callers cast back.
     """
-    a3 = a.reshape(a.shape[0], a.shape[1], -1)
+    a3 = a.reshape(a.shape[0], a.shape[1], int(np.prod(a.shape[2:])))
     acc = np.float32 if a.dtype.kind == "f" and a.dtype.itemsize < 4 else None
     if b is None:
         s = np.einsum("ncl->nc", a3, dtype=acc).sum(axis=0)
@@ -76,8 +85,13 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
     bshape = (1, c) + (1,) * (a.ndim - 2)
     count = a.size // c if c else 0
     use_batch = training or rm is None or rv is None
-    if use_batch:
-        if training and count <= 1:
+    if use_batch and count == 0:
+        # an empty batch (PyTorch accepts it, in training too): there are no statistics to
+        # take or to learn from, and every cell of the (empty) output is constant
+        mean, var, use_batch = np.zeros(c, dtype=a.dtype), np.ones(c, dtype=a.dtype), False
+        xc = a - mean.reshape(bshape)
+    elif use_batch:
+        if training and count == 1:
             raise ValueError(
                 f"batch_norm: expected more than 1 value per channel when training, "
                 f"got input of shape {x.shape}")
@@ -122,6 +136,195 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
 
     parents = (x,) + tuple(t for t in (w, b) if t is not None)
     return Tensor._wrap(y.astype(a.dtype, copy=False), parents, backward)
+
+
+def _standardize(x: Tensor, rows: int, m: int, eps: float
+                 ) -> tuple[Tensor, np.ndarray, np.ndarray]:
+    """``(x - mean) / sqrt(var + eps)`` over each of ``rows`` blocks of ``m`` consecutive cells.
+
+    ``x`` is read row-major as ``(rows, M)``; mean and (biased) variance are taken
+    along ``M``.  With ``xh`` the result and ``invstd = 1/sqrt(var + eps)`` the
+    backward is the fused form (all means along ``M``)::
+
+        dx = invstd * (g - mean(g) - xh * mean(g * xh))
+
+    Returns the normalised Tensor (the input's shape) and each block's mean and
+    variance, shape ``(rows,)``.
+    """
+    a = x.data
+    a2 = a.reshape(rows, m)
+    mean = a2.mean(axis=1, keepdims=True) if m else np.zeros((rows, 1), dtype=a.dtype)
+    xc = a2 - mean
+    var = (xc * xc).mean(axis=1, keepdims=True) if m else np.zeros((rows, 1), dtype=a.dtype)
+    invstd = 1.0 / np.sqrt(var + eps)
+    xh = xc * invstd
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        g2 = g.reshape(rows, m)
+        gx = g2 - g2.mean(axis=1, keepdims=True) - xh * (g2 * xh).mean(axis=1, keepdims=True)
+        return ((gx * invstd).reshape(a.shape),)
+
+    return (Tensor._wrap(xh.reshape(a.shape).astype(a.dtype, copy=False), (x,), backward),
+            mean[:, 0], var[:, 0])
+
+
+def _affine(y: Tensor, weight: Any, bias: Any, shape: tuple[int, ...]) -> Tensor:
+    """``y * weight + bias`` with both reshaped to ``shape`` (either may be None)."""
+    if weight is not None:
+        y = y * as_tensor(weight).reshape(shape)
+    if bias is not None:
+        y = y + as_tensor(bias).reshape(shape)
+    return y
+
+
+def _check_param(name: str, label: str, t: Any, shape: tuple[int, ...]) -> None:
+    if t is not None and tuple(as_tensor(t).shape) != shape:
+        raise ValueError(f"{name}: {label} must have shape {shape}, got {tuple(as_tensor(t).shape)}")
+
+
+def group_norm(input: Any, num_groups: int, weight: Any = None, bias: Any = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise each group of ``C / num_groups`` channels (with its spatial cells) per sample.
+
+    Args:
+        input: ``(N, C, *spatial)``; ``N`` may be 0.
+        num_groups: ``G``, which must divide ``C``.
+        weight, bias: ``(C,)`` per-channel scale and shift, or None.
+        eps: added to the variance.
+
+    Returns:
+        A Tensor of the input's shape.
+    """
+    x = as_tensor(input)
+    if x.ndim < 2:
+        raise ValueError(f"group_norm: input must be (N, C, *spatial), got shape {x.shape}")
+    n, c = x.shape[:2]
+    if not isinstance(num_groups, (int, np.integer)) or num_groups < 1 or c % num_groups:
+        raise ValueError(f"group_norm: num_groups must be a positive int that divides the "
+                         f"{c} channels, got {num_groups!r}")
+    for label, t in (("weight", weight), ("bias", bias)):
+        _check_param("group_norm", label, t, (c,))
+    if n * c // num_groups * int(np.prod(x.shape[2:])) == 1:
+        raise ValueError(f"group_norm: expected more than 1 value per group, got input of "
+                         f"shape {x.shape} with {num_groups} groups")
+    y, _, _ = _standardize(x, n * num_groups, c // num_groups * int(np.prod(x.shape[2:])), eps)
+    return _affine(y, weight, bias, (1, c) + (1,) * (x.ndim - 2))
+
+
+def layer_norm(input: Any, normalized_shape: int | Sequence[int], weight: Any = None,
+               bias: Any = None, eps: float = 1e-5) -> Tensor:
+    """Normalise over the trailing ``normalized_shape`` dims of every sample.
+
+    Args:
+        input: ``(*, *normalized_shape)``.
+        normalized_shape: an int or the trailing shape.
+        weight, bias: elementwise scale and shift of shape ``normalized_shape``, or None.
+        eps: added to the variance.
+
+    Returns:
+        A Tensor of the input's shape.
+    """
+    x = as_tensor(input)
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(
+        normalized_shape)
+    k = len(shape)
+    if not shape or x.shape[x.ndim - k:] != shape or x.ndim < k:
+        raise ValueError(f"layer_norm: normalized_shape={shape} must equal the input's trailing "
+                         f"dims, got input of shape {x.shape}")
+    for label, t in (("weight", weight), ("bias", bias)):
+        _check_param("layer_norm", label, t, shape)
+    y, _, _ = _standardize(x, int(np.prod(x.shape[: x.ndim - k])), int(np.prod(shape)), eps)
+    return _affine(y, weight, bias, shape)
+
+
+def instance_norm(input: Any, running_mean: Any = None, running_var: Any = None,
+                  weight: Any = None, bias: Any = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise every channel of every sample over its spatial cells.
+
+    With ``use_input_stats`` (training, or no running statistics) the statistics
+    are each instance's own, and the running statistics, if given, are updated
+    in place with their mean over the batch (the variance unbiased), as PyTorch::
+
+        running = (1 - momentum) * running + momentum * mean_over_N(instance statistic)
+
+    Otherwise the running statistics normalise, as batch normalisation in eval mode.
+
+    Args:
+        input: ``(N, C, *spatial)``; ``N`` may be 0.
+        running_mean, running_var: ``(C,)`` Tensors or arrays, or None.
+        weight, bias: ``(C,)`` affine parameters, or None.
+        use_input_stats: normalise with each instance's statistics.
+        momentum: weight of the new statistics in the running average.
+        eps: added to the variance.
+
+    Returns:
+        A Tensor of the input's shape.
+    """
+    x = as_tensor(input)
+    if x.ndim < 3:
+        raise ValueError(f"instance_norm: input must be (N, C, *spatial), got shape {x.shape}")
+    n, c = x.shape[:2]
+    rm, rv = _array(running_mean), _array(running_var)
+    for label, t in (("weight", weight), ("bias", bias), ("running_mean", rm),
+                     ("running_var", rv)):
+        _check_param("instance_norm", label, t, (c,))
+    if not use_input_stats:
+        if rm is None or rv is None:
+            raise ValueError("instance_norm: use_input_stats=False needs running_mean and "
+                             "running_var")
+        return batch_norm(x, rm, rv, weight, bias, False, momentum, eps)
+    m = int(np.prod(x.shape[2:]))
+    if m <= 1:
+        raise ValueError(f"instance_norm: expected more than 1 spatial element when training, "
+                         f"got input of shape {x.shape}")
+    y, mean, var = _standardize(x, n * c, m, eps)
+    if rm is not None and rv is not None and n:
+        rm *= 1 - momentum
+        rm += momentum * mean.reshape(n, c).mean(axis=0)
+        rv *= 1 - momentum
+        rv += momentum * (var.reshape(n, c) * (m / (m - 1))).mean(axis=0)
+    return _affine(y, weight, bias, (1, c) + (1,) * (x.ndim - 2))
+
+
+def local_response_norm(input: Any, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                        k: float = 1.0) -> Tensor:
+    """Divide each value by a power of the mean square over ``size`` neighbouring channels.
+
+    ``y[n, c] = x[n, c] / (k + alpha * mean(x[n, c'] ** 2)) ** beta`` with ``c'`` over
+    ``c - size//2 .. c + (size-1)//2`` (zeros outside the channels, counted in
+    the mean), built as PyTorch builds it: zero padding along the channels,
+    then average pooling.
+
+    Args:
+        input: ``(N, C, *spatial)``, at least 3 dims.
+        size: channels in the neighbourhood.
+        alpha, beta, k: the formula's constants.
+
+    Returns:
+        A Tensor of the input's shape.
+    """
+    from .pad import pad
+    from .pool import avg_pool_nd
+
+    x = as_tensor(input)
+    if x.ndim < 3:
+        raise ValueError(f"local_response_norm: input must have 3 or more dims (N, C, *spatial), "
+                         f"got shape {x.shape}")
+    if not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"local_response_norm: size must be a positive int, got {size!r}")
+    if x.data.size == 0:
+        return x
+    div = x * x
+    if x.ndim == 3:
+        div = pad(div.reshape((x.shape[0], 1) + x.shape[1:]), (0, 0, size // 2, (size - 1) // 2))
+        div = avg_pool_nd(div, (size, 1), 1, nd=2).reshape(x.shape)
+    else:
+        n, c = x.shape[:2]
+        div = div.reshape((n, 1, c, x.shape[2], -1))
+        div = pad(div, (0, 0, 0, 0, size // 2, (size - 1) // 2))
+        div = avg_pool_nd(div, (size, 1, 1), 1, nd=3).reshape(x.shape)
+    return x / (div * alpha + k) ** beta
 
 
 def dropout(input: Any, p: float = 0.5, training: bool = True,

@@ -31,10 +31,13 @@ def pad(input: Any, pad: Sequence[int], mode: str = "constant", value: float = 0
     Args:
         input: Tensor (or array) of any rank.
         pad: PyTorch's layout: ``(last_before, last_after, prev_before, prev_after, ...)``.
-            Negative entries crop (``'constant'`` mode only).
+            Negative entries crop, in every mode (after the positive ones pad,
+            as PyTorch: a crop on one side and a reflection on the other reflect
+            about the original edge).
         mode: ``'constant'`` (fill with ``value``), ``'reflect'`` (mirror without
             repeating the edge; each pad < that axis' size), ``'replicate'``
-            (repeat the edge), ``'circular'`` (wrap; each pad <= that axis' size).
+            (repeat the edge), ``'circular'`` (wrap; each pad <= that axis' size,
+            after any crop: circular crops first and wraps what is left, as PyTorch).
         value: fill value for ``'constant'``.
 
     Returns:
@@ -50,20 +53,22 @@ def pad(input: Any, pad: Sequence[int], mode: str = "constant", value: float = 0
     lead = x.ndim - len(pairs)
     for i, (before, after) in enumerate(pairs):
         size = x.shape[lead + i]
-        if before < 0 or after < 0:
-            raise ValueError(f"{mode} padding must be non-negative, got pad={tuple(pad)}")
-        if mode == "reflect" and (before >= size or after >= size) and (before or after):
-            raise ValueError(
-                f"reflect padding ({before}, {after}) must be smaller than the input size "
-                f"{size} along dim {lead + i}"
-            )
-        if mode == "circular" and (before > size or after > size):
-            raise ValueError(
-                f"circular padding ({before}, {after}) must not exceed the input size "
-                f"{size} along dim {lead + i}"
-            )
-        if mode == "replicate" and size == 0 and (before or after):
-            raise ValueError(f"replicate padding needs a non-empty dim {lead + i}")
+        out = size + before + after
+        where = f"along dim {lead + i} (size {size})"
+        if mode == "reflect" and max(before, after) >= size and (before > 0 or after > 0):
+            raise ValueError(f"reflect padding ({before}, {after}) must be smaller than the input "
+                             f"size {where}")
+        kept = size - max(-before, 0) - max(-after, 0)  # circular wraps what the crop leaves
+        if mode == "circular" and kept < 0:
+            raise ValueError(f"circular padding ({before}, {after}) removes more than the input "
+                             f"holds {where}")
+        if mode == "circular" and (before > kept or after > kept):
+            raise ValueError(f"circular padding ({before}, {after}) must not exceed the input "
+                             f"size left after cropping ({kept}) {where}: it would wrap around "
+                             f"more than once")
+        if mode in ("reflect", "replicate") and out < 1 and (before or after):
+            raise ValueError(f"{mode} padding ({before}, {after}) leaves {out} cells {where}; "
+                             f"at least 1 must remain")
     return pad_gather(x, pairs, mode)
 
 
@@ -111,9 +116,13 @@ def pad_gather(x: Tensor, pairs: Pairs, mode: str) -> Tensor:
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
         for axis, before, size, idx in reversed(plan):
+            # the cells kept in place take one block copy; the padded ones add back one by one
             g = np.moveaxis(g, axis, 0)
-            src = g[before : before + size].copy()
-            for j in (*range(before), *range(before + size, len(idx))):
+            first, skip = max(before, 0), max(-before, 0)
+            kept = max(0, min(size - skip, len(idx) - first))
+            src = np.zeros((size,) + g.shape[1:], dtype=g.dtype)
+            src[skip : skip + kept] = g[first : first + kept]
+            for j in (*range(first), *range(first + kept, len(idx))):
                 src[idx[j]] += g[j]
             g = np.moveaxis(src, 0, axis)
         return (g,)

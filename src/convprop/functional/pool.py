@@ -29,13 +29,15 @@ from .._windows import (
     Pairs,
     _is_int,
     adaptive_bounds,
-    conv_output_shape,
     disjoint,
     fold_add,
     interior,
     ntuple,
     pad_constant,
+    pool_geometry,
     positive,
+    unpool_output_shape,
+    window_source,
     windows,
 )
 from ..autograd import Tensor, as_tensor
@@ -44,15 +46,19 @@ from ..autograd import Tensor, as_tensor
 def _prepare(input: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
              ceil_mode: bool, nd: int, name: str
              ) -> tuple[Tensor, bool, tuple[int, ...], tuple[int, ...], Pairs, tuple[int, ...]]:
-    """Lift and check the arguments; add the batch axis to unbatched input."""
+    """Lift and check the arguments; add the batch axis to unbatched input.
+
+    The returned pads include, with ``ceil_mode``, the extra cells after the right
+    padding that the last window reaches (:func:`~convprop._windows.pool_geometry`).
+    """
     x = as_tensor(input)
     if x.ndim not in (nd + 1, nd + 2):
         raise ValueError(
             f"{name}: input must have {nd + 2} dims (N, C, *spatial) or {nd + 1} (C, *spatial), "
             f"got shape {x.shape}"
         )
-    if ceil_mode:
-        raise NotImplementedError(f"{name}: ceil_mode=True is not supported; use ceil_mode=False")
+    if not isinstance(ceil_mode, (bool, np.bool_)):
+        raise TypeError(f"{name}: ceil_mode must be a bool, got {ceil_mode!r}")
     kernel = positive(kernel_size, nd, "kernel_size")
     stride_t = kernel if stride is None or stride == [] else positive(stride, nd, "stride")
     dil = positive(dilation, nd, "dilation")
@@ -65,14 +71,21 @@ def _prepare(input: Any, kernel_size: Any, stride: Any, padding: Any, dilation: 
     unbatched = x.ndim == nd + 1
     if unbatched:
         x = x.reshape((1,) + x.shape)
-    pads = tuple((p, p) for p in pad)
-    conv_output_shape(x.shape[2:], kernel, stride_t, pads, dil)  # validates sizes
+    if any(s < 1 for s in x.shape[1:]):
+        raise ValueError(f"{name}: channels and spatial sizes must be >= 1 (only the batch may be "
+                         f"empty), got shape {x.shape}")
+    _, pads = pool_geometry(x.shape[2:], kernel, stride_t, pad, dil, ceil_mode)
     return x, unbatched, kernel, stride_t, pads, dil
+
+
+def _padded_cells(pads: Pairs, sizes: Sequence[int]) -> bool:
+    return any(p for pair in pads for p in pair)
 
 
 def max_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None,
                 padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1,
-                ceil_mode: bool = False, *, nd: int) -> Tensor:
+                ceil_mode: bool = False, return_indices: bool = False, *, nd: int
+                ) -> Tensor | tuple[Tensor, Tensor]:
     """N-dimensional max pooling; see :func:`max_pool2d`."""
     x, unbatched, kernel, stride_t, pads, dil = _prepare(
         input, kernel_size, stride, padding, dilation, ceil_mode, nd, f"max_pool{nd}d")
@@ -81,43 +94,80 @@ def max_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
     view = windows(xp, kernel, stride_t, dil)
     out_shape = view.shape[2 + nd:]
     taps = [(slice(None), slice(None)) + t for t in itertools.product(*(range(k) for k in kernel))]
-    y = view[taps[0]].copy()
-    for tap in taps[1:]:
-        np.maximum(y, view[tap], out=y)  # propagates NaN, as PyTorch does
+    # PyTorch's scan: start at the window's first real cell with -inf, then take every
+    # cell that is larger (so the first of tied maxima wins) or NaN (so the last NaN wins)
+    if _padded_cells(pads, x.shape[2:]):
+        real = pad_constant(np.ones((1, 1) + x.shape[2:], dtype=bool), pads, False)
+        first = windows(real, kernel, stride_t, dil).reshape((1, 1, -1) + out_shape).argmax(axis=2)
+    else:
+        first = np.zeros((1, 1) + out_shape, dtype=np.intp)
+    y = np.full((n, c) + out_shape, -np.inf, dtype=x.dtype)
+    arg = np.broadcast_to(first, y.shape).copy()
+    for i, tap in enumerate(taps):
+        v = view[tap]
+        take = v > y
+        take |= np.isnan(v)
+        np.copyto(y, v, where=take)
+        np.copyto(arg, i, where=take)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
-        # each window's gradient goes to its first maximum in scan order (PyTorch's pick
-        # among ties); in a window whose maximum is NaN, to its last NaN (PyTorch again)
-        # disjoint windows (2x2 pooling at stride 2): write straight into the gradient
+        # each window's gradient goes to the tap the forward scan chose; disjoint windows
+        # (2x2 pooling at stride 2) write straight into the gradient, others fold back
         gxp = np.zeros(xp.shape, dtype=g.dtype)
         fold = not disjoint(kernel, stride_t, dil)
         gcols = (np.empty((n, c) + kernel + out_shape, dtype=g.dtype) if fold
                  else windows(gxp, kernel, stride_t, dil, out_shape, writeable=True))
-        nan_out = np.isnan(y)
-        taken = nan_out.copy()
-        valid = None
-        if any(p for pair in pads for p in pair) and np.isneginf(y).any():
-            # a window of -inf values: its maximum must not be claimed by a padded cell
-            real = pad_constant(np.ones((1, 1) + x.shape[2:], dtype=bool), pads, False)
-            valid = windows(real, kernel, stride_t, dil)
-        for tap in taps:
-            hit = view[tap] == y
-            hit &= ~taken
-            if valid is not None:
-                hit &= valid[tap]
-            taken |= hit
-            np.multiply(g, hit, out=gcols[tap])
-        if nan_out.any():  # the NaN pass: scan backwards, the last NaN wins
-            for tap in reversed(taps):
-                hit = np.isnan(view[tap]) & nan_out
-                nan_out &= ~hit
-                gcols[tap] += g * hit
+        for i, tap in enumerate(taps):
+            np.multiply(g, arg == i, out=gcols[tap])
         if fold:
             fold_add(gxp, gcols, kernel, stride_t, dil)
         return (gxp[interior(pads, x.shape[2:])],)
 
     out = Tensor._wrap(y, (x,), backward)
-    return out.reshape(out.shape[1:]) if unbatched else out
+    if unbatched:
+        out = out.reshape(out.shape[1:])
+    if not return_indices:
+        return out
+    index = window_source(arg, kernel, stride_t, dil, pads, x.shape[2:])
+    return out, Tensor._wrap(index[0] if unbatched else index)
+
+
+def max_unpool_nd(input: Any, indices: Any, kernel_size: int | Sequence[int], stride: Any = None,
+                  padding: int | Sequence[int] = 0, output_size: Sequence[int] | None = None,
+                  *, nd: int) -> Tensor:
+    """N-dimensional max unpooling; see :func:`max_unpool2d`."""
+    name = f"max_unpool{nd}d"
+    x = as_tensor(input)
+    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    if x.ndim not in (nd + 1, nd + 2):
+        raise ValueError(f"{name}: input must have {nd + 2} dims (N, C, *spatial) or {nd + 1} "
+                         f"(C, *spatial), got shape {x.shape}")
+    if idx.shape != x.shape:
+        raise ValueError(f"{name}: indices must have the input's shape {x.shape}, got {idx.shape}")
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{name}: indices must be integers (as max pooling returns them), "
+                        f"got dtype {idx.dtype}")
+    kernel = positive(kernel_size, nd, "kernel_size")
+    stride_t = kernel if stride is None else positive(stride, nd, "stride")
+    pad = ntuple(padding, nd, "padding")
+    if any(p < 0 for p in pad):
+        raise ValueError(f"{name}: padding must be >= 0, got {padding!r}")
+    lead = x.shape[: x.ndim - nd]
+    size = unpool_output_shape(x.shape[x.ndim - nd:], kernel, stride_t, pad, output_size)
+    plane = math.prod(size)
+    rows = x.data.reshape(math.prod(lead), math.prod(x.shape[x.ndim - nd:]))
+    where = idx.reshape(rows.shape).astype(np.int64, copy=False)
+    if where.size and (where.min() < 0 or where.max() >= plane):
+        bad = where[(where < 0) | (where >= plane)][0]
+        raise ValueError(f"{name}: index {bad} is outside the output plane of {plane} cells "
+                         f"(output size {size})")
+    y = np.zeros((rows.shape[0], plane), dtype=x.dtype)
+    np.put_along_axis(y, where, rows, axis=1)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        return (np.take_along_axis(g.reshape(y.shape), where, axis=1).reshape(x.shape),)
+
+    return Tensor._wrap(y.reshape(lead + size), (x,), backward)
 
 
 def avg_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None,
@@ -136,12 +186,19 @@ def avg_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
     view = windows(xp, kernel, stride_t, dil)
     out_shape = view.shape[2 + nd:]
     taps = tuple(range(2, 2 + nd))
+    sym = tuple((pb, pb) for pb, _ in pads)  # the padding proper, without ceil_mode's extra
     if divisor_override is not None:
         divisor: Any = divisor_override
-    elif count_include_pad or not any(p for pair in pads for p in pair):
+    elif not _padded_cells(pads, x.shape[2:]) or (count_include_pad and sym == pads):
         divisor = math.prod(kernel)
-    else:  # count the real cells of each window by pooling a mask of ones
-        mask = pad_constant(np.ones((1, 1) + x.shape[2:], dtype=x.dtype), pads)
+    else:  # count the cells of each window that count, by pooling a mask of ones
+        counted = x.shape[2:]
+        if count_include_pad:  # the padding counts, the cells past it (ceil_mode) do not
+            counted = tuple(s + 2 * pb for s, (pb, _) in zip(x.shape[2:], pads))
+            inner = tuple((0, pa - pb) for pb, pa in pads)
+        else:
+            inner = pads
+        mask = pad_constant(np.ones((1, 1) + counted, dtype=x.dtype), inner)
         divisor = windows(mask, kernel, stride_t, dil).sum(axis=taps)
     y = view.sum(axis=taps) / divisor
 
@@ -155,6 +212,33 @@ def avg_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
+def lp_pool_nd(input: Any, norm_type: float, kernel_size: int | Sequence[int], stride: Any = None,
+               ceil_mode: bool = False, *, nd: int) -> Tensor:
+    """N-dimensional power-average pooling; see :func:`lp_pool2d`.
+
+    PyTorch's definition: ``(K * avg_pool(x ** p)) ** (1/p)`` with ``K`` the
+    window size, no padding; a window whose power sum is 0 gets gradient 0.
+    """
+    name = f"lp_pool{nd}d"
+    if isinstance(norm_type, bool) or not isinstance(norm_type, (int, float, np.number)):
+        raise TypeError(f"{name}: norm_type must be a number, got {norm_type!r}")
+    if norm_type == 0:
+        raise ValueError(f"{name}: norm_type must be non-zero, got {norm_type!r}")
+    kernel = positive(kernel_size, nd, "kernel_size")
+    x = as_tensor(input)
+    s = avg_pool_nd(x ** norm_type, kernel, stride, 0, ceil_mode, nd=nd) * float(math.prod(kernel))
+    p = float(norm_type)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = s.data ** (1.0 / p)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gs = g * (1.0 / p) * y / s.data
+        return (np.where(s.data == 0, 0, gs).astype(g.dtype, copy=False),)
+
+    return Tensor._wrap(y, (s,), backward)
+
+
 def _averaging_matrix(in_size: int, out_size: int, dtype: np.dtype) -> np.ndarray:
     """``A`` of shape ``(out, in)`` with ``1/len`` over each adaptive window: ``y = A @ x``."""
     a = np.zeros((out_size, in_size), dtype=dtype)
@@ -163,15 +247,9 @@ def _averaging_matrix(in_size: int, out_size: int, dtype: np.dtype) -> np.ndarra
     return a
 
 
-def adaptive_avg_pool_nd(input: Any, output_size: int | None | Sequence[int | None],
-                         *, nd: int) -> Tensor:
-    """N-dimensional adaptive average pooling; see :func:`adaptive_avg_pool2d`.
-
-    An adaptive window's average is separable (a product of 1-D averages), so
-    the op applies one averaging matrix per spatial axis; its backward applies
-    the transposes.  A global pool (every output size 1) is a plain mean.
-    """
-    name = f"adaptive_avg_pool{nd}d"
+def _adaptive_prepare(input: Any, output_size: Any, nd: int, name: str
+                      ) -> tuple[Tensor, int, tuple[int, ...], tuple[int, ...]]:
+    """Lift the input; expand ``output_size`` (None keeps an axis) to ``nd`` positive ints."""
     x = as_tensor(input)
     if x.ndim not in (nd + 1, nd + 2):
         raise ValueError(
@@ -188,8 +266,21 @@ def adaptive_avg_pool_nd(input: Any, output_size: int | None | Sequence[int | No
     out = tuple(int(o) if _is_int(o) else o for o in out)
     if any(not _is_int(o) or o < 1 for o in out):
         raise ValueError(f"{name}: output sizes must be positive ints, got {output_size!r}")
-    if any(s < 1 for s in sizes):
-        raise ValueError(f"{name}: input spatial sizes must be >= 1, got shape {x.shape}")
+    if any(s < 1 for s in x.shape[max(lead - 1, 0):lead]) or any(s < 1 for s in sizes):
+        raise ValueError(f"{name}: channels and spatial sizes must be >= 1 (only the batch may be "
+                         f"empty), got shape {x.shape}")
+    return x, lead, sizes, out
+
+
+def adaptive_avg_pool_nd(input: Any, output_size: int | None | Sequence[int | None],
+                         *, nd: int) -> Tensor:
+    """N-dimensional adaptive average pooling; see :func:`adaptive_avg_pool2d`.
+
+    An adaptive window's average is separable (a product of 1-D averages), so
+    the op applies one averaging matrix per spatial axis; its backward applies
+    the transposes.  A global pool (every output size 1) is a plain mean.
+    """
+    x, lead, sizes, out = _adaptive_prepare(input, output_size, nd, f"adaptive_avg_pool{nd}d")
     axes = tuple(range(lead, x.ndim))
     a = x.data
 
@@ -210,36 +301,87 @@ def adaptive_avg_pool_nd(input: Any, output_size: int | None | Sequence[int | No
                         lambda g: (apply(g, True),))
 
 
+def adaptive_max_pool_nd(input: Any, output_size: int | None | Sequence[int | None],
+                         return_indices: bool = False, *, nd: int
+                         ) -> Tensor | tuple[Tensor, Tensor]:
+    """N-dimensional adaptive max pooling; see :func:`adaptive_max_pool2d`.
+
+    One vectorised reduction per output cell over its window
+    (:func:`~convprop._windows.adaptive_bounds` along each axis); the winner is
+    PyTorch's: the first maximum in scan order, or the last NaN.  The backward
+    adds each output's gradient at its winner's flat index.
+    """
+    x, lead, sizes, out = _adaptive_prepare(input, output_size, nd, f"adaptive_max_pool{nd}d")
+    a = x.data
+    rows = a.reshape((math.prod(a.shape[:lead]),) + sizes)
+    y = np.empty((rows.shape[0],) + out, dtype=a.dtype)
+    index = np.empty(y.shape, dtype=np.int64)
+    bounds = [adaptive_bounds(s, o) for s, o in zip(sizes, out)]
+    for cell in itertools.product(*(range(o) for o in out)):
+        box = [bounds[i][o] for i, o in enumerate(cell)]
+        block = rows[(slice(None),) + tuple(slice(b, e) for b, e in box)]
+        block = block.reshape(len(rows), math.prod(block.shape[1:]))
+        if not len(rows):
+            continue
+        local = block.argmax(axis=1)  # the first maximum (or the first NaN)
+        nan = np.isnan(block)
+        if nan.any():
+            last_nan = block.shape[1] - 1 - nan[:, ::-1].argmax(axis=1)
+            local = np.where(nan.any(axis=1), last_nan, local)
+        at = (slice(None),) + cell
+        y[at] = np.take_along_axis(block, local[:, None], axis=1)[:, 0]
+        pos = np.unravel_index(local, tuple(e - b for b, e in box))
+        index[at] = np.ravel_multi_index(tuple(p + b for p, (b, _) in zip(pos, box)), sizes)
+    plane = math.prod(sizes)
+    flat = index.reshape(len(rows), math.prod(out))
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        gx = np.zeros((len(rows), plane), dtype=g.dtype)
+        offset = flat + (np.arange(len(rows)) * plane)[:, None]
+        gx.reshape(-1)[:] = np.bincount(offset.reshape(-1), g.reshape(-1), gx.size)
+        return (gx.reshape(a.shape),)
+
+    shape = a.shape[:lead] + out
+    y_t = Tensor._wrap(y.reshape(shape), (x,), backward)
+    return (y_t, Tensor._wrap(index.reshape(shape))) if return_indices else y_t
+
+
 _MAX_DOC = """{nd}-D max pooling, differentiable.
 
     Args:
-        input: ``(N, C, {sp})`` or unbatched ``(C, {sp})``.
+        input: ``(N, C, {sp})`` or unbatched ``(C, {sp})``; ``N`` may be 0.
         kernel_size: window size, an int or one per dimension.
         stride: window step; defaults to ``kernel_size``.
         padding: implicit ``-inf`` padding on both sides, at most half the kernel.
         dilation: spacing between window taps (1 = none).
-        ceil_mode: only ``False`` is supported.
+        ceil_mode: round the output size up: one more window when the last one
+            starts inside the input or the left padding (it may run past the end).
+        return_indices: also return, for every output, the flat index (within
+            its ``{sp}`` plane) of the input cell it took, for :func:`max_unpool{nd}d`.
 
     Returns:
-        ``(N, C, {op})`` with ``O = floor((X + 2P - dilation*(K-1) - 1) / S) + 1``.
-        The gradient of each output goes to the first maximum of its window in
-        scan order (PyTorch's choice among ties).
+        ``(N, C, {op})`` with ``O = floor((X + 2P - dilation*(K-1) - 1) / S) + 1``
+        (``ceil`` with ``ceil_mode``), and with ``return_indices`` an int64 Tensor
+        of indices of the same shape.  The gradient of each output goes to the
+        first maximum of its window in scan order (PyTorch's choice among ties),
+        or to its last NaN.
     """
 
 _AVG_DOC = """{nd}-D average pooling, differentiable.
 
     Args:
-        input: ``(N, C, {sp})`` or unbatched ``(C, {sp})``.
+        input: ``(N, C, {sp})`` or unbatched ``(C, {sp})``; ``N`` may be 0.
         kernel_size: window size, an int or one per dimension.
         stride: window step; defaults to ``kernel_size``.
         padding: implicit zero padding on both sides, at most half the kernel.
-        ceil_mode: only ``False`` is supported.
-        count_include_pad: divide by the full window size (PyTorch's default)
-            rather than by the number of real cells in it.
+        ceil_mode: round the output size up (see :func:`max_pool{nd}d`); cells
+            of the last window past the right padding are not counted.
+        count_include_pad: divide by the window's cells inside the padded input
+            (PyTorch's default) rather than by its real cells only.
         divisor_override: divide every window's sum by this instead.
 
     Returns:
-        ``(N, C, {op})`` with ``O = floor((X + 2P - K) / S) + 1``.
+        ``(N, C, {op})`` with ``O = floor((X + 2P - K) / S) + 1`` (``ceil`` with ``ceil_mode``).
     """
 
 _ADAPTIVE_DOC = """{nd}-D adaptive average pooling to a fixed output size, differentiable.
@@ -255,23 +397,92 @@ _ADAPTIVE_DOC = """{nd}-D adaptive average pooling to a fixed output size, diffe
         ``(N, C, {op})``.
     """
 
+_ADAPTIVE_MAX_DOC = """{nd}-D adaptive max pooling to a fixed output size, differentiable.
+
+    Output ``i`` is the maximum over input cells ``[floor(i*X/O), ceil((i+1)*X/O))``
+    along each axis, as PyTorch does.
+
+    Args:
+        input: ``(N, C, {sp})`` or unbatched ``(C, {sp})``.
+        output_size: an int, or one int (or None: keep the input size) per dimension.
+        return_indices: also return each output's flat index within its input plane.
+
+    Returns:
+        ``(N, C, {op})``, and with ``return_indices`` the int64 indices of that shape.
+    """
+
+_UNPOOL_DOC = """{nd}-D max unpooling: the partial inverse of :func:`max_pool{nd}d`.
+
+    Every input value is written at its index in a zero output plane; the
+    gradient of each input is the output gradient at its index.
+
+    Args:
+        input: ``(N, C, {sp})`` or unbatched ``(C, {sp})``.
+        indices: int Tensor of the input's shape, as ``max_pool{nd}d(...,
+            return_indices=True)`` returns it (flat indices within one output plane).
+        kernel_size, stride, padding: those of the pooling (stride defaults to kernel_size).
+        output_size: the output's spatial size (``{nd}`` or ``{nd2}`` ints), which must lie
+            strictly within one stride of the default ``(X - 1)*S - 2P + K``; use the
+            pooled input's size where pooling floored.
+
+    Returns:
+        ``(N, C, {op})``.
+    """
+
+_LP_DOC = """{nd}-D power-average pooling: ``(sum over the window of x**p) ** (1/p)``.
+
+    Computed as PyTorch does, ``(K * avg_pool{nd}d(x ** p)) ** (1/p)`` with
+    ``K`` the window size: no padding, and with ``ceil_mode`` the partial last
+    window's average is still multiplied by the full ``K``.
+
+    Args:
+        input: ``(N, C, {sp})`` or unbatched ``(C, {sp})``.
+        norm_type: ``p`` (``p = 1`` is sum pooling, large ``p`` tends to max pooling).
+        kernel_size: window size; stride defaults to it.
+        ceil_mode: round the output size up.
+
+    Returns:
+        ``(N, C, {op})``; odd ``p`` with negative window sums gives NaN, as in PyTorch.
+    """
+
 
 def max_pool1d(input: Any, kernel_size: int | Sequence[int], stride: Any = None,
                padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1,
-               ceil_mode: bool = False) -> Tensor:
-    return max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, nd=1)
+               ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    return max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                       nd=1)
 
 
 def max_pool2d(input: Any, kernel_size: int | Sequence[int], stride: Any = None,
                padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1,
-               ceil_mode: bool = False) -> Tensor:
-    return max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, nd=2)
+               ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    return max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                       nd=2)
 
 
 def max_pool3d(input: Any, kernel_size: int | Sequence[int], stride: Any = None,
                padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1,
-               ceil_mode: bool = False) -> Tensor:
-    return max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, nd=3)
+               ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    return max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                       nd=3)
+
+
+def max_unpool1d(input: Any, indices: Any, kernel_size: int | Sequence[int], stride: Any = None,
+                 padding: int | Sequence[int] = 0,
+                 output_size: Sequence[int] | None = None) -> Tensor:
+    return max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, nd=1)
+
+
+def max_unpool2d(input: Any, indices: Any, kernel_size: int | Sequence[int], stride: Any = None,
+                 padding: int | Sequence[int] = 0,
+                 output_size: Sequence[int] | None = None) -> Tensor:
+    return max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, nd=2)
+
+
+def max_unpool3d(input: Any, indices: Any, kernel_size: int | Sequence[int], stride: Any = None,
+                 padding: int | Sequence[int] = 0,
+                 output_size: Sequence[int] | None = None) -> Tensor:
+    return max_unpool_nd(input, indices, kernel_size, stride, padding, output_size, nd=3)
 
 
 def avg_pool1d(input: Any, kernel_size: int | Sequence[int], stride: Any = None,
@@ -294,6 +505,21 @@ def avg_pool3d(input: Any, kernel_size: int | Sequence[int], stride: Any = None,
                        divisor_override, nd=3)
 
 
+def lp_pool1d(input: Any, norm_type: float, kernel_size: int | Sequence[int], stride: Any = None,
+              ceil_mode: bool = False) -> Tensor:
+    return lp_pool_nd(input, norm_type, kernel_size, stride, ceil_mode, nd=1)
+
+
+def lp_pool2d(input: Any, norm_type: float, kernel_size: int | Sequence[int], stride: Any = None,
+              ceil_mode: bool = False) -> Tensor:
+    return lp_pool_nd(input, norm_type, kernel_size, stride, ceil_mode, nd=2)
+
+
+def lp_pool3d(input: Any, norm_type: float, kernel_size: int | Sequence[int], stride: Any = None,
+              ceil_mode: bool = False) -> Tensor:
+    return lp_pool_nd(input, norm_type, kernel_size, stride, ceil_mode, nd=3)
+
+
 def adaptive_avg_pool1d(input: Any, output_size: int | Sequence[int]) -> Tensor:
     return adaptive_avg_pool_nd(input, output_size, nd=1)
 
@@ -306,14 +532,32 @@ def adaptive_avg_pool3d(input: Any, output_size: int | None | Sequence[int | Non
     return adaptive_avg_pool_nd(input, output_size, nd=3)
 
 
+def adaptive_max_pool1d(input: Any, output_size: int | Sequence[int],
+                        return_indices: bool = False) -> Any:
+    return adaptive_max_pool_nd(input, output_size, return_indices, nd=1)
+
+
+def adaptive_max_pool2d(input: Any, output_size: int | None | Sequence[int | None],
+                        return_indices: bool = False) -> Any:
+    return adaptive_max_pool_nd(input, output_size, return_indices, nd=2)
+
+
+def adaptive_max_pool3d(input: Any, output_size: int | None | Sequence[int | None],
+                        return_indices: bool = False) -> Any:
+    return adaptive_max_pool_nd(input, output_size, return_indices, nd=3)
+
+
 def _spatial(nd: int, letter: str) -> str:
     return ", ".join(f"{letter}{i}" for i in ("D", "H", "W")[3 - nd:])
 
 
-for _nd, _max, _avg, _ada in ((1, max_pool1d, avg_pool1d, adaptive_avg_pool1d),
-                              (2, max_pool2d, avg_pool2d, adaptive_avg_pool2d),
-                              (3, max_pool3d, avg_pool3d, adaptive_avg_pool3d)):
-    _fmt = {"nd": _nd, "sp": _spatial(_nd, ""), "op": _spatial(_nd, "O")}
-    _max.__doc__ = _MAX_DOC.format(**_fmt)
-    _avg.__doc__ = _AVG_DOC.format(**_fmt)
-    _ada.__doc__ = _ADAPTIVE_DOC.format(**_fmt)
+for _nd, _fns in ((1, (max_pool1d, avg_pool1d, adaptive_avg_pool1d, adaptive_max_pool1d,
+                       max_unpool1d, lp_pool1d)),
+                  (2, (max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d,
+                       max_unpool2d, lp_pool2d)),
+                  (3, (max_pool3d, avg_pool3d, adaptive_avg_pool3d, adaptive_max_pool3d,
+                       max_unpool3d, lp_pool3d))):
+    _fmt = {"nd": _nd, "nd2": _nd + 2, "sp": _spatial(_nd, ""), "op": _spatial(_nd, "O")}
+    for _fn, _doc in zip(_fns, (_MAX_DOC, _AVG_DOC, _ADAPTIVE_DOC, _ADAPTIVE_MAX_DOC, _UNPOOL_DOC,
+                                _LP_DOC)):
+        _fn.__doc__ = _doc.format(**_fmt)

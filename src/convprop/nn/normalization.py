@@ -1,13 +1,22 @@
-"""Batch normalisation and dropout layers (their behaviour depends on ``train()``/``eval()``)."""
+"""Normalisation layers (batch, group, layer, instance, local response) and dropout."""
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..autograd import Tensor, as_tensor
-from ..functional.normalization import batch_norm, dropout
+from ..functional.normalization import (
+    batch_norm,
+    dropout,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    local_response_norm,
+)
 from . import init
 from .conv import _dtype
 from .module import Module, Parameter
@@ -104,6 +113,190 @@ class BatchNorm3d(_BatchNorm):
     """Batch normalisation of ``(N, C, D, H, W)`` per channel; arguments as :class:`BatchNorm1d`."""
 
     ranks = (5,)
+
+
+class _InstanceNorm(_BatchNorm):
+    """Per-sample, per-channel normalisation over the spatial cells; PyTorch's defaults
+    (no affine, no running statistics) differ from batch normalisation's."""
+
+    nd = 0
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = False, track_running_stats: bool = False, dtype: Any = None,
+                 *, bias: bool = True) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype,
+                         bias=bias)
+
+    def forward(self, input: Any) -> Tensor:
+        x = as_tensor(input)
+        name = type(self).__name__
+        if x.ndim not in (self.nd + 1, self.nd + 2):
+            layout = _LAYOUTS[self.nd + 2]
+            raise ValueError(f"{name} expects input {layout} or unbatched {'(' + layout[4:]}, "
+                             f"got shape {x.shape}")
+        channel = x.ndim - self.nd - 1
+        if x.shape[channel] != self.num_features:
+            if self.affine:
+                raise ValueError(f"{name}: expected input's size at dim={channel} to match "
+                                 f"num_features ({self.num_features}), but got: "
+                                 f"{x.shape[channel]}")
+            warnings.warn(f"{name}: input's size at dim={channel} does not match num_features "
+                          f"({self.num_features}); it is not used because affine=False",
+                          stacklevel=2)
+        unbatched = x.ndim == self.nd + 1
+        if unbatched:
+            x = x.reshape((1,) + x.shape)
+        momentum = 0.0 if self.momentum is None else self.momentum
+        try:
+            y = instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                              self.training or not self.track_running_stats, momentum, self.eps)
+        except ValueError as e:
+            raise ValueError(f"{self!r}: {e}") from e
+        return y.reshape(y.shape[1:]) if unbatched else y
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation of ``(N, C, L)`` or ``(C, L)``: each sample's channel over ``L``.
+
+    Args:
+        num_features: ``C``.
+        eps: added to the variance.
+        momentum: weight of each new batch in the running statistics (None: they stay put).
+        affine: learn a per-channel scale and shift (default False, as PyTorch).
+        track_running_stats: keep running statistics and use them in ``eval()``.
+        dtype: parameter dtype (float32 by default).
+        bias: with ``affine``, whether to learn the shift (keyword only).
+    """
+
+    nd = 1
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation of ``(N, C, H, W)`` or ``(C, H, W)``; arguments as
+    :class:`InstanceNorm1d`."""
+
+    nd = 2
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation of ``(N, C, D, H, W)`` or ``(C, D, H, W)``; arguments as
+    :class:`InstanceNorm1d`."""
+
+    nd = 3
+
+
+class GroupNorm(Module):
+    """Normalise each group of ``num_channels / num_groups`` channels per sample.
+
+    Args:
+        num_groups: ``G``, dividing ``num_channels``.
+        num_channels: ``C`` of the ``(N, C, *)`` input.
+        eps: added to the variance.
+        affine: learn a per-channel scale (ones) and shift (zeros).
+        dtype: parameter dtype (float32 by default).
+        bias: with ``affine``, whether to learn the shift (keyword only).
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
+                 affine: bool = True, dtype: Any = None, *, bias: bool = True) -> None:
+        super().__init__()
+        if num_groups < 1 or num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
+                             f"num_groups ({num_groups})")
+        self.num_groups, self.num_channels, self.eps, self.affine = (
+            num_groups, num_channels, eps, affine)
+        self.has_bias = affine and bias
+        dt = _dtype(dtype)
+        if affine:
+            self.weight = Parameter(np.ones(num_channels, dtype=dt))
+        else:
+            self.register_parameter("weight", None)
+        if self.has_bias:
+            self.bias = Parameter(np.zeros(num_channels, dtype=dt))
+        else:
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        if self.affine:
+            init.ones_(self.weight)
+        if self.has_bias:
+            init.zeros_(self.bias)
+
+    def forward(self, input: Any) -> Tensor:
+        x = as_tensor(input)
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise ValueError(f"{self!r} expects input (N, {self.num_channels}, *), got {x.shape}")
+        try:
+            return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+        except ValueError as e:
+            raise ValueError(f"{self!r}: {e}") from e
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.has_bias}")
+
+
+class LayerNorm(Module):
+    """Normalise over the trailing ``normalized_shape`` dims of every sample.
+
+    Args:
+        normalized_shape: an int or the trailing shape.
+        eps: added to the variance.
+        elementwise_affine: learn an elementwise scale (ones) and shift (zeros).
+        bias: with ``elementwise_affine``, whether to learn the shift.
+        dtype: parameter dtype (float32 by default).
+    """
+
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
+                 elementwise_affine: bool = True, bias: bool = True, dtype: Any = None) -> None:
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(
+            normalized_shape)
+        if not all(isinstance(v, (int, np.integer)) and v >= 0 for v in shape):
+            raise TypeError(f"LayerNorm: normalized_shape must be an int or a sequence of ints, "
+                            f"got {normalized_shape!r}")
+        self.normalized_shape = tuple(int(v) for v in shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        dt = _dtype(dtype)
+        if elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dt))
+        else:
+            self.register_parameter("weight", None)
+        if elementwise_affine and bias:
+            self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dt))
+        else:
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, input: Any) -> Tensor:
+        try:
+            return layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+        except ValueError as e:
+            raise ValueError(f"{self!r}: {e}") from e
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+
+
+class LocalResponseNorm(Module):
+    """Normalise each value by its ``size`` neighbouring channels; see
+    :func:`convprop.functional.local_response_norm`."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input: Any) -> Tensor:
+        return local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
 class Dropout(Module):

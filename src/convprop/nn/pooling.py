@@ -7,7 +7,14 @@ from typing import Any
 
 from .._windows import ntuple
 from ..autograd import Tensor, as_tensor
-from ..functional.pool import adaptive_avg_pool_nd, avg_pool_nd, max_pool_nd
+from ..functional.pool import (
+    adaptive_avg_pool_nd,
+    adaptive_max_pool_nd,
+    avg_pool_nd,
+    lp_pool_nd,
+    max_pool_nd,
+    max_unpool_nd,
+)
 from .module import Module
 
 
@@ -32,20 +39,16 @@ class _MaxPoolNd(Module):
                  padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1,
                  return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__()
-        if return_indices:
-            raise NotImplementedError(f"{type(self).__name__}: return_indices=True is not supported")
-        if ceil_mode:
-            raise NotImplementedError(f"{type(self).__name__}: ceil_mode=True is not supported")
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding, self.dilation = padding, dilation
         self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
-    def forward(self, input: Any) -> Tensor:
+    def forward(self, input: Any) -> Any:
         x = as_tensor(input)
         _check_rank(self, x, self.nd)
         return _call(self, max_pool_nd, x, self.kernel_size, self.stride, self.padding,
-                     self.dilation, nd=self.nd)
+                     self.dilation, self.ceil_mode, self.return_indices, nd=self.nd)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -77,8 +80,6 @@ class _AvgPoolNd(Module):
                  padding: int | Sequence[int] = 0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override: int | None = None) -> None:
         super().__init__()
-        if ceil_mode:
-            raise NotImplementedError(f"{type(self).__name__}: ceil_mode=True is not supported")
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding, self.ceil_mode = padding, ceil_mode
@@ -87,7 +88,7 @@ class _AvgPoolNd(Module):
     def forward(self, input: Any) -> Tensor:
         x = as_tensor(input)
         _check_rank(self, x, self.nd)
-        return _call(self, avg_pool_nd, x, self.kernel_size, self.stride, self.padding, False,
+        return _call(self, avg_pool_nd, x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                      self.count_include_pad, self.divisor_override, nd=self.nd)
 
     def extra_repr(self) -> str:
@@ -154,5 +155,126 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
 class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
     """Average pooling of ``(N, C, D, H, W)`` to a fixed size; see
     :func:`convprop.functional.adaptive_avg_pool3d`."""
+
+    nd = 3
+
+
+class _AdaptiveMaxPoolNd(Module):
+    nd = 0
+
+    def __init__(self, output_size: int | None | Sequence[int | None],
+                 return_indices: bool = False) -> None:
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, input: Any) -> Any:
+        x = as_tensor(input)
+        _check_rank(self, x, self.nd)
+        return _call(self, adaptive_max_pool_nd, x, self.output_size, self.return_indices,
+                     nd=self.nd)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    """Max pooling of ``(N, C, L)`` to a fixed length; see
+    :func:`convprop.functional.adaptive_max_pool1d`."""
+
+    nd = 1
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    """Max pooling of ``(N, C, H, W)`` to a fixed size; see
+    :func:`convprop.functional.adaptive_max_pool2d`."""
+
+    nd = 2
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    """Max pooling of ``(N, C, D, H, W)`` to a fixed size; see
+    :func:`convprop.functional.adaptive_max_pool3d`."""
+
+    nd = 3
+
+
+class _MaxUnpoolNd(Module):
+    nd = 0
+
+    def __init__(self, kernel_size: int | Sequence[int], stride: Any = None,
+                 padding: int | Sequence[int] = 0) -> None:
+        super().__init__()
+        # PyTorch keeps these as tuples (and shows them so)
+        self.kernel_size = ntuple(kernel_size, self.nd, "kernel_size")
+        self.stride = ntuple(kernel_size if stride is None else stride, self.nd, "stride")
+        self.padding = ntuple(padding, self.nd, "padding")
+
+    def forward(self, input: Any, indices: Any, output_size: Sequence[int] | None = None
+                ) -> Tensor:
+        x = as_tensor(input)
+        _check_rank(self, x, self.nd)
+        return _call(self, max_unpool_nd, x, indices, self.kernel_size, self.stride,
+                     self.padding, output_size, nd=self.nd)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """Inverse of :class:`MaxPool1d` given its indices; see
+    :func:`convprop.functional.max_unpool1d`."""
+
+    nd = 1
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """Inverse of :class:`MaxPool2d` given its indices; see
+    :func:`convprop.functional.max_unpool2d`."""
+
+    nd = 2
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """Inverse of :class:`MaxPool3d` given its indices; see
+    :func:`convprop.functional.max_unpool3d`."""
+
+    nd = 3
+
+
+class _LPPoolNd(Module):
+    nd = 0
+
+    def __init__(self, norm_type: float, kernel_size: int | Sequence[int], stride: Any = None,
+                 ceil_mode: bool = False) -> None:
+        super().__init__()
+        self.norm_type, self.kernel_size = norm_type, kernel_size
+        self.stride, self.ceil_mode = stride, ceil_mode
+
+    def forward(self, input: Any) -> Tensor:
+        x = as_tensor(input)
+        _check_rank(self, x, self.nd)
+        return _call(self, lp_pool_nd, x, self.norm_type, self.kernel_size, self.stride,
+                     self.ceil_mode, nd=self.nd)
+
+    def extra_repr(self) -> str:
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, ceil_mode={self.ceil_mode}")
+
+
+class LPPool1d(_LPPoolNd):
+    """Power-average pooling over ``(N, C, L)``; see :func:`convprop.functional.lp_pool1d`."""
+
+    nd = 1
+
+
+class LPPool2d(_LPPoolNd):
+    """Power-average pooling over ``(N, C, H, W)``; see :func:`convprop.functional.lp_pool2d`."""
+
+    nd = 2
+
+
+class LPPool3d(_LPPoolNd):
+    """Power-average pooling over ``(N, C, D, H, W)``; see
+    :func:`convprop.functional.lp_pool3d`."""
 
     nd = 3
