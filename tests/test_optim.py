@@ -15,6 +15,15 @@ from convprop import nn, optim
 torch = pytest.importorskip("torch")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny tensors: torch's thread pool only adds contention on a shared CI machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def small_net(lib):
     return lib.Sequential(lib.Conv2d(1, 3, 3, padding=1), lib.Tanh(), lib.MaxPool2d(2),
                           lib.Flatten(), lib.Linear(12, 4))

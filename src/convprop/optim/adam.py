@@ -114,11 +114,14 @@ class NAdam(Optimizer):
 
     ``decoupled_weight_decay=True`` gives NAdamW.  State per parameter: ``step``,
     ``mu_product`` (a 0-d float32 array, as PyTorch keeps it: its float32 rounding is
-    part of the trajectory), ``exp_avg``, ``exp_avg_sq``.
+    part of the trajectory), ``exp_avg``, ``exp_avg_sq``.  Loading a state dict keeps
+    ``mu_product``'s dtype, so a resumed run repeats the uninterrupted one exactly
+    (PyTorch casts it to the parameter's dtype on load, which moves its resumed runs
+    by about 1e-12).
     """
 
     _nonnegative = ("eps", "weight_decay", "momentum_decay")
-    _zero_dim_state = ("mu_product",)
+    _scalar_state = ("step", "mu_product")
 
     def __init__(self, params: Iterable[Any], lr: float = 2e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,

@@ -60,10 +60,9 @@ class Optimizer:
 
     #: options that must be numbers >= 0 (checked for every group, also on load)
     _nonnegative: tuple[str, ...] = ()
-    #: state entries that are scalar counters, kept in their own dtype on load (PyTorch: "step")
+    #: 0-d counters, kept in their own dtype on load; every other array entry is cast to
+    #: its parameter's dtype and must have its shape
     _scalar_state: tuple[str, ...] = ("step",)
-    #: 0-d state entries that are cast to the parameter's dtype on load, as PyTorch casts them
-    _zero_dim_state: tuple[str, ...] = ()
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         if isinstance(params, Tensor):
@@ -226,11 +225,13 @@ class Optimizer:
             return copy.deepcopy(value)
         arr = as_state_array(value)
         if name in self._scalar_state:
+            if arr.shape != ():
+                raise ValueError(f"loaded state dict's {name!r} for parameter id {key!r} has shape "
+                                 f"{arr.shape}, expected a scalar")
             return arr.astype(np.float32) if arr.dtype.kind != "f" else arr
-        expected = () if name in self._zero_dim_state else p.shape
-        if arr.shape != expected:
+        if arr.shape != p.shape:
             raise ValueError(f"loaded state dict's {name!r} for parameter id {key!r} has shape "
-                             f"{arr.shape}, expected {expected} (the parameter has shape {p.shape})")
+                             f"{arr.shape}, expected the parameter's shape {p.shape}")
         return arr.astype(p.dtype, copy=False)
 
     def __repr__(self) -> str:
