@@ -1,14 +1,27 @@
-"""Optimizers and schedulers against PyTorch: same weights, same data, 20 steps, the
-same float64 trajectory to 1e-8; plus the argument errors."""
+"""Optimizers and schedulers against PyTorch: same weights, same data, 20+ steps, the
+same float64 trajectory (parameters and learning rates) to 1e-8, with param groups of
+different hyper-parameters; plus one test per argument error."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
-import torch
 
 import convprop as cp
 from convprop import nn, optim
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny tensors: torch's thread pool only adds contention on a shared CI machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def small_net(lib):
@@ -16,12 +29,29 @@ def small_net(lib):
                           lib.Flatten(), lib.Linear(12, 4))
 
 
-def run_both(make_opt, make_topt, steps: int = 20, make_sched=None, make_tsched=None):
-    """Train the same model in both libraries; return the two weight trajectories."""
+def mlp(lib):
+    """A cheaper model for the schedulers' runs (their rates do not depend on the layers)."""
+    return lib.Sequential(lib.Flatten(), lib.Linear(16, 6), lib.Tanh(), lib.Linear(6, 4))
+
+
+def twin_models(net=small_net):
+    """``net`` in convprop and in torch, float64, with the same weights."""
     nn.init.manual_seed(0)
-    model = small_net(nn).double()
-    tmodel = small_net(torch.nn).double()
+    model = net(nn).double()
+    tmodel = net(torch.nn).double()
     tmodel.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+    return model, tmodel
+
+
+def two_groups(options):
+    """Param groups: the conv layer with its own ``options``, the rest on the defaults."""
+    return lambda params: [{"params": params[:2], **options}, {"params": params[2:]}]
+
+
+def run_both(make_opt, make_topt, steps: int = 20, make_sched=None, make_tsched=None,
+             net=small_net):
+    """Train the same model in both libraries; return the two weight trajectories."""
+    model, tmodel = twin_models(net)
     opt, topt = make_opt(list(model.parameters())), make_topt(list(tmodel.parameters()))
     sched = make_sched(opt) if make_sched else None
     tsched = make_tsched(topt) if make_tsched else None
@@ -68,10 +98,47 @@ OPTIMIZERS = [
 ]
 
 
+#: (id, class name, defaults, options of the first param group): the same names in both
+#: libraries; every option of every optimizer is exercised in some group
+GROUPED = [
+    ("adam-decoupled", "Adam", {"lr": 1e-2},
+     {"lr": 2e-2, "weight_decay": 0.1, "decoupled_weight_decay": True, "amsgrad": True}),
+    ("rmsprop", "RMSprop", {"lr": 1e-2},
+     {"lr": 5e-3, "alpha": 0.9, "eps": 1e-6, "weight_decay": 0.1, "momentum": 0.8,
+      "centered": True}),
+    ("rmsprop-momentum-maximize", "RMSprop", {"lr": 2e-3, "momentum": 0.5, "maximize": True},
+     {"centered": True, "momentum": 0.0, "alpha": 0.5}),
+    ("adagrad", "Adagrad", {"lr": 1e-1, "lr_decay": 0.01, "weight_decay": 0.05,
+                            "initial_accumulator_value": 0.1, "eps": 1e-8},
+     {"lr": 0.05, "maximize": True}),
+    ("nadam", "NAdam", {"lr": 1e-2},
+     {"lr": 2e-2, "betas": (0.8, 0.99), "weight_decay": 0.1, "momentum_decay": 0.01,
+      "decoupled_weight_decay": True}),
+    ("nadam-l2", "NAdam", {"lr": 5e-3, "weight_decay": 0.05},
+     {"eps": 1e-4, "maximize": True}),
+    ("radam", "RAdam", {"lr": 1e-2},  # beta2 = 0.999: the un-rectified steps for t <= 5
+     {"lr": 2e-2, "betas": (0.8, 0.9), "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("radam-l2", "RAdam", {"lr": 1e-2, "weight_decay": 0.05}, {"eps": 1e-3, "maximize": True}),
+]
+
+
+def make_grouped(name, defaults, options):
+    return (lambda p: getattr(optim, name)(two_groups(options)(p), **defaults),
+            lambda p: getattr(torch.optim, name)(two_groups(options)(p), **defaults))
+
+
 @pytest.mark.parametrize("name,make,tmake", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
 def test_optimizer_trajectories_match_torch(name, make, tmake) -> None:
     ours, theirs, _ = run_both(make, tmake)
     assert np.abs(ours[-1] - ours[0]).max() > 1e-3  # the weights really moved
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("case", GROUPED, ids=[c[0] for c in GROUPED])
+def test_grouped_optimizer_trajectories_match_torch(case) -> None:
+    _, name, defaults, options = case
+    ours, theirs, _ = run_both(*make_grouped(name, defaults, options), steps=25)
+    assert np.abs(ours[-1] - ours[0]).max() > 1e-3
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-8)
 
 
@@ -83,20 +150,114 @@ def test_param_groups_with_their_own_options_match_torch() -> None:
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-8)
 
 
-@pytest.mark.parametrize("kind", ["step", "cosine"])
-def test_schedulers_match_torch(kind: str) -> None:
-    if kind == "step":
-        s, ts = (lambda o: optim.StepLR(o, step_size=3, gamma=0.5),
-                 lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5))
-    else:  # T_max shorter than the run, so the schedule also climbs back up
-        s, ts = (lambda o: optim.CosineAnnealingLR(o, T_max=7, eta_min=1e-3),
-                 lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=7, eta_min=1e-3))
-    ours, theirs, lrs = run_both(lambda p: optim.Adam(p, lr=2e-2),
-                                 lambda p: torch.optim.Adam(p, lr=2e-2), 20, s, ts)
+#: (id, scheduler factory given the module: optim.lr_scheduler or torch.optim.lr_scheduler)
+SCHEDULERS = [
+    ("step", lambda L: lambda o: L.StepLR(o, step_size=3, gamma=0.5)),
+    # T_max shorter than the run, so the schedule also climbs back up
+    ("cosine", lambda L: lambda o: L.CosineAnnealingLR(o, T_max=7, eta_min=1e-3)),
+    ("multistep", lambda L: lambda o: L.MultiStepLR(o, milestones=[3, 7, 7, 15], gamma=0.5)),
+    ("exponential", lambda L: lambda o: L.ExponentialLR(o, gamma=0.9)),
+    ("linear", lambda L: lambda o: L.LinearLR(o, start_factor=0.2, end_factor=0.9,
+                                              total_iters=8)),
+    ("onecycle-cos", lambda L: lambda o: L.OneCycleLR(o, max_lr=[0.1, 0.2], total_steps=25)),
+    ("onecycle-linear-three-phase", lambda L: lambda o: L.OneCycleLR(
+        o, max_lr=0.1, epochs=5, steps_per_epoch=5, anneal_strategy="linear", three_phase=True,
+        pct_start=0.25, base_momentum=0.7, max_momentum=[0.9, 0.95], div_factor=10.0,
+        final_div_factor=100.0)),
+    ("onecycle-no-momentum", lambda L: lambda o: L.OneCycleLR(o, max_lr=0.05, total_steps=30,
+                                                              cycle_momentum=False)),
+    ("sequential-warmup-cosine", lambda L: lambda o: L.SequentialLR(
+        o, [L.LinearLR(o, start_factor=0.1, total_iters=5),
+            L.CosineAnnealingLR(o, T_max=12, eta_min=1e-3)], milestones=[5])),
+    ("sequential-three", lambda L: lambda o: L.SequentialLR(
+        o, [L.ExponentialLR(o, gamma=0.8), L.StepLR(o, step_size=2, gamma=0.5),
+            L.MultiStepLR(o, milestones=[14, 16], gamma=0.3)], milestones=[4, 11])),
+]
+
+#: the optimizers the schedulers drive: SGD with momentum (OneCycleLR cycles ``momentum``)
+#: and Adam (it cycles ``beta1``); the first group has its own lr
+SCHEDULED = [
+    ("sgd", lambda p: optim.SGD(two_groups({"lr": 0.05})(p), lr=0.1, momentum=0.9),
+     lambda p: torch.optim.SGD(two_groups({"lr": 0.05})(p), lr=0.1, momentum=0.9)),
+    ("adam", lambda p: optim.Adam(two_groups({"lr": 0.05})(p), lr=0.02),
+     lambda p: torch.optim.Adam(two_groups({"lr": 0.05})(p), lr=0.02)),
+]
+
+
+@pytest.mark.parametrize("opt", SCHEDULED, ids=[o[0] for o in SCHEDULED])
+@pytest.mark.parametrize("sched", SCHEDULERS, ids=[s[0] for s in SCHEDULERS])
+def test_schedulers_match_torch(sched, opt) -> None:
+    _, make = sched
+    _, make_opt, make_topt = opt
+    ours, theirs, lrs = run_both(make_opt, make_topt, 25, make(optim.lr_scheduler),
+                                 make(torch.optim.lr_scheduler), net=mlp)
     for mine, ref in lrs:
-        np.testing.assert_allclose(mine, ref, rtol=1e-15)
+        assert mine == ref  # the same formulas in the same order: equal, not merely close
     assert len({round(m[0], 12) for m, _ in lrs}) > 3
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-8)
+
+
+def test_schedulers_are_importable_from_both_paths() -> None:
+    assert optim.StepLR is optim.lr_scheduler.StepLR
+    assert optim.SequentialLR is optim.lr_scheduler.SequentialLR
+    assert set(optim.lr_scheduler.__all__) <= set(torch.optim.lr_scheduler.__all__)
+
+
+#: metric sequences with improvements, plateaus and changes smaller than the threshold
+PLATEAU_METRICS = [10.0, 9.0, 9.0, 9.0, 8.9995, 9.1, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0, 7.0, 7.5,
+                   7.5, 7.5, 6.99, 6.99, 6.99, 6.99, 6.99, 6.99, 6.99, 6.99] + [5.0] * 14
+
+
+@pytest.mark.parametrize("options", [
+    {},
+    {"factor": 0.5, "patience": 1, "threshold": 1e-3},
+    {"mode": "max", "factor": 0.5, "patience": 2, "threshold_mode": "abs", "threshold": 0.05},
+    {"factor": 0.3, "patience": 0, "cooldown": 2, "min_lr": [0.004, 0.01]},
+    {"mode": "max", "patience": 1, "cooldown": 1, "min_lr": 1e-3, "eps": 1e-2},
+], ids=["defaults", "rel", "max-abs", "cooldown-min-lrs", "max-eps"])
+def test_reduce_lr_on_plateau_matches_torch(options) -> None:
+    sign = -1.0 if options.get("mode") == "max" else 1.0
+    model, tmodel = twin_models(mlp)
+    opt = optim.SGD(two_groups({"lr": 0.05})(list(model.parameters())), lr=0.1)
+    topt = torch.optim.SGD(two_groups({"lr": 0.05})(list(tmodel.parameters())), lr=0.1)
+    sched = optim.ReduceLROnPlateau(opt, **options)
+    tsched = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **options)
+    seen = set()
+    for metric in PLATEAU_METRICS:
+        sched.step(sign * metric)
+        tsched.step(sign * metric)
+        assert sched.get_last_lr() == tsched.get_last_lr()
+        seen.add(sched.get_last_lr()[1])
+    assert len(seen) > 1  # the rate was really reduced
+    state, tstate = sched.state_dict(), tsched.state_dict()
+    assert state.keys() == tstate.keys() and state == tstate
+    # a Tensor metric works as torch's does
+    sched.step(cp.tensor(1.0))
+
+
+def test_get_last_lr_is_a_copy_of_each_groups_rate() -> None:
+    opt = optim.SGD([{"params": [nn.Parameter(np.ones(1))], "lr": 0.5},
+                     {"params": [nn.Parameter(np.ones(1))]}], lr=0.1)
+    sched = optim.ExponentialLR(opt, gamma=0.5)
+    assert sched.get_last_lr() == [0.5, 0.1]
+    opt.step()
+    sched.step()
+    last = sched.get_last_lr()
+    assert last == [0.25, 0.05] == [g["lr"] for g in opt.param_groups]
+    last.append(1.0)
+    assert sched.get_last_lr() == [0.25, 0.05]
+
+
+def test_scheduler_warnings_match_torch() -> None:
+    opt = optim.SGD([nn.Parameter(np.ones(1))], lr=0.1)
+    sched = optim.StepLR(opt, step_size=2)
+    with pytest.warns(UserWarning, match=r"before `optimizer.step\(\)`"):
+        sched.step()
+    with pytest.warns(UserWarning, match="get_last_lr"):
+        sched.get_lr()
+    with pytest.warns(UserWarning, match="deprecated"):
+        sched.step(6)  # the closed form, as torch: base * gamma ** (6 // 2)
+    assert math.isclose(sched.get_last_lr()[0], 0.1 * 0.1**3, rel_tol=1e-15)
 
 
 def test_step_skips_parameters_without_gradients_and_updates_in_place() -> None:
