@@ -223,17 +223,19 @@ def write_gif(derivation: Derivation, path: str | Path, dpi: int = 90) -> int:
     cols = s["padded"][0] + s["output"][0] + 2 * s["kernel"][0]
     rows = max(s["padded"][1], s["output"][1], s["kernel"][1])
     cell = min(0.62, 13.0 / cols)  # inches
-    width, height = max(7.5, cols * cell + 1.3), rows * cell + 1.4
-    fig = Figure(figsize=(width, height))
-    fig.subplots_adjust(left=0.1 / width, right=1 - 0.1 / width, top=1 - 0.62 / height,
-                        bottom=0.62 / height, wspace=0.12)
-    board = _Board(fig, model)
+    width = max(7.5, cols * cell + 1.3)
     given = "" if model["values"]["given"] else " (none given: random, fixed seed)"
-    title = (f"input {s['input'][0]}×{s['input'][1]}, kernel {s['kernel'][0]}×{s['kernel'][1]}, "
-             f"stride {s['stride'][0]}×{s['stride'][1]}, padding {s['padding'][0]}×"
-             f"{s['padding'][1]};  values: {model['values']['source']}{given}")
-    fig.text(0.5, 1 - 0.08 / height, "\n".join(textwrap.wrap(title, int(width * 13))),
-             ha="center", va="top", fontsize=9)
+    title = textwrap.wrap(f"input {s['input'][0]}×{s['input'][1]}, kernel {s['kernel'][0]}×"
+                          f"{s['kernel'][1]}, stride {s['stride'][0]}×{s['stride'][1]}, padding "
+                          f"{s['padding'][0]}×{s['padding'][1]};  values: "
+                          f"{model['values']['source']}{given}", int(width * 13))
+    top = 0.45 + 0.17 * len(title)  # inches above the grids: the title and each grid's name
+    height = rows * cell + top + 0.65
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(left=0.1 / width, right=1 - 0.1 / width, top=1 - top / height,
+                        bottom=0.62 / height, wspace=0.12)
+    fig.text(0.5, 1 - 0.08 / height, "\n".join(title), ha="center", va="top", fontsize=9)
+    board = _Board(fig, model)
     labels: list[str] = []
     writer = _Writer(fps=1000 / DURATION_MS["backward"])
     writer.durations = [DURATION_MS[f.kind] for f in plan]

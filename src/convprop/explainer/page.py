@@ -259,14 +259,15 @@ def _k_equation(m: dict[str, Any], a: int) -> str:
                     f'<td class="num">{_math(_mn(t["value"], False))}{why}</td></tr>')
     total = (f'<tr class="total"><td>=</td><td></td><td colspan="4">sum of the '
              f'{len(k["terms"])} terms</td><td class="num">{_math(_mn(k["grad"], False))}</td></tr>')
-    auto = (f'<p class="check">autograd (<code>convprop.seed.forward_backward</code>): '
+    auto = (f'<p class="check">autograd\'s ∂L/∂k<sub>{k["cell"][0]},{k["cell"][1]}</sub> '
+            f'(<code>convprop.seed.forward_backward</code>): '
             f'<span class="autograd">{num(k["grad_autograd"])}</span></p>')
     return (f'<p>{head}</p><table class="eqn terms">{"".join(rows)}{total}</table>'
             f'<p class="running" hidden></p>{auto}')
 
 
 # -------------------------------------------------------------------- SVG
-CELL = 66
+CELL = 70
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 """The page's Content-Security-Policy: nothing may be loaded from anywhere."""
 
