@@ -25,6 +25,7 @@ svg.grid { max-width: 100%; height: auto; display: block; }
 .cell.pad rect { fill: url(#hatch); }
 .cell text { text-anchor: middle; pointer-events: none; }
 .cell text.v { font: 12.5px ui-monospace, "DejaVu Sans Mono", monospace; fill: #222; }
+.cell text.v.long { font-size: 10.5px; }
 .cell text.tag { font: 10.5px system-ui, sans-serif; fill: #1d3557; }
 .cell.pad text.v { fill: #777; }
 .idx { font: 10px system-ui, sans-serif; fill: #999; text-anchor: middle; }
@@ -88,13 +89,19 @@ let step = LAST, pinned = null, hover = null, timer = null;
 
 function tag(el, text) { el.querySelector(".tag").textContent = text; }
 
+function setValue(el, text) {
+  const v = el.querySelector(".v");
+  v.textContent = text;
+  v.classList.toggle("long", text.length > 8);
+}
+
 function reset() {
   document.body.classList.remove("mode-z", "mode-k");
   for (const el of [...X, ...K, ...Z, ...G]) {
     el.classList.remove("hl", "hl-pad", "sel", "cur", "pending", "partial");
     tag(el, "");
   }
-  G.forEach((el, a) => { el.querySelector(".v").textContent = M.k[a].grad_text; });
+  G.forEach((el, a) => setValue(el, M.k[a].grad_text));
   document.querySelectorAll(".eq").forEach(e => { e.hidden = true; });
 }
 
@@ -167,7 +174,7 @@ function render() {
       if (i > a) el.classList.add("pending");
       if (i === a && b < nz - 1) {
         el.classList.add("partial");
-        el.querySelector(".v").textContent = M.k[a].terms[b].running_text;
+        setValue(el, M.k[a].terms[b].running_text);
       }
     });
     label.textContent = `step ${step} of ${LAST}, backward: ∂L/∂` + sub("k", M.k[a].cell) +

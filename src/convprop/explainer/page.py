@@ -298,7 +298,8 @@ def _grid(role: str, cells: list[dict[str, Any]], size: list[int], axis: tuple[s
                    f'{" tabindex=" + chr(34) + "0" + chr(34) if cell.get("active") else ""}>'
                    f'<title>{title}</title><rect x="{x0 + 1}" y="{y0 + 1}" width="{CELL - 2}" '
                    f'height="{CELL - 2}" rx="4"/>'
-                   f'<text class="v" x="{x0 + CELL / 2}" y="{y0 + CELL / 2 + 4}">{cell["text"]}</text>'
+                   f'<text class="v{" long" if len(cell["text"]) > 8 else ""}" x="{x0 + CELL / 2}" '
+                   f'y="{y0 + CELL / 2 + 4}">{cell["text"]}</text>'
                    f'<text class="tag" x="{x0 + CELL / 2}" y="{y0 + CELL - 6}"></text></g>')
     if origin and any(origin):
         out.append(f'<rect class="frame" x="{m + px * CELL}" y="{m + py * CELL}" '
