@@ -385,8 +385,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what eq. 5 divides by: 'kernel' (K_W*K_H, the document's worked "
                              "equations; default), 'stride' (S_W*S_H, eq. 5 as printed) or a "
                              "number (1 = standard convolution)")
-    parser.add_argument("--format", choices=FORMATS, default="text",
-                        help="text (default), markdown (GitHub math) or latex (a full document)")
+    parser.add_argument("--format", choices=(*FORMATS, "html"), default="text",
+                        help="text (default), markdown (GitHub math), latex (a full document) or "
+                             "html (an interactive offline page; needs --output FILE.html)")
     parser.add_argument("--values", default=None, metavar="seed|random|FILE",
                         help="evaluate everything with numbers: the demo's ('seed'), random ones, "
                              "or a .npz/.json file with row-major arrays x, k, y; the symbolic "
@@ -396,16 +397,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the derivation to FILE instead of stdout")
     parser.add_argument("--figure", metavar="FILE", default=None,
                         help="also draw the kernel footprints and gradient cells as a PNG")
+    parser.add_argument("--animate", metavar="FILE.gif", default=None,
+                        help="also write a GIF: the window sliding forward, each dL/dk adding up "
+                             "its terms")
 
 
 def run(args: argparse.Namespace) -> int:
     """``convprop explain``: print (or write) the derivation; exit 1 if the cross-check fails."""
+    from .page import check_output  # output paths are refused before any work
+
+    if args.format == "html" and not args.output:
+        raise ValueError("--format html writes a page: give --output FILE.html")
+    check_output(args.output, "--output", (".html", ".htm") if args.format == "html" else ())
+    check_output(args.animate, "--animate", (".gif",))
     d = explain(args.input, args.kernel, args.stride, args.padding, args.divisor,
                 values=args.values, seed=args.seed)
     if args.format == "text":
         out = d.to_text()
     elif args.format == "markdown":
         out = d.to_markdown()
+    elif args.format == "html":
+        from .page import html_page
+
+        out = html_page(d)
     else:
         out = d.to_latex(standalone=True)
     if args.output:
@@ -416,6 +430,11 @@ def run(args: argparse.Namespace) -> int:
     if args.figure:
         d.figure(args.figure)
         print(f"wrote figure to {args.figure}")
+    if args.animate:
+        from .animate import write_gif
+
+        write_gif(d, args.animate)
+        print(f"wrote animation to {args.animate}")
     if d.values is not None and not d.values.max_difference <= TOLERANCE:
         print(f"convprop: symbolic and autograd gradients differ by {d.values.max_difference:.3g}",
               file=sys.stderr)

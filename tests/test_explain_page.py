@@ -1,0 +1,377 @@
+"""``convprop explain --format html``: the page, driven in a real (headless) Chromium.
+
+The browser tests click cells and compare what lights up with the footprint that
+:mod:`convprop._windows` and the derivation give, read the numbers back from the
+page and recompute them with autograd, and fail on any console error.  They need
+Debian's ``chromium`` and ``chromium-driver`` and the ``selenium`` package; where
+those are missing they skip with the reason (``.ci/run`` installs them and sets
+``CONVPROP_REQUIRE_BROWSER=1``, which turns that skip into a failure).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from convprop import seed
+from convprop._windows import windows
+from convprop.cli import main
+from convprop.explainer.derivation import explain
+from convprop.explainer.page import html_page, page_model, write_html
+
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CASES = {
+    "pad1-random": dict(input_shape=(3, 3), kernel_shape=(2, 2), padding=1),
+    "stride2-pad1": dict(input_shape=(5, 5), kernel_shape=(3, 3), stride=2, padding=1,
+                         values="random", seed=3),
+    "asymmetric": dict(input_shape=(4, 3), kernel_shape=(2, 3), stride=(2, 1), padding=(0, 1),
+                       divisor=1, values="random", seed=1),
+    "seed": dict(values="seed"),
+}
+
+
+# ---------------------------------------------------------------- browser
+def _browser_missing() -> str | None:
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install selenium)"
+    if not (shutil.which("chromium") and os.path.exists(CHROMEDRIVER)):
+        return "no chromium / chromedriver (apt-get install chromium chromium-driver)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    why = _browser_missing()
+    if why:
+        if os.environ.get("CONVPROP_REQUIRE_BROWSER"):
+            pytest.fail(f"CONVPROP_REQUIRE_BROWSER is set but {why}")
+        pytest.skip(f"browser tests need a headless Chromium: {why}")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+              "--disable-background-networking", "--disable-component-update",
+              "--window-size=1400,1000"):
+        options.add_argument(a)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory):
+    """``name -> (derivation, path)`` for every case, written once."""
+    folder = tmp_path_factory.mktemp("pages")
+    out = {}
+    for name, kwargs in CASES.items():
+        d = explain(**kwargs)
+        path = folder / f"{name}.html"
+        write_html(d, path)
+        out[name] = (d, path)
+    return out
+
+
+def load(driver, path):
+    driver.get(path.as_uri())
+    driver.get_log("browser")  # start each page with an empty log
+    assert driver.execute_script("return document.readyState") == "complete"
+
+
+def errors(driver) -> list[dict]:
+    return [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+
+
+def click(driver, role, cell):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    el = driver.find_element(By.CSS_SELECTOR, f'g[data-role="{role}"][data-cell="{cell[0]},{cell[1]}"]')
+    ActionChains(driver).move_to_element(el).click().perform()
+
+
+def press(driver, *keys):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    for k in keys:
+        ActionChains(driver).send_keys(k).perform()
+
+
+_STATE = """
+const out = {};
+for (const role of ["x", "k", "z", "g"]) {
+  out[role] = Array.from(document.querySelectorAll(`g[data-role="${role}"]`)).map(g => ({
+    at: g.dataset.at || null, cell: g.dataset.cell || null, input: g.dataset.input || null,
+    value: g.dataset.value, cls: Array.from(g.classList),
+    text: g.querySelector(".v").textContent, tag: g.querySelector(".tag").textContent}));
+}
+out.eqs = Array.from(document.querySelectorAll(".eq")).filter(e => !e.hidden).map(e => e.id);
+out.label = document.getElementById("step-label").textContent;
+out.step = Number(document.getElementById("step").value);
+return out;
+"""
+
+
+def state(driver) -> dict:
+    return driver.execute_script(_STATE)
+
+
+def marked(cells, cls, key):
+    return {c[key] for c in cells if cls in c["cls"]}
+
+
+def cell(s: str) -> tuple[int, int]:
+    a, b = s.split(",")
+    return int(a), int(b)
+
+
+def footprint(d, x, y) -> set[tuple[int, int]]:
+    """Padded-grid cells of the window of ``z_{x,y}``, straight from ``_windows.windows``."""
+    g = d.geometry
+    (w, h), (pw, ph) = g.input_shape, g.padding
+    gw, gh = w + 2 * pw, h + 2 * ph
+    grid = np.arange(gw * gh).reshape(1, 1, gh, gw)
+    win = windows(grid, g.kernel_shape[::-1], g.stride[::-1], (1, 1), g.output_shape[::-1])
+    flat = win[0, 0, :, :, y - 1, x - 1].ravel()
+    return {(int(f) % gw + 1, int(f) // gw + 1) for f in flat}
+
+
+def padded(d, src):
+    return src[0] + d.geometry.padding[0], src[1] + d.geometry.padding[1]
+
+
+# ------------------------------------------------------------ the tests
+@pytest.mark.parametrize("name", list(CASES))
+def test_hovering_or_clicking_an_output_lights_its_window(browser, pages, name):
+    d, path = pages[name]
+    load(browser, path)
+    g = d.geometry
+    for n, (x, y) in enumerate(g.outputs()):
+        click(browser, "z", (x, y))
+        s = state(browser)
+        lit = {cell(a) for a in marked(s["x"], "hl", "at") | marked(s["x"], "hl-pad", "at")}
+        assert lit == footprint(d, x, y), (x, y)
+        # real cells are the x_{…} that eq. 5 multiplies; the others are padding
+        sources = {g.source(i, j, x, y) for (i, j) in g.kernel_elements()}
+        assert {cell(c) for c in marked(s["x"], "hl", "input")} == sources - {None}
+        assert all(not c["input"] for c in s["x"] if "hl-pad" in c["cls"])
+        assert len(marked(s["x"], "hl-pad", "at")) == sum(src is None for src in
+                                                           (g.source(i, j, x, y) for (i, j)
+                                                            in g.kernel_elements()))
+        assert marked(s["z"], "sel", "cell") == {f"{x},{y}"}
+        assert s["eqs"] == [f"eq-z-{n}"]
+        eq = browser.execute_script(f"return document.getElementById('eq-z-{n}').textContent")
+        assert page_model(d)["z"][n]["text"].replace("-", "−") in eq
+    assert errors(browser) == []
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_clicking_a_kernel_element_lights_every_term_of_its_gradient(browser, pages, name):
+    d, path = pages[name]
+    load(browser, path)
+    for (i, j) in d.geometry.kernel_elements():
+        click(browser, "k", (i, j))
+        s = state(browser)
+        terms = d.terms[(i, j)]
+        live = [t for t in terms if not t.vanishes]
+        dead = [t for t in terms if t.vanishes]
+        assert {cell(c) for c in marked(s["z"], "hl", "cell")} == {t.output for t in live}
+        assert {cell(c) for c in marked(s["z"], "hl-pad", "cell")} == {t.output for t in dead}
+        assert {cell(c) for c in marked(s["x"], "hl", "input")} == {t.source for t in live}
+        assert {cell(c) for c in marked(s["x"], "hl", "at")} == {padded(d, t.source) for t in live}
+        # each vanishing term reads a padded cell of its output's window
+        pad_at = {cell(c) for c in marked(s["x"], "hl-pad", "at")}
+        assert len(pad_at) == len(dead)
+        assert all(any(c in footprint(d, *t.output) for c in pad_at) for t in dead)
+        assert marked(s["k"], "sel", "cell") == marked(s["g"], "sel", "cell") == {f"{i},{j}"}
+        a = d.geometry.kernel_elements().index((i, j))
+        assert s["eqs"] == [f"eq-k-{a}"]
+        rows = browser.execute_script(
+            f"return Array.from(document.querySelectorAll('#eq-k-{a} tr.term'))"
+            ".map(r => [r.hidden, r.classList.contains('vanish')])")
+        assert rows == [[False, t.vanishes] for t in terms]
+    # the gradient grid selects the same thing
+    click(browser, "g", (1, 1))
+    assert state(browser)["eqs"] == ["eq-k-0"]
+    assert errors(browser) == []
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_numbers_on_the_page_match_autograd(browser, pages, name):
+    d, path = pages[name]
+    load(browser, path)
+    s = state(browser)
+    g = d.geometry
+    (w, h), (kw, kh), (zw, zh) = g.input_shape, g.kernel_shape, g.output_shape
+    x = np.zeros((h, w))
+    for c in s["x"]:
+        if c["input"]:
+            i, j = cell(c["input"])
+            x[j - 1, i - 1] = float(c["value"])
+    k = np.array([float(c["value"]) for c in s["k"]]).reshape(kh, kw)
+    model = json.loads(browser.execute_script("return document.getElementById('model').textContent"))
+    y = np.array([e["y"] for e in model["z"]]).reshape(zh, zw)
+    p = seed.forward_backward(x, k, y, g.stride, g.padding, g.divisor)
+    z_page = np.array([float(c["value"]) for c in s["z"]]).reshape(zh, zw)
+    grad_page = np.array([float(c["value"]) for c in s["g"]]).reshape(kh, kw)
+    np.testing.assert_allclose(z_page, p.z, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(grad_page, p.grad, rtol=0, atol=1e-12)
+    # what is shown is those numbers to DIGITS significant digits
+    for shown, v in zip([c["text"] for c in s["z"]] + [c["text"] for c in s["g"]],
+                        list(p.z.ravel()) + list(p.grad.ravel())):
+        assert float(shown) == pytest.approx(v, rel=1e-3, abs=1e-12)
+    assert model["max_difference"] <= 1e-12
+    if d.values is None:  # no values given: random ones, and the page says so
+        note = browser.execute_script("return document.getElementById('values-note').textContent")
+        assert "No values were given" in note and "seed 0" in note
+    assert errors(browser) == []
+
+
+def test_step_control_slides_the_window_then_adds_up_each_gradient(browser, pages):
+    d, path = pages["pad1-random"]
+    load(browser, path)
+    model = page_model(d)
+    nz, nk = len(model["z"]), len(model["k"])
+    last = nz + nz * nk + 1
+    s = state(browser)
+    assert s["step"] == last and "everything computed" in s["label"]
+    assert not any("pending" in c["cls"] for c in s["z"] + s["g"])
+    press(browser, "\ue011")  # Home: nothing computed yet
+    s = state(browser)
+    assert s["step"] == 0 and all("pending" in c["cls"] for c in s["z"] + s["g"])
+    for n, (x, y) in enumerate(d.geometry.outputs()):  # forward: one output per step
+        press(browser, "\ue014")  # ArrowRight
+        s = state(browser)
+        assert s["step"] == n + 1
+        assert [("pending" in c["cls"]) for c in s["z"]] == [m > n for m in range(nz)]
+        lit = {cell(a) for a in marked(s["x"], "hl", "at") | marked(s["x"], "hl-pad", "at")}
+        assert lit == footprint(d, x, y)
+        assert s["eqs"] == [f"eq-z-{n}"]
+    for b, term in enumerate(d.terms[(1, 1)]):  # backward: k_{1,1} adds up its terms
+        press(browser, "\ue014")
+        s = state(browser)
+        assert not any("pending" in c["cls"] for c in s["z"])
+        shown = model["k"][0]["terms"][b]["running_text"] if b < nz - 1 else model["k"][0]["grad_text"]
+        assert s["g"][0]["text"] == shown
+        assert all("pending" in c["cls"] for c in s["g"][1:])
+        assert marked(s["z"], "cur", "cell") == {f"{term.output[0]},{term.output[1]}"}
+        hidden = browser.execute_script(
+            "return Array.from(document.querySelectorAll('#eq-k-0 tr.term')).map(r => r.hidden)")
+        assert hidden == [m > b for m in range(nz)]
+    press(browser, "\ue014")  # on to k_{2,1}: k_{1,1}'s gradient is complete
+    s = state(browser)
+    assert s["g"][0]["text"] == model["k"][0]["grad_text"] and "pending" not in s["g"][0]["cls"]
+    assert marked(s["k"], "sel", "cell") == {"2,1"}
+    press(browser, "\ue012")  # ArrowLeft goes back
+    assert state(browser)["step"] == nz + nz
+    press(browser, "\ue010")  # End
+    assert state(browser)["step"] == last
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.ID, "first").click()
+    assert state(browser)["step"] == 0
+    browser.find_element(By.ID, "next").click()
+    assert state(browser)["step"] == 1
+    browser.execute_script("const s = document.getElementById('step'); s.value = '7';"
+                           "s.dispatchEvent(new Event('input'));")
+    assert state(browser)["step"] == 7
+    browser.find_element(By.ID, "play").click()  # plays on from step 7
+    import time
+
+    time.sleep(1.2)
+    browser.find_element(By.ID, "play").click()
+    assert state(browser)["step"] > 7
+    assert errors(browser) == []
+
+
+def test_equations_render_as_mathml_and_a_screenshot_looks_like_the_page(browser, pages, tmp_path):
+    from PIL import Image
+
+    d, path = pages["stride2-pad1"]
+    load(browser, path)
+    click(browser, "k", (2, 2))
+    size = browser.execute_script(
+        "const m = document.querySelector('#eq-k-4 math');"
+        "return [m.constructor.name, m.getBoundingClientRect().width, m.getBoundingClientRect().height]")
+    assert size[0] == "MathMLElement" and size[1] > 50 and size[2] > 10
+    shot = tmp_path / "page.png"
+    assert browser.save_screenshot(str(shot))
+    with Image.open(shot) as im:
+        assert im.size[0] >= 1000
+        colors = {c for _, c in im.convert("RGB").getcolors(1 << 20)}
+    # the term highlight and the selection colours are on screen
+    assert {(0xfa, 0xe0, 0xcc), (0xff, 0xe3, 0x8a)} <= colors
+    assert errors(browser) == []
+
+
+# ------------------------------------------------------------- no browser
+def test_the_page_is_self_contained(pages):
+    d, path = pages["seed"]
+    text = path.read_text(encoding="utf-8")
+    assert not re.search(r"https?://", text)
+    assert not re.search(r"\s(src|href)=\"(?!data:)", text)
+    assert "Content-Security-Policy" in text and "default-src 'none'" in text
+    assert text.count("<math>") >= len(d.geometry.outputs()) + len(d.geometry.kernel_elements())
+    assert "No values were given" not in text  # the seed's numbers were given
+    assert text == html_page(d) and d.values is not None
+
+
+def test_a_page_without_values_leaves_the_derivation_without_values(pages):
+    d, _ = pages["pad1-random"]
+    assert d.values is None
+    m = page_model(d)
+    assert m["values"]["given"] is False and "random (seed 0)" in m["values"]["note"]
+
+
+def test_page_model_footprints_and_terms_agree_with_the_engine():
+    d = explain((5, 4), (3, 2), stride=(2, 1), padding=(1, 2), values="random", seed=2)
+    m = page_model(d)
+    for z in m["z"]:
+        assert {tuple(e["at"]) for e in z["window"]} == footprint(d, *z["cell"])
+        for e in z["window"]:
+            assert (e["input"] is None) == (d.geometry.source(*e["kernel"], *z["cell"]) is None)
+    v = d.values
+    for k in m["k"]:
+        i, j = k["cell"]
+        assert k["grad"] == v.grad[j - 1, i - 1]
+        assert sum(t["value"] for t in k["terms"]) == pytest.approx(k["grad"], abs=1e-15)
+        assert k["terms"][-1]["running"] == pytest.approx(k["grad"], abs=1e-15)
+        for t in k["terms"]:
+            assert t["dl_do"] * t["do_dz"] * t["dz_dk"] == pytest.approx(t["value"], abs=1e-15)
+    assert json.loads(json.dumps(m)) == m  # plain data
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--format", "html"], "--format html writes a page: give --output FILE.html"),
+    (["--format", "html", "--output", "{tmp}/page.txt"], "must end in .html or .htm"),
+    (["--format", "html", "--output", "{tmp}/no/such/page.html"], "does not exist"),
+    (["--animate", "{tmp}/anim.png"], "must end in .gif"),
+    (["--animate", "{tmp}/missing/anim.gif"], "does not exist"),
+])
+def test_output_paths_are_refused_before_any_work(argv, message, tmp_path, monkeypatch, capsys):
+    import convprop.explainer.derivation as derivation
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the derivation was built before the output path was checked")
+
+    monkeypatch.setattr(derivation, "explain", no_work)
+    code = main(["explain", *[a.format(tmp=tmp_path) for a in argv]])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_writes_the_page(tmp_path, capsys):
+    out = tmp_path / "page.html"
+    assert main(["explain", "--format", "html", "--output", str(out), "--values", "seed"]) == 0
+    assert f"to {out}" in capsys.readouterr().out
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and "eq-k-3" in text and "eq-k-4" not in text
