@@ -292,6 +292,25 @@ def test_step_control_slides_the_window_then_adds_up_each_gradient(browser, page
     assert errors(browser) == []
 
 
+def test_hover_alone_shows_a_window_and_leaving_restores_the_step(browser, pages):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    d, path = pages["stride2-pad1"]
+    load(browser, path)
+    z = browser.find_element(By.CSS_SELECTOR, 'g[data-role="z"][data-cell="3,2"]')
+    ActionChains(browser).move_to_element(z).perform()
+    s = state(browser)
+    lit = {cell(a) for a in marked(s["x"], "hl", "at") | marked(s["x"], "hl-pad", "at")}
+    assert lit == footprint(d, 3, 2) and s["eqs"] == ["eq-z-5"]
+    ActionChains(browser).move_to_element(browser.find_element(By.TAG_NAME, "h1")).perform()
+    s = state(browser)
+    assert not any(marked(s[r], c, "at" if r == "x" else "cell") for r in "xkzg"
+                   for c in ("hl", "hl-pad", "sel"))
+    assert s["eqs"] == ["eq-hint"]
+    assert errors(browser) == []
+
+
 def test_equations_render_as_mathml_and_a_screenshot_looks_like_the_page(browser, pages, tmp_path):
     from PIL import Image
 
