@@ -17,6 +17,7 @@ import shutil
 
 import numpy as np
 import pytest
+import sympy as sp
 
 from convprop import seed
 from convprop._windows import windows
@@ -357,6 +358,10 @@ def test_page_model_footprints_and_terms_agree_with_the_engine():
         assert {tuple(e["at"]) for e in z["window"]} == footprint(d, *z["cell"])
         for e in z["window"]:
             assert (e["input"] is None) == (d.geometry.source(*e["kernel"], *z["cell"]) is None)
+        # the page's equation is the derivation's eq. 5: the same products over the same D
+        products = [d.x_(tuple(e["input"])) * d.k_(tuple(e["kernel"]))
+                    for e in z["window"] if e["input"] is not None]
+        assert sp.simplify(sp.Add(*products) / m["shape"]["divisor"] - d.z[tuple(z["cell"])]) == 0
     v = d.values
     for k in m["k"]:
         i, j = k["cell"]

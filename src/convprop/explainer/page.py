@@ -295,16 +295,17 @@ def _grid(role: str, cells: list[dict[str, Any]], size: list[int], axis: tuple[s
     for n, cell in enumerate(cells):
         c, r = cell["pos"]
         x0, y0 = m + (c - 1) * CELL, m + (r - 1) * CELL
-        attrs = " ".join(f'data-{k}="{html.escape(str(v))}"' for k, v in cell["data"].items())
+        attrs = "".join(f' data-{k}="{html.escape(str(v))}"' for k, v in cell["data"].items())
+        if cell.get("active"):  # outputs and kernel elements are reached by Tab, too
+            attrs += ' tabindex="0"'
         cls = "cell pad" if cell.get("pad") else "cell"
-        title = html.escape(cell["title"])
-        out.append(f'<g class="{cls}" data-role="{role}" data-n="{n}" {attrs}'
-                   f'{" tabindex=" + chr(34) + "0" + chr(34) if cell.get("active") else ""}>'
-                   f'<title>{title}</title><rect x="{x0 + 1}" y="{y0 + 1}" width="{CELL - 2}" '
-                   f'height="{CELL - 2}" rx="4"/>'
-                   f'<text class="v{" long" if len(cell["text"]) > 8 else ""}" x="{x0 + CELL / 2}" '
-                   f'y="{y0 + CELL / 2 + 4}">{cell["text"]}</text>'
-                   f'<text class="tag" x="{x0 + CELL / 2}" y="{y0 + CELL - 6}"></text></g>')
+        long = " long" if len(cell["text"]) > 8 else ""
+        out.append(f'<g class="{cls}" data-role="{role}" data-n="{n}"{attrs}>'
+                   f'<title>{html.escape(cell["title"])}</title>'
+                   f'<rect x="{x0 + 1}" y="{y0 + 1}" width="{CELL - 2}" height="{CELL - 2}" rx="4"/>'
+                   f'<text class="v{long}" x="{x0 + CELL / 2}" y="{y0 + CELL / 2 + 4}">'
+                   f'{cell["text"]}</text><text class="tag" x="{x0 + CELL / 2}" y="{y0 + CELL - 6}">'
+                   f'</text></g>')
     if origin and any(origin):
         out.append(f'<rect class="frame" x="{m + px * CELL}" y="{m + py * CELL}" '
                    f'width="{(W - 2 * px) * CELL}" height="{(H - 2 * py) * CELL}"/>')
