@@ -290,6 +290,11 @@ def test_step_control_slides_the_window_then_adds_up_each_gradient(browser, page
     time.sleep(1.2)
     browser.find_element(By.ID, "play").click()
     assert state(browser)["step"] > 7
+    press(browser, "\ue010", "\ue012", "\ue012")  # End, then two steps back; play runs to the end
+    browser.find_element(By.ID, "play").click()
+    time.sleep(1.5)
+    s = state(browser)
+    assert s["step"] == last and browser.find_element(By.ID, "play").text == "play"
     assert errors(browser) == []
 
 
