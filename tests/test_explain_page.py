@@ -59,7 +59,7 @@ def browser():
 
     options = webdriver.ChromeOptions()
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-              "--disable-background-networking", "--disable-component-update",
+              "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage",
               "--window-size=1400,1000"):
         options.add_argument(a)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
