@@ -30,7 +30,7 @@ def screenshot(html: Path, png: Path) -> None:
 
     options = webdriver.ChromeOptions()
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-              "--disable-background-networking", "--disable-component-update",
+              "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage",
               "--window-size=1240,1010", "--hide-scrollbars"):
         options.add_argument(a)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)

@@ -17,6 +17,7 @@ import shutil
 
 import numpy as np
 import pytest
+import sympy as sp
 
 from convprop import seed
 from convprop._windows import windows
@@ -58,7 +59,7 @@ def browser():
 
     options = webdriver.ChromeOptions()
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-              "--disable-background-networking", "--disable-component-update",
+              "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage",
               "--window-size=1400,1000"):
         options.add_argument(a)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -289,6 +290,30 @@ def test_step_control_slides_the_window_then_adds_up_each_gradient(browser, page
     time.sleep(1.2)
     browser.find_element(By.ID, "play").click()
     assert state(browser)["step"] > 7
+    press(browser, "\ue010", "\ue012", "\ue012")  # End, then two steps back; play runs to the end
+    browser.find_element(By.ID, "play").click()
+    time.sleep(1.5)
+    s = state(browser)
+    assert s["step"] == last and browser.find_element(By.ID, "play").text == "play"
+    assert errors(browser) == []
+
+
+def test_hover_alone_shows_a_window_and_leaving_restores_the_step(browser, pages):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    d, path = pages["stride2-pad1"]
+    load(browser, path)
+    z = browser.find_element(By.CSS_SELECTOR, 'g[data-role="z"][data-cell="3,2"]')
+    ActionChains(browser).move_to_element(z).perform()
+    s = state(browser)
+    lit = {cell(a) for a in marked(s["x"], "hl", "at") | marked(s["x"], "hl-pad", "at")}
+    assert lit == footprint(d, 3, 2) and s["eqs"] == ["eq-z-5"]
+    ActionChains(browser).move_to_element(browser.find_element(By.TAG_NAME, "h1")).perform()
+    s = state(browser)
+    assert not any(marked(s[r], c, "at" if r == "x" else "cell") for r in "xkzg"
+                   for c in ("hl", "hl-pad", "sel"))
+    assert s["eqs"] == ["eq-hint"]
     assert errors(browser) == []
 
 
@@ -338,6 +363,10 @@ def test_page_model_footprints_and_terms_agree_with_the_engine():
         assert {tuple(e["at"]) for e in z["window"]} == footprint(d, *z["cell"])
         for e in z["window"]:
             assert (e["input"] is None) == (d.geometry.source(*e["kernel"], *z["cell"]) is None)
+        # the page's equation is the derivation's eq. 5: the same products over the same D
+        products = [d.x_(tuple(e["input"])) * d.k_(tuple(e["kernel"]))
+                    for e in z["window"] if e["input"] is not None]
+        assert sp.simplify(sp.Add(*products) / m["shape"]["divisor"] - d.z[tuple(z["cell"])]) == 0
     v = d.values
     for k in m["k"]:
         i, j = k["cell"]

@@ -237,8 +237,7 @@ def write_gif(derivation: Derivation, path: str | Path, dpi: int = 90) -> int:
     fig.text(0.5, 1 - 0.08 / height, "\n".join(title), ha="center", va="top", fontsize=9)
     board = _Board(fig, model)
     labels: list[str] = []
-    writer = _Writer(fps=1000 / DURATION_MS["backward"])
-    writer.durations = [DURATION_MS[f.kind] for f in plan]
+    writer = _Writer([DURATION_MS[f.kind] for f in plan])
     with writer.saving(fig, str(path), dpi):
         for f in plan:
             board.draw(f)
@@ -252,8 +251,10 @@ def write_gif(derivation: Derivation, path: str | Path, dpi: int = 90) -> int:
 class _Writer(PillowWriter):
     """PillowWriter with a duration per frame and a comment (PillowWriter has one fps)."""
 
-    durations: list[int] = []
-    comment: str = ""
+    def __init__(self, durations: list[int]) -> None:
+        super().__init__(fps=1000 / max(durations))
+        self.durations = durations
+        self.comment = ""
 
     def finish(self) -> None:
         self._frames[0].save(self.outfile, save_all=True, append_images=self._frames[1:],

@@ -268,19 +268,23 @@ def _k_equation(m: dict[str, Any], a: int) -> str:
 
 # -------------------------------------------------------------------- SVG
 CELL = 70
+MAX_GRID_HEIGHT = 560
+"""Tallest grid drawn at full size, in CSS pixels; taller ones are scaled down."""
+MAX_GRIDS_WIDTH = 1800
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 """The page's Content-Security-Policy: nothing may be loaded from anywhere."""
 
 
 def _grid(role: str, cells: list[dict[str, Any]], size: list[int], axis: tuple[str, str],
-          origin: list[int] | None = None) -> str:
-    """One SVG grid; ``origin`` (the padding) numbers only the real cells' columns/rows."""
+          origin: list[int] | None = None, scale: float = 1.0) -> str:
+    """One SVG grid, drawn ``scale`` times its natural size; ``origin`` (the padding) numbers
+    only the real cells' columns and rows."""
     W, H = size
     px, py = origin or [0, 0]
     m = 20
-    out = [f'<svg class="grid" data-grid="{role}" viewBox="0 0 {W * CELL + m + 2} '
-           f'{H * CELL + m + 2}" width="{W * CELL + m + 2}" height="{H * CELL + m + 2}" '
-           f'role="img" aria-label="{role}">']
+    vw, vh = W * CELL + m + 2, H * CELL + m + 2
+    out = [f'<svg class="grid" data-grid="{role}" viewBox="0 0 {vw} {vh}" width="{vw * scale:.0f}" '
+           f'height="{vh * scale:.0f}" role="img" aria-label="{role}">']
     for c in range(1, W + 1):
         if 0 < c - px <= W - 2 * px:
             out.append(f'<text class="idx" x="{m + (c - 0.5) * CELL}" y="14">{axis[0]}={c - px}</text>')
@@ -291,16 +295,17 @@ def _grid(role: str, cells: list[dict[str, Any]], size: list[int], axis: tuple[s
     for n, cell in enumerate(cells):
         c, r = cell["pos"]
         x0, y0 = m + (c - 1) * CELL, m + (r - 1) * CELL
-        attrs = " ".join(f'data-{k}="{html.escape(str(v))}"' for k, v in cell["data"].items())
+        attrs = "".join(f' data-{k}="{html.escape(str(v))}"' for k, v in cell["data"].items())
+        if cell.get("active"):  # outputs and kernel elements are reached by Tab, too
+            attrs += ' tabindex="0"'
         cls = "cell pad" if cell.get("pad") else "cell"
-        title = html.escape(cell["title"])
-        out.append(f'<g class="{cls}" data-role="{role}" data-n="{n}" {attrs}'
-                   f'{" tabindex=" + chr(34) + "0" + chr(34) if cell.get("active") else ""}>'
-                   f'<title>{title}</title><rect x="{x0 + 1}" y="{y0 + 1}" width="{CELL - 2}" '
-                   f'height="{CELL - 2}" rx="4"/>'
-                   f'<text class="v{" long" if len(cell["text"]) > 8 else ""}" x="{x0 + CELL / 2}" '
-                   f'y="{y0 + CELL / 2 + 4}">{cell["text"]}</text>'
-                   f'<text class="tag" x="{x0 + CELL / 2}" y="{y0 + CELL - 6}"></text></g>')
+        long = " long" if len(cell["text"]) > 8 else ""
+        out.append(f'<g class="{cls}" data-role="{role}" data-n="{n}"{attrs}>'
+                   f'<title>{html.escape(cell["title"])}</title>'
+                   f'<rect x="{x0 + 1}" y="{y0 + 1}" width="{CELL - 2}" height="{CELL - 2}" rx="4"/>'
+                   f'<text class="v{long}" x="{x0 + CELL / 2}" y="{y0 + CELL / 2 + 4}">'
+                   f'{cell["text"]}</text><text class="tag" x="{x0 + CELL / 2}" y="{y0 + CELL - 6}">'
+                   f'</text></g>')
     if origin and any(origin):
         out.append(f'<rect class="frame" x="{m + px * CELL}" y="{m + py * CELL}" '
                    f'width="{(W - 2 * px) * CELL}" height="{(H - 2 * py) * CELL}"/>')
@@ -331,15 +336,19 @@ def _grids(m: dict[str, Any]) -> str:
           "title": f"∂L/∂k_{{{e['cell'][0]},{e['cell'][1]}}} = {e['grad_text']}: click for its terms"}
          for e in m["k"]]
     fig = '<figure><figcaption>{}</figcaption>{}</figure>'
+    # large grids are drawn smaller, so that the four grids and the equation fit on a screen
+    tall = max(s["padded"][1], s["output"][1]) * CELL
+    wide = (s["padded"][0] + s["output"][0] + 2 * s["kernel"][0]) * CELL + 200
+    scale = min(1.0, MAX_GRID_HEIGHT / tall, MAX_GRIDS_WIDTH / wide)
     return "".join([
         fig.format(f"input X ({s['input'][0]}×{s['input'][1]}" +
                    (f", padding {s['padding'][0]}×{s['padding'][1]}: hatched zeros)"
                     if any(s["padding"]) else ")"),
-                   _grid("x", x, s["padded"], ("i", "j"), s["padding"])),
-        fig.format("kernel K", _grid("k", k, s["kernel"], ("i", "j"))),
+                   _grid("x", x, s["padded"], ("i", "j"), s["padding"], scale=scale)),
+        fig.format("kernel K", _grid("k", k, s["kernel"], ("i", "j"), scale=scale)),
         fig.format(f"output Z = conv(X, K)/{num(s['divisor'])}",
-                   _grid("z", z, s["output"], ("x", "y"))),
-        fig.format("gradient ∂L/∂K", _grid("g", g, s["kernel"], ("i", "j"))),
+                   _grid("z", z, s["output"], ("x", "y"), scale=scale)),
+        fig.format("gradient ∂L/∂K", _grid("g", g, s["kernel"], ("i", "j"), scale=scale)),
     ])
 
 
