@@ -12,9 +12,11 @@ configuration convprop cannot run counts as unsupported; the tests require none.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import warnings
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -137,13 +139,26 @@ def run(cfg: tc.Config) -> tuple[str, str]:
         return "unsupported", f"{type(e).__name__}: {e}"
 
 
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """torch on one thread: these tensors are tiny, and a busy machine makes torch's
+    thread pool the slowest part of the run."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def results(module: str) -> list[tuple[tc.Config, str, str]]:
-    cfgs = list(tc.configs(module))
-    return [(c, *run(c)) for c in cfgs]
+    with _one_thread():
+        return [(c, *run(c)) for c in tc.configs(module)]
 
 
 def _functional_results() -> list[tuple[tc.Config, str, str]]:
-    return [(c, *run(c)) for c in tc.functional_configs(FUNCTIONALS)]
+    with _one_thread():
+        return [(c, *run(c)) for c in tc.functional_configs(FUNCTIONALS)]
 
 
 def _failures(rows, outcomes=("mismatch", "unsupported")) -> list[str]:

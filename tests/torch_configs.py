@@ -180,11 +180,15 @@ def _functional_config(entry: dict, module: str, source: str) -> Config | None:
     return Config(source, entry["fullname"], module, args, kwargs, inputs, functional=name)
 
 
-def _common_nn(module: str) -> Iterator[Config]:
+@functools.cache
+def _entries() -> tuple[tuple[str, dict], ...]:
     common_nn, _ = _testing()
     entries = [("common_nn", e) for e in common_nn.module_tests + common_nn.get_new_module_tests()]
-    entries += [("criterion_tests", e) for e in common_nn.criterion_tests]
-    for source, entry in entries:
+    return tuple(entries + [("criterion_tests", e) for e in common_nn.criterion_tests])
+
+
+def _common_nn(module: str) -> Iterator[Config]:
+    for source, entry in _entries():
         torch.manual_seed(0)
         named = entry.get("module_name")
         full = entry.get("fullname", "")
@@ -226,10 +230,10 @@ def functional_configs(names: set[str] | frozenset[str]) -> Iterator[Config]:
     """common_nn's entries that wrap one ``torch.nn.functional`` call of a function in
     ``names`` (``"softmax"``, ``"smooth_l1_loss"``, ...), as functional configs; their
     ``module`` is the entry's ``fullname`` up to the first ``_``."""
-    common_nn, _ = _testing()
-    for entry in common_nn.get_new_module_tests():
+    for source, entry in _entries():
         full = entry.get("fullname", "")
-        if entry.get("module_name") is not None or "constructor" not in entry:
+        if source != "common_nn" or entry.get("module_name") is not None \
+                or "constructor" not in entry:
             continue
         torch.manual_seed(0)
         cfg = _functional_config(entry, full.split("_")[0], "common_nn")
