@@ -1,11 +1,12 @@
 """PyTorch's own test configurations for every activation and loss, run against convprop.
 
 For each configuration that torch's test suite keeps (``module_db`` samples,
-``common_nn`` module and criterion tests, and ``common_nn``'s functional entries; see
-``tests/torch_configs.py``) the same module is built in torch and in convprop from the
-same arguments, fed the same float64 inputs, and compared: the output, the gradient of
-every input torch differentiates, and every parameter's gradient, to 1e-10.  A
-configuration convprop cannot run counts as unsupported; the tests require none.
+``common_nn`` module and criterion tests, ``common_nn``'s functional entries, and
+``op_db``'s samples of the functional forms; see ``tests/torch_configs.py``) the same
+module or function is built in torch and in convprop from the same arguments, fed the
+same float64 inputs, and compared: the output, the gradient of every input torch
+differentiates, and every parameter's gradient, to 1e-10.  A configuration convprop
+cannot run counts as unsupported; the tests require none.
 
 ``python tests/test_torch_configs_act_loss.py`` prints the summary table.
 """
@@ -13,6 +14,7 @@ configuration convprop cannot run counts as unsupported; the tests require none.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import sys
 import warnings
 from collections import Counter
@@ -42,12 +44,15 @@ LOSSES = ["BCELoss", "BCEWithLogitsLoss", "CosineEmbeddingLoss", "CrossEntropyLo
           "MultiMarginLoss", "NLLLoss", "PoissonNLLLoss", "SmoothL1Loss", "SoftMarginLoss",
           "TripletMarginLoss"]
 FUNCTIONALS = frozenset(
-    ["softmax", "log_softmax", "softmin", "l1_loss", "mse_loss", "cross_entropy", "nll_loss",
-     "binary_cross_entropy", "binary_cross_entropy_with_logits", "smooth_l1_loss",
-     "huber_loss", "kl_div", "poisson_nll_loss", "gaussian_nll_loss", "hinge_embedding_loss",
-     "margin_ranking_loss", "soft_margin_loss", "multi_margin_loss", "multilabel_margin_loss",
-     "multilabel_soft_margin_loss", "cosine_embedding_loss", "triplet_margin_loss"]
-    + [a.lower() for a in ACTIVATIONS])
+    ["celu", "elu", "gelu", "glu", "hardshrink", "hardsigmoid", "hardswish", "hardtanh",
+     "leaky_relu", "logsigmoid", "log_softmax", "mish", "prelu", "relu", "relu6", "rrelu",
+     "selu", "sigmoid", "silu", "softmax", "softmin", "softplus", "softshrink", "softsign",
+     "tanh", "tanhshrink", "threshold",
+     "binary_cross_entropy", "binary_cross_entropy_with_logits", "cosine_embedding_loss",
+     "cross_entropy", "gaussian_nll_loss", "hinge_embedding_loss", "huber_loss", "kl_div",
+     "l1_loss", "margin_ranking_loss", "mse_loss", "multi_margin_loss",
+     "multilabel_margin_loss", "multilabel_soft_margin_loss", "nll_loss", "poisson_nll_loss",
+     "smooth_l1_loss", "soft_margin_loss", "triplet_margin_loss"])
 
 
 def _inputs(values: tuple) -> tuple[list, list]:
@@ -94,14 +99,21 @@ def _run_module(cfg: tc.Config) -> str:
     kw_t, kw_c = cfg.forward_kwargs, tc.to_numpy(cfg.forward_kwargs)
     yc = cmod(*cin, **kw_c)
     if cfg.module == "RReLU" and cfg.training:
-        x, lo, hi = cin[0].data, cmod.lower, cmod.upper
-        neg = x <= 0
-        assert np.array_equal(yc.data[~neg], x[~neg])
-        assert np.all((yc.data[neg] <= lo * x[neg] + 1e-15) & (yc.data[neg] >= hi * x[neg] - 1e-15))
-        return "random"
+        return _check_random_slopes(cin[0], yc, cmod.lower, cmod.upper)
     yt = tmod(*tin, **kw_t)
     _compare(yc, yt, cin, tin, list(cmod.named_parameters()), dict(tmod.named_parameters()))
     return "match"
+
+
+def _check_random_slopes(x: cp.Tensor, y: cp.Tensor, lower: float, upper: float) -> str:
+    """RReLU in training (torch's draws differ): kept where ``x > 0``, else a slope in
+    ``[lower, upper]`` that the gradient repeats."""
+    a, neg = x.data, x.data <= 0
+    assert np.array_equal(y.data[~neg], a[~neg])
+    assert np.all((y.data[neg] <= lower * a[neg] + 1e-15) & (y.data[neg] >= upper * a[neg] - 1e-15))
+    y.backward(np.ones(y.shape))
+    assert np.all(x.grad[~neg] == 1) and np.all((x.grad[neg] >= lower) & (x.grad[neg] <= upper))
+    return "random"
 
 
 def _run_functional(cfg: tc.Config) -> str:
@@ -109,8 +121,17 @@ def _run_functional(cfg: tc.Config) -> str:
     it_t, it_c = iter(tin), iter(cin)
     targs = [next(it_t) if a is tc.INPUT else a for a in cfg.args]
     cargs = [next(it_c) if a is tc.INPUT else tc.to_numpy(a) for a in cfg.args]
-    yt = getattr(torch.nn.functional, cfg.functional)(*targs, **cfg.kwargs)
-    yc = getattr(F, cfg.functional)(*cargs, **tc.to_numpy(cfg.kwargs))
+    tkw = {k: next(it_t) if v is tc.INPUT else v for k, v in cfg.kwargs.items()}
+    ckw = {k: next(it_c) if v is tc.INPUT else tc.to_numpy(v) for k, v in cfg.kwargs.items()}
+    fn = getattr(F, cfg.functional)
+    yc = fn(*cargs, **ckw)
+    if cfg.functional == "rrelu":
+        bound = inspect.signature(fn).bind(*cargs, **ckw)
+        bound.apply_defaults()
+        if bound.arguments["training"]:
+            a = bound.arguments
+            return _check_random_slopes(a["input"], yc, a["lower"], a["upper"])
+    yt = getattr(torch.nn.functional, cfg.functional)(*targs, **tkw)
     _compare(yc, yt, cin, tin)
     return "match"
 
@@ -161,6 +182,11 @@ def _functional_results() -> list[tuple[tc.Config, str, str]]:
         return [(c, *run(c)) for c in tc.functional_configs(FUNCTIONALS)]
 
 
+def _op_results(function: str) -> list[tuple[tc.Config, str, str]]:
+    with _one_thread():
+        return [(c, *run(c)) for c in tc.op_configs(function)]
+
+
 def _failures(rows, outcomes=("mismatch", "unsupported")) -> list[str]:
     return [f"{c.source}:{c.name} [{c.functional or c.module}] {out}: {detail}"
             for c, out, detail in rows if out in outcomes]
@@ -183,6 +209,14 @@ def test_torch_functional_configs_match() -> None:
     assert [c.name for c, out, _ in rows if out == "out of scope"] == ["L1Loss_no_reduce_complex"]
 
 
+@pytest.mark.parametrize("function", sorted(FUNCTIONALS))
+def test_torch_op_db_samples_match(function: str) -> None:
+    rows = _op_results(function)
+    if not rows:
+        pytest.skip(f"op_db has no OpInfo for torch.nn.functional.{function}")
+    assert not _failures(rows), "\n".join(_failures(rows))
+
+
 def summary() -> str:
     """The table: configurations per module (and functional), by outcome."""
     lines = [f"{'module / function':36} {'configs':>7} {'match':>6} {'random':>6} "
@@ -191,7 +225,11 @@ def summary() -> str:
     groups = [(m, results(m)) for m in ACTIVATIONS + LOSSES]
     by_fn: dict[str, list] = {}
     for row in _functional_results():
-        by_fn.setdefault(f"F.{row[0].functional}", []).append(row)
+        by_fn.setdefault(f"F.{row[0].functional} (common_nn)", []).append(row)
+    for f in sorted(FUNCTIONALS):
+        rows = _op_results(f)
+        if rows:
+            by_fn[f"F.{f} (op_db)"] = rows
     for name, rows in groups + sorted(by_fn.items()):
         n = Counter(out for _, out, _ in rows)
         total.update(n)

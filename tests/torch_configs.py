@@ -13,6 +13,9 @@ module ``name`` (e.g. ``"ELU"``, ``"CrossEntropyLoss"``), from
 - ``common_nn.criterion_tests``: losses built by a closure; the constructor kwargs
   are read back from the built module (its ``__init__`` parameters, buffers included).
 
+``op_configs(function)`` yields ``common_methods_invocations.op_db``'s samples of
+``torch.nn.functional.<function>`` the same way.
+
 Values stay torch tensors (a test converts them with :func:`to_numpy`); ``INPUT``
 marks where a functional config passes its input.  Nothing here knows convprop: other
 module families can reuse it as they are built.
@@ -33,7 +36,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 
 
@@ -56,7 +58,8 @@ class Config:
         name: PyTorch's name for it (``desc`` or ``fullname``).
         module: the ``torch.nn`` class name it exercises.
         args, kwargs: the constructor's arguments; for a functional config, the
-            call's arguments, with :data:`INPUT` where the input goes.
+            call's arguments, with :data:`INPUT` where each input goes (positional
+            ones first, then keywords).
         inputs: the forward inputs (torch tensors; inputs that require grad are
             the ones PyTorch differentiates).
         forward_kwargs: keyword arguments of the forward call.
@@ -241,10 +244,38 @@ def functional_configs(names: set[str] | frozenset[str]) -> Iterator[Config]:
             yield cfg
 
 
+def op_configs(function: str) -> Iterator[Config]:
+    """``common_methods_invocations.op_db``'s float64 samples of ``torch.nn.functional.
+    <function>`` (the OpInfo named ``nn.functional.<function>``, or ``<function>`` for
+    the softmax family), every variant, as functional configs: each positional tensor
+    and each keyword tensor that requires grad is an input (:data:`INPUT` in ``args``
+    or ``kwargs``, in that order); other keyword tensors stay constants."""
+    _testing()
+    from torch.testing._internal.common_methods_invocations import op_db
+
+    for op in op_db:
+        if op.name not in (f"nn.functional.{function}", function):
+            continue
+        torch.manual_seed(0)
+        variant = f".{op.variant_test_name}" if op.variant_test_name else ""
+        samples = op.sample_inputs("cpu", torch.float64, requires_grad=True)
+        for i, sample in enumerate(samples):
+            values = (sample.input, *sample.args)
+            inputs = tuple(v for v in values if isinstance(v, torch.Tensor))
+            args = tuple(INPUT if isinstance(v, torch.Tensor) else v for v in values)
+            kwargs = dict(sample.kwargs)
+            for k, v in kwargs.items():  # keyword tensors torch differentiates: inputs too
+                if isinstance(v, torch.Tensor) and v.requires_grad:
+                    inputs, kwargs[k] = inputs + (v,), INPUT
+            yield Config("op_db", f"{op.name}{variant}[{i}]", function, args, kwargs, inputs,
+                         functional=function)
+
+
 def as_float64(values: tuple) -> tuple:
     """The inputs with floating tensors in float64 (ints untouched)."""
     return tuple(v.double() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
                  for v in values)
 
 
-__all__ = ["INPUT", "Config", "as_float64", "configs", "functional_configs", "np", "to_numpy"]
+__all__ = ["INPUT", "Config", "as_float64", "configs", "functional_configs", "op_configs",
+           "to_numpy"]
