@@ -272,12 +272,13 @@ def test_celu_alpha_zero_is_an_error() -> None:
         nn.CELU(0.0)(sample((2,)))
 
 
-def test_shrink_lambda_must_be_non_negative() -> None:
-    for f, m in ((F.softshrink, nn.Softshrink), (F.hardshrink, nn.Hardshrink)):
-        with pytest.raises(ValueError, match="lambd must be >= 0, got -1"):
-            f(sample((2,)), -1.0)
-        with pytest.raises(ValueError, match="lambd must be >= 0"):
-            m(-0.5)
+def test_softshrink_lambda_must_be_non_negative() -> None:
+    with pytest.raises(ValueError, match="lambd must be >= 0, got -1"):
+        F.softshrink(sample((2,)), -1.0)
+    with pytest.raises(ValueError, match="lambd must be >= 0"):
+        nn.Softshrink(-0.5)
+    # hardshrink takes a negative lambd (nothing is zeroed), as torch does
+    parity(nn.Hardshrink(-0.5), torch.nn.Hardshrink(-0.5), sample((3, 4)))
 
 
 def test_hardtanh_bounds_must_be_ordered() -> None:
@@ -303,6 +304,10 @@ def test_prelu_shape_errors() -> None:
         nn.PReLU(3)(sample((3,)))
     with pytest.raises(ValueError, match="weight must be 1-D"):
         F.prelu(sample((4, 3)), np.ones((3, 1)))
+    w = cp.Tensor(np.array(0.2), requires_grad=True)  # a scalar slope, as torch allows
+    wt = torch.tensor(0.2, dtype=torch.float64, requires_grad=True)
+    parity(lambda t: F.prelu(t, w), lambda t: torch.nn.functional.prelu(t, wt), sample((3, 4)),
+           [w], [wt])
     with pytest.raises(ValueError, match="num_parameters must be a positive int"):
         nn.PReLU(0)
     with pytest.raises(ValueError, match="device"):

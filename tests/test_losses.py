@@ -359,6 +359,11 @@ def test_multiclass_margin_losses_match_torch(reduction: str) -> None:
     mt = np.array([[3, 0, -1, 1], [0, 1, 2, 3], [-1, 2, 0, 0], [1, 1, -1, 3], [2, -1, -1, -1]])
     check(*both("MultiLabelMarginLoss", reduction=reduction), [x, mt], [True, False])
     check(*both("MultiLabelMarginLoss", reduction=reduction), [x[0], mt[0]], [True, False])
+    for target in (np.array(0), np.array(-1)):  # a scalar input: one class
+        check(*both("MultiLabelMarginLoss", reduction=reduction), [np.array(0.3), target],
+              [True, False])
+        check(*both("MultiMarginLoss", reduction=reduction), [np.array(0.3), np.array(0)],
+              [True, False])
     y = (rand(5, 4, seed=3) > 0).astype(np.float64)
     for kw in ({}, dict(weight=w)):
         check(*both("MultiLabelSoftMarginLoss", reduction=reduction, **kw), [x, y],
@@ -554,8 +559,10 @@ def test_multiclass_margin_errors() -> None:
         F.multi_margin_loss(rand(3, 4), np.array([0, 1]))
     with pytest.raises(TypeError, match="integer class indices"):
         F.multi_margin_loss(rand(3, 4), np.array([0.0, 1.0, 2.0]))
-    with pytest.raises(ValueError, match=r"must be \(N, C\) or \(C,\)"):
+    with pytest.raises(ValueError, match=r"must be \(N, C\), \(C,\) or a scalar"):
         F.multi_margin_loss(rand(2, 3, 4), np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"must be \(N, C\), \(C,\) or a scalar"):
+        F.multilabel_margin_loss(rand(2, 3, 4), np.zeros((2, 3, 4), dtype=np.int64))
     with pytest.raises(IndexError, match="target 4 is out of range"):
         F.multilabel_margin_loss(rand(2, 4), np.array([[0, 4, -1, 0], [1, -1, 9, 9]]))
     with pytest.raises(ValueError, match=r"target must have the input's shape \(2, 4\)"):

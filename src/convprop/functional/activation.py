@@ -242,8 +242,8 @@ def softshrink(input: Any, lambd: float = 0.5) -> Tensor:
 
 
 def hardshrink(input: Any, lambd: float = 0.5) -> Tensor:
-    """``x`` where ``|x| > lambd``, else 0."""
-    _check_lambd(lambd, "hardshrink")
+    """``x`` where ``|x| > lambd``, else 0 (a negative ``lambd`` keeps every ``x``, as in
+    PyTorch, which only rejects it for :func:`softshrink`)."""
     x = as_tensor(input)
     a = x.data
     keep = (a < -lambd) | (a > lambd)
@@ -257,33 +257,35 @@ def prelu(input: Any, weight: Any) -> Tensor:
     Args:
         input: ``(N, C, ...)``; the channel axis is 1 (inputs of 0 or 1 dims have
             one channel, as in PyTorch).
-        weight: ``(C,)`` slopes, or ``(1,)`` shared by every channel (learnable).
+        weight: ``(C,)`` slopes, or ``(1,)`` or a scalar shared by every channel (learnable).
 
     Backward: ``dx = g`` (``x > 0``) or ``weight * g``; ``dweight = sum(g * x)`` over
     the non-positive elements of each channel.
     """
     x, w = as_tensor(input), as_tensor(weight)
-    if w.ndim != 1:
-        raise ValueError(f"prelu: weight must be 1-D (one slope per channel), got shape {w.shape}")
+    if w.ndim > 1:
+        raise ValueError(f"prelu: weight must be 1-D (one slope per channel) or a scalar, "
+                         f"got shape {w.shape}")
     a = x.data
+    count = w.shape[0] if w.ndim else 1
     channels = a.shape[1] if a.ndim >= 2 else 1
-    if w.shape[0] not in (1, channels):
-        raise ValueError(f"prelu: weight has {w.shape[0]} slopes but the input has {channels} "
+    if count not in (1, channels):
+        raise ValueError(f"prelu: weight has {count} slopes but the input has {channels} "
                          f"channel(s) (axis 1; inputs of fewer than 2 dims have one); "
                          f"use 1 or {channels}")
     shape = [1] * a.ndim
-    if w.shape[0] > 1:
-        shape[1] = w.shape[0]
+    if count > 1:
+        shape[1] = count
     wb = w.data.reshape(shape)
     pos = a > 0
     out = np.where(pos, a, wb * a).astype(a.dtype, copy=False)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         gw = np.where(pos, 0, g * a)
-        if w.shape[0] > 1:
+        if count > 1:
             gw = gw.sum(axis=tuple(i for i in range(a.ndim) if shape[i] == 1))
         else:
-            gw = np.reshape(gw.sum(), (1,))
+            gw = np.reshape(gw.sum(), w.shape)
         return np.where(pos, g, g * wb), gw
 
     return Tensor._wrap(out, (x, w), backward)

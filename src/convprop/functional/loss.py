@@ -751,8 +751,8 @@ def _class_rows(x: Tensor, target: Any, name: str) -> tuple[np.ndarray, np.ndarr
                                                             tuple[int, ...]]:
     """``(N, C)`` (or ``(C,)``) scores as rows, their class-index targets ``(N,)``,
     and the per-sample output shape."""
-    if x.ndim not in (1, 2):
-        raise ValueError(f"{name}: input must be (N, C) or (C,), got shape {x.shape}")
+    if x.ndim > 2:
+        raise ValueError(f"{name}: input must be (N, C), (C,) or a scalar, got shape {x.shape}")
     t = _labels(target)
     if t.dtype.kind not in "iu":
         raise TypeError(f"{name}: target must hold integer class indices, got dtype {t.dtype}")
@@ -760,7 +760,7 @@ def _class_rows(x: Tensor, target: Any, name: str) -> tuple[np.ndarray, np.ndarr
     if t.size != n or t.ndim > 1:
         raise ValueError(f"{name}: input of shape {x.shape} needs {n} class indices, got target "
                          f"of shape {t.shape}")
-    c = x.shape[-1]
+    c = x.shape[-1] if x.ndim else 1
     shape = (n,) if x.ndim == 2 else t.shape  # a 1-D input: () or (1,), as the target
     t = t.reshape(-1).astype(np.int64)
     if np.any((t < 0) | (t >= c)):
@@ -775,8 +775,8 @@ def multi_margin_loss(input: Any, target: Any, p: int = 1, margin: float = 1.0,
     """Multi-class hinge: per sample ``sum_{i != y} w[y] max(0, margin - x[y] + x[i])^p / C``.
 
     Args:
-        input: ``(N, C)`` or ``(C,)``.
-        target: class indices ``(N,)`` (``()`` or ``(1,)`` for a 1-D input).
+        input: ``(N, C)``, ``(C,)`` or a scalar (one class).
+        target: class indices ``(N,)`` (``()`` or ``(1,)`` for a 1-D or scalar input).
         p: 1 or 2.
         weight: optional ``(C,)`` per-class weights.
 
@@ -813,7 +813,7 @@ def multilabel_margin_loss(input: Any, target: Any, size_average: bool | None = 
     target classes ``j`` and the non-target classes ``i``.
 
     Args:
-        input: ``(N, C)`` or ``(C,)``.
+        input: ``(N, C)``, ``(C,)`` or a scalar (one class).
         target: integer array of the input's shape: each row lists its target classes,
             ended by the first ``-1`` (the rest is ignored).
     """
@@ -821,15 +821,16 @@ def multilabel_margin_loss(input: Any, target: Any, size_average: bool | None = 
     _check_reduction(reduction, "multilabel_margin_loss")
     x = as_tensor(input)
     t = _labels(target)
-    if x.ndim not in (1, 2):
-        raise ValueError(f"multilabel_margin_loss: input must be (N, C) or (C,), got {x.shape}")
+    if x.ndim > 2:
+        raise ValueError(f"multilabel_margin_loss: input must be (N, C), (C,) or a scalar, "
+                         f"got {x.shape}")
     if t.shape != x.shape:
         raise ValueError(f"multilabel_margin_loss: target must have the input's shape {x.shape}, "
                          f"got {t.shape}")
     if t.dtype.kind not in "iu":
         raise TypeError(f"multilabel_margin_loss: target must hold integer class indices, got "
                         f"dtype {t.dtype}")
-    c = x.shape[-1]
+    c = x.shape[-1] if x.ndim else 1
     rows, t = x.data.reshape(-1, c), t.reshape(-1, c).astype(np.int64)
     n = rows.shape[0]
     valid = np.cumprod(t != -1, axis=1).astype(bool)  # up to the first -1

@@ -233,8 +233,15 @@ class Softshrink(Module):
         return str(self.lambd)
 
 
-class Hardshrink(Softshrink):
+class Hardshrink(Module):
     """``x`` outside ``[-lambd, lambd]``, else 0."""
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = lambd
+
+    def extra_repr(self) -> str:
+        return str(self.lambd)
 
     def forward(self, input: Any) -> Tensor:
         return A.hardshrink(input, self.lambd)
