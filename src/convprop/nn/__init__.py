@@ -5,6 +5,7 @@ wrappers that own parameters and call :mod:`convprop.functional`.
 """
 
 from . import init
+from . import utils as utils  # clip_grad_norm_, parameters_to_vector, ...
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .linear import Flatten, Identity, Linear
