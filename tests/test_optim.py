@@ -68,9 +68,13 @@ def run_both(make_opt, make_topt, steps: int = 20, make_sched=None, make_tsched=
         topt.zero_grad()
         tloss.backward()
         topt.step()
-        if sched:
+        if sched and isinstance(sched, optim.ReduceLROnPlateau):
+            sched.step(loss.item())
+            tsched.step(tloss.item())
+        elif sched:
             sched.step()
             tsched.step()
+        if sched:
             lrs.append((sched.get_last_lr(), tsched.get_last_lr()))
         ours.append(np.concatenate([p.data.ravel() for p in model.parameters()]))
         theirs.append(np.concatenate([p.detach().numpy().ravel() for p in tmodel.parameters()]))
@@ -172,6 +176,9 @@ SCHEDULERS = [
     ("sequential-three", lambda L: lambda o: L.SequentialLR(
         o, [L.ExponentialLR(o, gamma=0.8), L.StepLR(o, step_size=2, gamma=0.5),
             L.MultiStepLR(o, milestones=[14, 16], gamma=0.3)], milestones=[4, 11])),
+    # stepped with the loss; a large relative threshold makes most epochs "bad"
+    ("plateau", lambda L: lambda o: L.ReduceLROnPlateau(o, factor=0.5, patience=0,
+                                                        threshold=0.5, cooldown=1)),
 ]
 
 #: the optimizers the schedulers drive: SGD with momentum (OneCycleLR cycles ``momentum``)
