@@ -267,6 +267,29 @@ def test_scheduler_warnings_match_torch() -> None:
     assert math.isclose(sched.get_last_lr()[0], 0.1 * 0.1**3, rel_tol=1e-15)
 
 
+@pytest.mark.parametrize("case", [("sgd", "SGD", {"lr": 0.1, "momentum": 0.9}, {})] + GROUPED,
+                         ids=lambda c: c[0])
+def test_float32_parameters_stay_float32(case) -> None:
+    _, name, defaults, options = case
+    rng = np.random.default_rng(5)
+    data = [rng.standard_normal((3, 2)).astype(np.float32), rng.standard_normal(4).astype(np.float32)]
+    ours = [nn.Parameter(d.copy()) for d in data]
+    theirs = [torch.nn.Parameter(torch.from_numpy(d.copy())) for d in data]
+    opt = getattr(optim, name)([{"params": ours[:1], **options}, {"params": ours[1:]}], **defaults)
+    topt = getattr(torch.optim, name)([{"params": theirs[:1], **options},
+                                       {"params": theirs[1:]}], **defaults)
+    for _ in range(10):  # the gradient of sum(p^3) / 3
+        for p, t in zip(ours, theirs):
+            p.grad = p.data**2
+            t.grad = t.detach() ** 2
+        opt.step()
+        topt.step()
+    for p, t in zip(ours, theirs):
+        assert p.data.dtype == np.float32
+        assert all(v.dtype == np.float32 for v in opt.state[p].values() if v.ndim)
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_step_skips_parameters_without_gradients_and_updates_in_place() -> None:
     a = nn.Parameter(np.ones(3))
     b = nn.Parameter(np.ones(3))
