@@ -295,3 +295,39 @@ def test_scheduler_load_state_dict_errors() -> None:
     bad["_schedulers"].pop()
     with pytest.raises(ValueError, match="holds 1 schedulers, this SequentialLR has 2"):
         seq.load_state_dict(bad)
+
+
+def test_named_parameters_give_param_names_as_in_torch() -> None:
+    model, tmodel = twin_models(mlp)
+    named = list(model.named_parameters())
+    tnamed = list(tmodel.named_parameters())
+    opt = optim.AdamW([{"params": named[:2], "lr": 0.05}, {"params": named[2:]}], lr=0.01)
+    topt = torch.optim.AdamW([{"params": tnamed[:2], "lr": 0.05}, {"params": tnamed[2:]}], lr=0.01)
+    assert opt.param_groups[0]["params"][0] is named[0][1]
+    data = batches(K + M)
+    train("cp", model, opt, None, data[:K])
+    train("torch", tmodel, topt, None, data[:K])
+    ours, theirs = opt.state_dict(), topt.state_dict()
+    assert [g["param_names"] for g in ours["param_groups"]] == [
+        g["param_names"] for g in theirs["param_groups"]] == [["1.weight", "1.bias"],
+                                                              ["3.weight", "3.bias"]]
+    # a torch optimizer built from plain parameters takes the state, names and all
+    _, tmodel2 = twin_models(mlp)
+    tmodel2.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+    params2 = list(tmodel2.parameters())
+    topt2 = torch.optim.AdamW([{"params": params2[:2], "lr": 0.05}, {"params": params2[2:]}])
+    topt2.load_state_dict(optim.to_torch(ours))
+    assert_same_steps(train("cp", model, opt, None, data[K:]),
+                      train("torch", tmodel2, topt2, None, data[K:]))
+
+
+def test_param_names_rules_match_torch() -> None:
+    for lib, p, q in [(optim, nn.Parameter(np.ones(1)), nn.Parameter(np.ones(1))),
+                      (torch.optim, torch.nn.Parameter(torch.ones(1)),
+                       torch.nn.Parameter(torch.ones(1)))]:
+        with pytest.raises(ValueError, match="Some param names are missing"):
+            lib.SGD([("w", p), q], lr=0.1)
+        with pytest.raises(ValueError, match="all optimizer param groups should be with/without names"):
+            lib.SGD([{"params": [("w", p)]}, {"params": [q]}], lr=0.1)
+        with pytest.raises(TypeError, match="ordered collection"):
+            lib.SGD([{"params": {p}}], lr=0.1)
