@@ -89,6 +89,22 @@ def test_clip_grad_norm_nonfinite() -> None:
     assert np.isnan(ours[1].grad).all() and torch.isnan(theirs[1].grad).all()
 
 
+@pytest.mark.parametrize("norm_type", [2.0, 1.5, math.inf])
+def test_get_total_norm_and_clip_grads_with_norm_match_torch(norm_type) -> None:
+    ours, theirs = twin_params()
+    grads = [p.grad for p in ours if p.grad is not None]
+    total = nn.utils.get_total_norm(grads, norm_type)
+    ttotal = torch.nn.utils.get_total_norm([t.grad for t in theirs if t.grad is not None],
+                                           norm_type)
+    np.testing.assert_allclose(total.item(), ttotal.item(), rtol=1e-13)
+    assert nn.utils.get_total_norm(cp.tensor(grads[0])).item() == pytest.approx(
+        torch.nn.utils.get_total_norm(theirs[0].grad).item(), rel=1e-13)
+    assert nn.utils.get_total_norm([]).item() == 0.0
+    nn.utils.clip_grads_with_norm_(ours, 0.25, total)
+    torch.nn.utils.clip_grads_with_norm_(theirs, 0.25, ttotal)
+    assert_same_grads(ours, theirs)
+
+
 @pytest.mark.parametrize("clip_value", [0.5, 2])
 def test_clip_grad_value_matches_torch(clip_value) -> None:
     ours, theirs = twin_params()

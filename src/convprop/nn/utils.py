@@ -17,7 +17,8 @@ import numpy as np
 
 from ..autograd import Tensor
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm",
+           "parameters_to_vector", "vector_to_parameters"]
 
 
 def _tensors(parameters: Tensor | Iterable[Tensor], fn: str) -> list[Tensor]:
@@ -61,14 +62,60 @@ def _vector_norm(x: np.ndarray, ord: float) -> np.ndarray:
     return np.asarray(out, dtype=x.dtype)
 
 
+def get_total_norm(tensors: Tensor | np.ndarray | Iterable[Tensor | np.ndarray],
+                   norm_type: float | str = 2.0, error_if_nonfinite: bool = False,
+                   foreach: bool | None = None) -> Tensor:
+    """The ``norm_type`` norm of all elements of ``tensors`` together: the norm of the
+    vector of each tensor's own norm (usually the gradients: ``[p.grad for p in params]``).
+
+    Args:
+        tensors: Tensors or arrays (or one of them).
+        norm_type: the p of the p-norm; ``inf`` (or ``"inf"``) for the largest magnitude.
+        error_if_nonfinite: raise if the norm is nan or inf.
+        foreach: accepted for PyTorch compatibility; NumPy has one code path.
+
+    Returns:
+        A 0-d Tensor (float32 0 for no tensors).
+
+    Raises:
+        RuntimeError: the norm is not finite and ``error_if_nonfinite`` is set.
+    """
+    if isinstance(tensors, (Tensor, np.ndarray)):
+        tensors = [tensors]
+    arrays = [t.data if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
+    norm_type = _number(norm_type, "norm_type", "get_total_norm")
+    if not arrays:
+        return Tensor._wrap(np.zeros((), dtype=np.float32))
+    total = _vector_norm(np.stack([_vector_norm(a, norm_type) for a in arrays]), norm_type)
+    if error_if_nonfinite and not np.isfinite(total):
+        raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` "
+                           "is non-finite, so it cannot be clipped. To disable this error and "
+                           "scale the gradients by the non-finite norm anyway, set "
+                           "`error_if_nonfinite=False`")
+    return Tensor._wrap(total)
+
+
+def clip_grads_with_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
+                          total_norm: Tensor | float, foreach: bool | None = None) -> None:
+    """Multiply every ``.grad``, in place, by ``min(1, max_norm / (total_norm + 1e-6))``
+    (the second half of :func:`clip_grad_norm_`, for a norm computed elsewhere)."""
+    params = _tensors(parameters, "clip_grads_with_norm_")
+    max_norm = _number(max_norm, "max_norm", "clip_grads_with_norm_")
+    total = total_norm.data if isinstance(total_norm, Tensor) else np.asarray(total_norm)
+    coef = np.minimum(max_norm / (total + 1e-6), 1.0)
+    for p in params:
+        if p.grad is not None:
+            p.grad *= coef.astype(p.grad.dtype)
+
+
 def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
                     norm_type: float | str = 2.0, error_if_nonfinite: bool = False,
                     foreach: bool | None = None) -> Tensor:
     """Scale all gradients together so that their joint norm is at most ``max_norm``.
 
-    The total norm is the ``norm_type`` norm of the vector of every gradient's own norm
-    (the norm of all gradient elements concatenated); each ``.grad`` is then multiplied,
-    in place, by ``min(1, max_norm / (total_norm + 1e-6))``, as PyTorch does.
+    The total norm is :func:`get_total_norm` of the gradients (the norm of all gradient
+    elements concatenated); each ``.grad`` is then multiplied, in place, by
+    ``min(1, max_norm / (total_norm + 1e-6))``, as PyTorch does.
 
     Args:
         parameters: a Tensor or an iterable of Tensors; those without ``.grad`` are skipped.
@@ -88,19 +135,10 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     params = _tensors(parameters, "clip_grad_norm_")
     max_norm = _number(max_norm, "max_norm", "clip_grad_norm_")
     norm_type = _number(norm_type, "norm_type", "clip_grad_norm_")
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return Tensor._wrap(np.zeros((), dtype=np.float32))
-    total = _vector_norm(np.stack([_vector_norm(g, norm_type) for g in grads]), norm_type)
-    if error_if_nonfinite and not np.isfinite(total):
-        raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` "
-                           "is non-finite, so it cannot be clipped. To disable this error and "
-                           "scale the gradients by the non-finite norm anyway, set "
-                           "`error_if_nonfinite=False`")
-    coef = np.minimum(max_norm / (total + 1e-6), 1.0)
-    for g in grads:
-        g *= coef.astype(g.dtype)
-    return Tensor._wrap(total)
+    total = get_total_norm([p.grad for p in params if p.grad is not None], norm_type,
+                           error_if_nonfinite)
+    clip_grads_with_norm_(params, max_norm, total)
+    return total
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
