@@ -32,7 +32,7 @@ from ..autograd import Tensor
 _LABELS = {"lr": "learning rate", "eps": "epsilon value"}
 
 
-def as_state_array(value: Any) -> np.ndarray:
+def _as_state_array(value: Any) -> np.ndarray:
     """A state entry (ndarray, convprop Tensor, ``torch.Tensor`` or number) as a fresh ndarray."""
     if isinstance(value, Tensor):
         return np.array(value.data, copy=True)
@@ -243,7 +243,7 @@ class Optimizer:
     def _load_entry(self, key: Any, p: Tensor, name: str, value: Any) -> Any:
         if value is None or not (_is_array_like(value) or isinstance(value, numbers.Number)):
             return copy.deepcopy(value)
-        arr = as_state_array(value)
+        arr = _as_state_array(value)
         if name in self._scalar_state:
             if arr.shape != ():
                 raise ValueError(f"loaded state dict's {name!r} for parameter id {key!r} has shape "
