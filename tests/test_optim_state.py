@@ -331,3 +331,23 @@ def test_param_names_rules_match_torch() -> None:
             lib.SGD([{"params": [("w", p)]}, {"params": [q]}], lr=0.1)
         with pytest.raises(TypeError, match="ordered collection"):
             lib.SGD([{"params": {p}}], lr=0.1)
+
+
+def test_to_torch_and_from_torch_convert_arrays_and_keep_the_structure() -> None:
+    from collections import Counter
+
+    sd = {"state": {0: {"step": np.array(3.0, dtype=np.float32), "exp_avg": np.ones((2, 2))}},
+          "param_groups": [{"betas": (0.9, 0.99), "params": [0], "foreach": None}],
+          "milestones": Counter({3: 2, 7: 1}), "mode": "min", "w": nn.Parameter(np.ones(1))}
+    t = optim.to_torch(sd)
+    assert t["state"][0]["step"].dtype == torch.float32 and t["state"][0]["step"].shape == ()
+    assert t["state"][0]["exp_avg"].dtype == torch.float64
+    assert isinstance(t["w"], torch.Tensor)
+    assert t["param_groups"][0]["betas"] == (0.9, 0.99) and t["param_groups"][0]["foreach"] is None
+    assert isinstance(t["milestones"], Counter) and t["milestones"] == sd["milestones"]
+    t["state"][0]["exp_avg"][0, 0] = 5.0  # a copy, not a view of the NumPy array
+    assert sd["state"][0]["exp_avg"][0, 0] == 1.0
+    back = optim.from_torch(t)
+    assert back["state"][0]["step"].dtype == np.float32
+    np.testing.assert_array_equal(back["state"][0]["exp_avg"], [[5.0, 1.0], [1.0, 1.0]])
+    assert back["mode"] == "min" and isinstance(back["milestones"], Counter)
