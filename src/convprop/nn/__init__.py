@@ -5,6 +5,7 @@ wrappers that own parameters and call :mod:`convprop.functional`.
 """
 
 from . import init
+from . import utils as utils  # clip_grad_norm_, parameters_to_vector, ...
 from .activation import (
     CELU,
     ELU,
