@@ -42,6 +42,7 @@ from .creation import (
 )
 from .gradcheck import GradcheckError, gradcheck
 from .io import load, save
+
 # torch.seed() has no top-level twin: ``convprop.seed`` is the founding document's module;
 # ``convprop.random.seed()`` reseeds the default stream from the operating system.
 from .random import Generator, get_rng_state, initial_seed, manual_seed, set_rng_state
