@@ -167,13 +167,15 @@ def test_every_algorithm_exercised():
     assert tested == {algo.name for algo in ALGORITHMS}
 
 
-def test_im2col_in_row_chunks(monkeypatch):
-    """Work items of one output row each (the chunked path) give the same answer."""
-    monkeypatch.setattr(im2col, "COLS_BYTES", 1)
-    monkeypatch.setattr(im2col, "MIN_COLUMNS", 1)
-    shape = (2, 4, 6, (9, 8), (3, 3), (2, 1), ((2, 0), (1, 3)), (1, 2), 2, True)
+@pytest.mark.parametrize("cols_bytes, min_columns, expect", [(1, 1, (1, 1)), (2**30, 2**10, (4, 2))])
+def test_im2col_layouts(monkeypatch, cols_bytes, min_columns, expect):
+    """Items of one output row each, and blocks of whole samples, give the same answer."""
+    monkeypatch.setattr(im2col, "COLS_BYTES", cols_bytes)
+    monkeypatch.setattr(im2col, "MIN_COLUMNS", min_columns)
+    shape = (3, 4, 6, (9, 8), (3, 3), (2, 1), ((2, 0), (1, 3)), (1, 2), 2, True)
     spec = make_spec(shape)
-    assert im2col.rows_per_chunk(spec) == 1
+    rows, samples = im2col.layout(spec, 2)
+    assert (rows == 1, samples) == (expect[0] == 1, expect[1])
     x, w, b, gy = arrays(spec)
     for a, r in zip(run(IM2COL, spec, x, w, b, gy), torch_answer(spec, x, w, b, gy)):
         assert rel_err(a, r) <= 1e-10
@@ -310,14 +312,14 @@ def test_pack_and_col2im_against_loops(case):
     xn = rng.standard_normal((C, *size))
     T = int(np.prod(kernel))
     cols = np.full((cg * T, (r1 - r0) * out[2]), np.nan)
-    im2col._pack(xn, c0, cols, r0, r1, kernel, stride, dilation, before, out)
+    im2col._pack(xn, c0, cols, 0, r0, r1, kernel, stride, dilation, before, out)
     expect = naive_pack(np.pad(xn, [(0, 0)] + [(0, a) for a in after]), c0, cg, r0, r1, kernel,
                         stride, dilation, before, out)
     np.testing.assert_array_equal(cols, expect)
     # col2im is pack's adjoint: <pack(x), v> == <x, col2im(v)> for every x, v
     v = rng.standard_normal(cols.shape)
     dxn = np.zeros_like(xn)
-    im2col._col2im(v, dxn, c0, r0, r1, kernel, stride, dilation, before, out)
+    im2col._col2im(v, dxn, c0, 0, r0, r1, kernel, stride, dilation, before, out)
     assert abs(np.sum(cols * v) - np.sum(xn * dxn)) <= 1e-12 * np.sum(np.abs(cols * v))
     outside = np.ones(C, bool)
     outside[c0:c0 + cg] = False
