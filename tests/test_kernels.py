@@ -433,6 +433,7 @@ def test_default_is_numba_when_installed(monkeypatch):
     """Looked up with find_spec (not imported)."""
     monkeypatch.setattr(backend, "_default", [])
     monkeypatch.delenv(backend.ENV, raising=False)
+    monkeypatch.delitem(sys.modules, "numba", raising=False)  # an earlier test may have loaded it
     monkeypatch.setattr(backend.importlib.util, "find_spec", lambda name: object())
     assert kernels.default_backend_name() == "numba"
     monkeypatch.setattr(backend, "_default", [])
