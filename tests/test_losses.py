@@ -591,3 +591,23 @@ def test_cross_entropy_new_argument_errors() -> None:
         F.cross_entropy(rand(3, 4), np.ones((3, 4), dtype=np.int64))
     with pytest.raises(ValueError, match="ignore_index is not supported"):
         F.cross_entropy(rand(3, 4), np.full((3, 4), 0.25), ignore_index=1)
+
+
+def test_losses_over_an_empty_batch_match_torch() -> None:
+    x, t = np.zeros((0, 5)), np.zeros(0, dtype=np.int64)
+    for reduction in REDUCTIONS:
+        cases = [("cross_entropy", (x, t), dict(label_smoothing=0.1)), ("cross_entropy", (x, x), {}),
+                 ("nll_loss", (x, t), {}), ("gaussian_nll_loss", (x, x, np.ones((0, 5))), {}),
+                 ("triplet_margin_loss", (x, x, x), {}), ("cosine_embedding_loss", (x, x, t * 1.0), {})]
+        cases += [(n, (x, x), {}) for n in ("mse_loss", "smooth_l1_loss", "huber_loss", "kl_div",
+                                            "soft_margin_loss", "multilabel_soft_margin_loss",
+                                            "poisson_nll_loss", "hinge_embedding_loss")]
+        for name, args, kw in cases:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ours = getattr(F, name)(*args, reduction=reduction, **kw)
+                ref = getattr(torch.nn.functional, name)(*map(torch.tensor, args),
+                                                         reduction=reduction, **kw)
+            assert ours.shape == tuple(ref.shape), name
+            np.testing.assert_array_equal(ours.data, ref.numpy(), err_msg=name)
+    assert np.isnan(F.kl_div(x, x, reduction="batchmean").item())
