@@ -106,6 +106,16 @@ def test_activations_on_small_and_unbatched_shapes(shape) -> None:
         parity(getattr(nn, name)(*args).eval(), tl, x)
 
 
+def test_gelu_without_scipy_uses_math_erf(monkeypatch) -> None:
+    # SciPy is an optional extra: the fallback erf must give the same GELU
+    import math
+
+    from convprop.functional import activation
+
+    monkeypatch.setattr(activation, "_erf", np.vectorize(math.erf, otypes=[np.float64]))
+    parity(F.gelu, torch.nn.functional.gelu, sample())
+
+
 def test_float32_stays_float32() -> None:
     for name, args, _, _ in CASES:
         if name == "Softmax2d":
