@@ -9,6 +9,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import convprop as cp
 import convprop.functional as F
@@ -611,3 +613,44 @@ def test_losses_over_an_empty_batch_match_torch() -> None:
             assert ours.shape == tuple(ref.shape), name
             np.testing.assert_array_equal(ours.data, ref.numpy(), err_msg=name)
     assert np.isnan(F.kl_div(x, x, reduction="batchmean").item())
+
+
+@settings(max_examples=40)
+@given(n=st.integers(1, 4), c=st.integers(1, 5), extra=st.lists(st.integers(1, 3), max_size=2),
+       reduction=st.sampled_from(REDUCTIONS), smoothing=st.sampled_from([0.0, 0.1, 0.5, 1.0]),
+       weighted=st.booleans(), probs=st.booleans(), seed=st.integers(0, 2**16))
+def test_cross_entropy_matches_torch_on_drawn_cases(n, c, extra, reduction, smoothing, weighted,
+                                                    probs, seed) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 3, (n, c, *extra))
+    kw = dict(reduction=reduction, label_smoothing=smoothing)
+    if weighted:
+        kw["weight"] = rng.uniform(0.1, 2.0, c)
+    if probs:
+        target = np.moveaxis(rng.dirichlet(np.ones(c), (n, *extra)), -1, 1)
+    else:
+        target = rng.integers(0, c, (n, *extra))
+        target[rng.random(target.shape) < 0.2] = -100
+    check(*both("CrossEntropyLoss", **kw), [x, target], [True, probs])
+
+
+def test_new_losses_keep_float32() -> None:
+    x32 = rand(3, 4).astype(np.float32)
+    y32 = np.abs(rand(3, 4, seed=1)).astype(np.float32)
+    lab = np.array([0, 3, 1])
+    calls = [lambda a: F.smooth_l1_loss(a, y32), lambda a: F.huber_loss(a, y32),
+             lambda a: F.kl_div(a, y32, reduction="batchmean"), lambda a: F.poisson_nll_loss(a, y32),
+             lambda a: F.gaussian_nll_loss(a, y32, np.ones(3)),
+             lambda a: F.hinge_embedding_loss(a, y32), lambda a: F.soft_margin_loss(a, y32),
+             lambda a: F.margin_ranking_loss(a, y32, y32), lambda a: F.multi_margin_loss(a, lab),
+             lambda a: F.multilabel_margin_loss(a, np.zeros((3, 4), dtype=np.int64)),
+             lambda a: F.multilabel_soft_margin_loss(a, y32, weight=np.ones(4)),
+             lambda a: F.cosine_embedding_loss(a, y32, np.ones(3)),
+             lambda a: F.triplet_margin_loss(a, y32, -y32),
+             lambda a: F.cross_entropy(a, lab, weight=np.ones(4), label_smoothing=0.1),
+             lambda a: F.cross_entropy(a, y32), lambda a: F.mse_loss(a, y32, weight=np.ones((3, 4)))]
+    for i, call in enumerate(calls):
+        xc = cp.Tensor(x32, requires_grad=True)
+        loss = call(xc)
+        loss.backward()
+        assert loss.dtype == np.float32 and xc.grad.dtype == np.float32, i
