@@ -23,14 +23,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
+import convprop as cp
+import convprop.functional as F
+from convprop import nn
+
+torch = pytest.importorskip("torch")
 sys.path.insert(0, str(Path(__file__).parent))
-import torch_configs as tc  # noqa: E402
-
-import convprop as cp  # noqa: E402
-import convprop.functional as F  # noqa: E402
-from convprop import nn  # noqa: E402
+import torch_configs as tc  # noqa: E402  (it needs torch)
 
 TOL = 1e-10
 
