@@ -17,6 +17,16 @@ tF = torch.nn.functional
 from test_nn_layers import check_parity  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """PyTorch's thread pool only adds waiting on these tiny tensors (and on a shared CI
+    machine, a lot of it): run this module's references on one thread, then restore."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def rand(*shape: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape)
 
@@ -173,6 +183,14 @@ def test_batch_norm_on_an_empty_batch_matches_torch(training: bool) -> None:
     np.testing.assert_array_equal(layer.weight.grad, 0)
     for name, b in layer.named_buffers():
         np.testing.assert_array_equal(b.data, dict(tlayer.named_buffers())[name].numpy())
+
+
+def test_batch_norm_eps_rules() -> None:
+    with pytest.raises(ValueError, match="eps must be positive in training"):
+        nn.BatchNorm1d(3, eps=0.0)(rand(4, 3))
+    with pytest.raises(ValueError, match="eps must be non-negative"):
+        F.batch_norm(rand(4, 3), np.zeros(3), np.ones(3), eps=-1.0)
+    F.batch_norm(rand(4, 3), np.zeros(3), np.ones(3), eps=0.0)  # eval: 0 is allowed
 
 
 def test_batch_norm_training_needs_more_than_one_value_per_channel() -> None:

@@ -80,6 +80,10 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
         if t is not None and t.shape != (c,):
             raise ValueError(f"batch_norm: {label} must have shape ({c},) for input {x.shape}, "
                              f"got {t.shape}")
+    if training and not eps > 0:
+        raise ValueError(f"batch_norm: eps must be positive in training, got {eps}")
+    if not eps >= 0:
+        raise ValueError(f"batch_norm: eps must be non-negative, got {eps}")
     a = x.data
     bshape = (1, c) + (1,) * (a.ndim - 2)
     count = a.size // c if c else 0
