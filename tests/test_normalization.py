@@ -274,3 +274,19 @@ def test_local_response_norm_errors() -> None:
         F.local_response_norm(rand(3, 4), 2)
     with pytest.raises(ValueError, match="size must be a positive int"):
         nn.LocalResponseNorm(0)(rand(1, 3, 4))
+
+
+@pytest.mark.parametrize("make", [
+    lambda L: L.GroupNorm(2, 4), lambda L: L.LayerNorm((5, 5)), lambda L: L.LocalResponseNorm(3),
+    lambda L: L.InstanceNorm2d(4, affine=True, track_running_stats=True),
+])
+def test_normalisation_keeps_float32(make) -> None:
+    layer = make(nn)
+    x = cp.tensor(rand(2, 4, 5, 5).astype(np.float32), requires_grad=True)
+    y = layer(x)
+    y.sum().backward()
+    assert y.dtype == np.float32 and x.grad.dtype == np.float32
+    for name, p in layer.named_parameters():
+        assert p.grad.dtype == np.float32, name
+    for name, b in layer.named_buffers():
+        assert b.dtype in (np.float32, np.int64), name

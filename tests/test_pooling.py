@@ -329,3 +329,18 @@ def test_empty_batch_unpools_like_torch() -> None:
     y, idx = F.max_pool2d(rand(0, 2, 4, 4), 2, return_indices=True)
     _, tidx = tF.max_pool2d(torch.zeros(0, 2, 4, 4, dtype=torch.float64), 2, return_indices=True)
     compare(lambda t: F.max_unpool2d(t, idx, 2), lambda t: tF.max_unpool2d(t, tidx, 2), y.data)
+
+
+@pytest.mark.parametrize("op", [
+    lambda t: F.max_pool2d(t, 3, 2, 1, ceil_mode=True),
+    lambda t: F.max_pool2d(t, 2, return_indices=True)[0],
+    lambda t: F.avg_pool2d(t, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+    lambda t: F.adaptive_max_pool2d(t, 3),
+    lambda t: F.lp_pool2d(t * t, 2, 2),
+    lambda t: F.max_unpool2d(*F.max_pool2d(t, 2, return_indices=True), 2),
+])
+def test_pooling_keeps_float32(op) -> None:
+    x = cp.tensor(rand(2, 3, 6, 6).astype(np.float32), requires_grad=True)
+    y = op(x)
+    y.sum().backward()
+    assert y.dtype == np.float32 and x.grad.dtype == np.float32

@@ -262,3 +262,16 @@ def test_empty_batch_resamples_like_torch() -> None:
         compare(lambda t, k=kw: F.interpolate(t, **k), lambda t, k=kw: tF.interpolate(t, **k), x)
     compare(lambda t: F.unfold(t, 2), lambda t: tF.unfold(t, 2), x)
     compare(lambda t: F.fold(t, (3, 4), 2), lambda t: tF.fold(t, (3, 4), 2), rand(0, 8, 6))
+
+
+@pytest.mark.parametrize("op", [
+    lambda t: F.unfold(t, 2), lambda t: F.fold(F.unfold(t, 2, padding=1), (6, 6), 2, padding=1),
+    lambda t: F.pixel_shuffle(t, 2), lambda t: F.pixel_unshuffle(t, 3),
+    lambda t: F.interpolate(t, scale_factor=2), lambda t: F.interpolate(t, size=(4, 9), mode="bilinear"),
+    lambda t: F.interpolate(t, size=4, mode="area"),
+])
+def test_vision_ops_keep_float32(op) -> None:
+    x = cp.tensor(rand(2, 4, 6, 6).astype(np.float32), requires_grad=True)
+    y = op(x)
+    y.sum().backward()
+    assert y.dtype == np.float32 and x.grad.dtype == np.float32

@@ -1,19 +1,28 @@
-"""Max, average and adaptive average pooling in 1, 2 and 3 spatial dimensions.
+"""Pooling in 1, 2 and 3 spatial dimensions: max (with indices), max unpooling, average,
+power-average (LP), adaptive average and adaptive max.
 
 Pooling slides a window exactly as convolution does, so it asks the same
-module, :mod:`convprop._windows`, for the output size, the padding and the
-strided window view ``(N, C, *kernel, *out)``; the backward is the adjoint of
-that view, :func:`~convprop._windows.fold_add`, fed with
+module, :mod:`convprop._windows`, for the output size (``ceil_mode`` included:
+:func:`~convprop._windows.pool_geometry` grows the right padding by what the
+last window needs), the padding and the strided window view
+``(N, C, *kernel, *out)``; the backward is the adjoint of that view,
+:func:`~convprop._windows.fold_add`, fed with
 
-* max pooling: the output gradient placed at each window's arg-max tap (the
-  first maximum in window scan order, as PyTorch picks it; overlapping windows
-  add up), the rest zero;
+* max pooling: the output gradient placed at each window's winning tap (the
+  first maximum in window scan order, or the last NaN, as PyTorch picks it;
+  overlapping windows add up), the rest zero; the same winners, mapped to input
+  positions by :func:`~convprop._windows.window_source`, are ``return_indices``;
 * average pooling: the output gradient divided by the window's divisor,
   broadcast to every tap.
 
 Max pooling pads with ``-inf`` so a padded cell never wins; average pooling
-pads with zeros and, with ``count_include_pad=False``, divides by the number of
-real cells, found by pooling a mask of ones through the same view.
+pads with zeros and, where a window holds cells that do not count (padding with
+``count_include_pad=False``, or the cells past the padding that ``ceil_mode``'s
+last window reaches), divides by the count of the cells that do, found by
+pooling a mask of ones through the same view.  LP pooling is composed from
+average pooling as PyTorch composes it; adaptive pooling takes its windows from
+:func:`~convprop._windows.adaptive_bounds`; max unpooling scatters by the indices
+and gathers them back in its backward.
 """
 
 from __future__ import annotations
