@@ -3,12 +3,15 @@ normalisation layers, run against convprop.
 
 The configurations are read from the installed torch at run time:
 ``torch.testing._internal.common_nn`` (``module_tests`` and the new module tests,
-for the entries naming these layers) and ``common_modules.module_db`` (every
+for the entries naming these layers), ``common_modules.module_db`` (every
 sample input of these layers, in training and, where they differ, eval mode,
-plus the error inputs).  For every configuration convprop builds the same layer
-from the same constructor arguments, takes PyTorch's parameters and buffers,
-and must give the same outputs, input and parameter gradients and buffers in
-float64 (to 1e-10), or, for an error input, refuse it as well.
+plus the error inputs) and ``common_methods_invocations.op_db`` (the sample
+inputs of the functional forms; by default an evenly spread subset of at most
+``OP_SAMPLES`` per op, every one with ``CONVPROP_TORCH_CONFIGS=all``).  For every
+configuration convprop builds the same layer (or calls the same function) with the
+same arguments, takes PyTorch's parameters and buffers, and must give the same
+outputs, input and parameter gradients and buffers in float64 (to 1e-10), or, for
+an error input, refuse it as well.
 
 This file keeps its own small loader (activations and losses have theirs).
 Inputs outside convprop's scope (complex numbers) are counted apart, with the
@@ -18,6 +21,7 @@ reason; an in-scope configuration convprop cannot run is a failure.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import types
 import unittest
@@ -81,10 +85,11 @@ def _expecttest_available() -> Iterator[None]:
 def torch_testing() -> types.SimpleNamespace:
     with _expecttest_available():
         try:
-            from torch.testing._internal import common_modules, common_nn
+            from torch.testing._internal import common_methods_invocations, common_modules, common_nn
         except Exception as e:  # pragma: no cover - depends on the installed torch
             pytest.skip(f"torch's internal test configurations cannot be imported: {e!r}")
-    return types.SimpleNamespace(common_nn=common_nn, common_modules=common_modules)
+    return types.SimpleNamespace(common_nn=common_nn, common_modules=common_modules,
+                                 op_db=common_methods_invocations.op_db)
 
 
 class Config:
@@ -177,14 +182,18 @@ def out_of_scope(config: Config) -> str | None:
     return None
 
 
-def _to_convprop(value: Any) -> Any:
+def _to_convprop(value: Any, grad: bool | None = True) -> Any:
+    """torch Tensors (also inside tuples and lists) as convprop Tensors: floating ones
+    requiring grad (``grad=None``: where the torch tensor does), integer ones as plain data."""
     if isinstance(value, torch.Tensor):
         data = value.detach().numpy().copy()
         if value.dtype.is_floating_point:
-            return cp.tensor(data, requires_grad=value.requires_grad or True)
+            return cp.tensor(data, requires_grad=value.requires_grad if grad is None else grad)
         return cp.Tensor._wrap(data)
+    if isinstance(value, torch.Size):
+        return tuple(value)
     if isinstance(value, (tuple, list)):
-        return type(value)(_to_convprop(v) for v in value)
+        return type(value)(_to_convprop(v, grad) for v in value)
     return value
 
 
@@ -310,3 +319,120 @@ def test_module_db_error_inputs_are_refused(torch_testing) -> None:
                         f"{expected.error_regex}")
     print(f"\nmodule_db error inputs refused: {checked}")
     assert not failures, "\n".join(failures)
+
+
+# ----------------------------------------------------------------- functional forms
+FUNCTIONS = sorted(
+    [f"{kind}_pool{d}d" for kind in ("max", "avg", "adaptive_max", "adaptive_avg", "lp")
+     for d in (1, 2, 3)]
+    + [f"max_unpool{d}d" for d in (1, 2, 3)]
+    + ["unfold", "fold", "pixel_shuffle", "pixel_unshuffle", "interpolate", "upsample",
+       "upsample_nearest", "upsample_bilinear", "pad", "group_norm", "layer_norm",
+       "instance_norm", "local_response_norm", "batch_norm"])
+OP_SAMPLES = 40
+
+
+def op_db_samples(op_db: Any, every: bool) -> Iterator[tuple[str, str, Any]]:
+    """``(function, variant, sample)`` for the functional forms of these layers."""
+    for op in op_db:
+        if not op.name.startswith("nn.functional.") or op.name[14:] not in FUNCTIONS:
+            continue
+        torch.manual_seed(0)
+        samples = list(op.sample_inputs("cpu", torch.float64, requires_grad=True))
+        step = 1 if every else max(1, -(-len(samples) // OP_SAMPLES))
+        for sample in samples[::step]:
+            yield op.name[14:], op.variant_test_name, sample
+
+
+def op_out_of_scope(name: str, sample: Any) -> str | None:
+    if sample.kwargs.get("mode") == "bicubic" or (name == "interpolate" and "bicubic" in map(
+            str, sample.args)):
+        return "bicubic resampling"
+    if sample.kwargs.get("antialias"):
+        return "antialiased resampling"
+    values = [sample.input, *sample.args, *sample.kwargs.values()]
+    if any(isinstance(v, torch.Tensor) and v.is_complex() for v in values):
+        return "complex input (convprop's tensors are real)"
+    return None
+
+
+def describe(sample: Any) -> str:
+    """A sample in one line: tensors by shape (and dtype when not float64)."""
+    def show(v: Any) -> str:
+        if isinstance(v, torch.Tensor):
+            kind = "" if v.dtype == torch.float64 else f" {v.dtype}"
+            return f"T{tuple(v.shape)}{kind}"
+        if isinstance(v, (tuple, list)):
+            return "(" + ", ".join(show(u) for u in v) + ")"
+        return repr(v)
+    args = ", ".join(show(v) for v in [sample.input, *sample.args])
+    kwargs = ", ".join(f"{k}={show(v)}" for k, v in sample.kwargs.items())
+    return f"({args}{', ' if kwargs else ''}{kwargs})"
+
+
+def run_sample(name: str, sample: Any) -> None:
+    """The functional op on the same inputs: outputs, gradients of every input that
+    requires grad, and every tensor argument the op updates in place (running statistics)."""
+    fn, tfn = getattr(cp.functional, name), getattr(torch.nn.functional, name)
+    targs = [sample.input, *sample.args]
+    tkwargs = dict(sample.kwargs)
+    leaves = [v for v in [*targs, *tkwargs.values()] if isinstance(v, torch.Tensor)]
+    tclone = {id(v): v.detach().clone().requires_grad_(v.requires_grad) for v in leaves}
+    targs = [tclone.get(id(v), v) for v in targs]
+    tkwargs = {k: tclone.get(id(v), v) for k, v in tkwargs.items()}
+    cargs = [_to_convprop(v, None) for v in targs]
+    ckwargs = {k: _to_convprop(v, None) for k, v in tkwargs.items()}
+    ty = _outputs(tfn(*targs, **tkwargs))
+    cy = _outputs(fn(*cargs, **ckwargs))
+    assert len(cy) == len(ty)
+    rng = np.random.default_rng(1)
+    tloss, closs = 0, 0
+    for c, t in zip(cy, ty):
+        assert c.shape == tuple(t.shape), (c.shape, tuple(t.shape))
+        if t.dtype.is_floating_point:
+            np.testing.assert_allclose(c.data, t.detach().numpy(), rtol=0, atol=TOL)
+            if t.requires_grad:
+                g = rng.standard_normal(c.shape)
+                tloss = tloss + (t * torch.from_numpy(g)).sum()
+                closs = closs + (c * cp.Tensor._wrap(g)).sum()
+        else:
+            np.testing.assert_array_equal(c.data, t.numpy())
+    if not isinstance(tloss, int) and closs.requires_grad:
+        tloss.backward()
+        closs.backward()
+    pairs = list(zip(cargs, targs)) + [(ckwargs[k], tkwargs[k]) for k in tkwargs]
+    for c, t in pairs:
+        if isinstance(t, torch.Tensor) and t.dtype.is_floating_point:
+            np.testing.assert_allclose(c.data, t.detach().numpy(), rtol=0, atol=TOL)  # in place
+            if t.requires_grad:
+                want = np.zeros(c.shape) if t.grad is None else t.grad.numpy()
+                got = np.zeros(c.shape) if c.grad is None else c.grad
+                np.testing.assert_allclose(got, want, rtol=0, atol=TOL)
+
+
+@pytest.mark.filterwarnings("ignore:`nn.functional.upsample")
+def test_op_db_samples(torch_testing) -> None:
+    every = os.environ.get("CONVPROP_TORCH_CONFIGS") == "all"
+    summary: dict = {}
+    failures = []
+    for name, variant, sample in op_db_samples(torch_testing.op_db, every):
+        key = f"{name}" + (f" ({variant})" if variant else "")
+        row = summary.setdefault(key, Counter())
+        reason = op_out_of_scope(name, sample)
+        if reason:
+            row["out of scope"] += 1
+            summary.setdefault("_reasons", Counter())[reason] += 1
+            continue
+        try:
+            run_sample(name, sample)
+            row["match"] += 1
+        except AssertionError as e:
+            row["mismatch"] += 1
+            failures.append(f"MISMATCH {key}{describe(sample)}: {str(e)[:300]}")
+        except Exception as e:
+            row["error"] += 1
+            failures.append(f"ERROR {key}{describe(sample)}: {type(e).__name__}: {e}")
+    print_summary(f"common_methods_invocations.op_db samples ({'all' if every else 'subset'})",
+                  summary)
+    assert sum(r["match"] for k, r in summary.items() if k != "_reasons") >= 100
+    assert not failures, "\n".join(failures[:30])

@@ -185,6 +185,17 @@ def test_batch_norm_on_an_empty_batch_matches_torch(training: bool) -> None:
         np.testing.assert_array_equal(b.data, dict(tlayer.named_buffers())[name].numpy())
 
 
+def test_batch_norm_of_an_empty_1d_input_like_torch() -> None:
+    for training in (True, False):
+        y = F.batch_norm(np.zeros(0), np.zeros(0), np.zeros(0), training=training)
+        ty = tF.batch_norm(torch.zeros(0), torch.zeros(0), torch.zeros(0), training=training)
+        assert y.shape == tuple(ty.shape) == (0,)
+    with pytest.raises(ValueError, match="running_mean must be empty"):
+        F.batch_norm(np.zeros(0), np.zeros(2), np.zeros(2))
+    with pytest.raises(ValueError, match=r"input must be \(N, C, \*spatial\)"):
+        F.batch_norm(np.zeros(3), np.zeros(0), np.zeros(0))
+
+
 def test_batch_norm_eps_rules() -> None:
     with pytest.raises(ValueError, match="eps must be positive in training"):
         nn.BatchNorm1d(3, eps=0.0)(rand(4, 3))

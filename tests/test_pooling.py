@@ -298,6 +298,19 @@ def test_ceil_mode_window_that_fits_only_past_the_end() -> None:
         F.max_pool1d(x, 3, 2, 0, 2, False)
 
 
+def test_pool_arguments_as_pytorch_spells_them() -> None:
+    """One-element sequences stand for every axis, an empty stride means the kernel size,
+    and a negative divisor is a divisor (only 0 is refused), as in PyTorch."""
+    x = rand(1, 2, 6, 6)
+    for args in (((3, 3), (1,), (1,), True, False, 2), ((2, 2), (), (0,), False, True, -2),
+                 ((4,), (2, 2), (2,), True, True, None)):
+        compare(lambda t, a=args: F.avg_pool2d(t, *a), lambda t, a=args: tF.avg_pool2d(t, *a), x)
+    compare(lambda t: F.max_pool2d(t, (3,), (), (1,), (1,)),
+            lambda t: tF.max_pool2d(t, (3,), (), (1,), (1,)), x)
+    with pytest.raises(ValueError, match="divisor_override must be a non-zero int"):
+        F.avg_pool2d(x, 2, divisor_override=0)
+
+
 def test_pool_rule_errors() -> None:
     with pytest.raises(TypeError, match="ceil_mode must be a bool"):
         F.max_pool2d(rand(1, 1, 4, 4), 2, ceil_mode=1.5)

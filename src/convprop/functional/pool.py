@@ -52,6 +52,11 @@ from .._windows import (
 from ..autograd import Tensor, as_tensor
 
 
+def _single(value: Any) -> Any:
+    """PyTorch's pooling takes a one-element sequence as that element for every axis."""
+    return value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
+
+
 def _prepare(input: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
              ceil_mode: bool, nd: int, name: str
              ) -> tuple[Tensor, bool, tuple[int, ...], tuple[int, ...], Pairs, tuple[int, ...]]:
@@ -68,10 +73,11 @@ def _prepare(input: Any, kernel_size: Any, stride: Any, padding: Any, dilation: 
         )
     if not isinstance(ceil_mode, (bool, np.bool_)):
         raise TypeError(f"{name}: ceil_mode must be a bool, got {ceil_mode!r}")
-    kernel = positive(kernel_size, nd, "kernel_size")
-    stride_t = kernel if stride is None or stride == [] else positive(stride, nd, "stride")
-    dil = positive(dilation, nd, "dilation")
-    pad = ntuple(padding, nd, "padding")
+    kernel = positive(_single(kernel_size), nd, "kernel_size")
+    empty = stride is None or (isinstance(stride, (tuple, list)) and not stride)
+    stride_t = kernel if empty else positive(_single(stride), nd, "stride")
+    dil = positive(_single(dilation), nd, "dilation")
+    pad = ntuple(_single(padding), nd, "padding")
     if any(p < 0 or 2 * p > k for p, k in zip(pad, kernel)):
         raise ValueError(
             f"{name}: padding must be >= 0 and at most half the kernel size, "
@@ -210,9 +216,8 @@ def avg_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
     name = f"avg_pool{nd}d"
     x, unbatched, kernel, stride_t, pads, dil = _prepare(
         input, kernel_size, stride, padding, 1, ceil_mode, nd, name)
-    if divisor_override is not None and (not _is_int(divisor_override)
-                                         or divisor_override < 1):
-        raise ValueError(f"{name}: divisor_override must be a positive int, got {divisor_override!r}")
+    if divisor_override is not None and (not _is_int(divisor_override) or divisor_override == 0):
+        raise ValueError(f"{name}: divisor_override must be a non-zero int, got {divisor_override!r}")
     n, c = x.shape[:2]
     xp = pad_constant(x.data, pads)
     view = windows(xp, kernel, stride_t, dil)
