@@ -42,7 +42,9 @@ from .creation import (
 )
 from .gradcheck import GradcheckError, gradcheck
 from .io import load, save
-from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
+
+# (``torch.seed()`` is ``convprop.random.seed()``: ``convprop.seed`` is the founding pipeline)
+from .random import Generator, get_rng_state, initial_seed, manual_seed, set_rng_state
 
 __version__ = "0.1.0"
 
@@ -107,7 +109,6 @@ __all__ = [
     "randperm",
     "result_type",
     "save",
-    "seed",
     "set_default_dtype",
     "set_rng_state",
     "short",

@@ -48,7 +48,7 @@ def _all_if_empty(dim: Any) -> Any:
 
 def _keep(g: np.ndarray, axes: tuple[int, ...], keepdim: bool) -> np.ndarray:
     """An output gradient with its reduced axes restored as size 1."""
-    return g if keepdim or not axes else np.expand_dims(g, axes)
+    return g if keepdim or not axes or not g.ndim else np.expand_dims(g, axes)
 
 
 def _same(a: np.ndarray, ref: np.ndarray) -> np.ndarray:

@@ -161,7 +161,7 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
             t.requires_grad = True
             t._parents = parents
             t._backward = backward
-            t._versions = tuple(p._version for p in parents)
+            t._versions = tuple([p._version for p in parents])
         else:
             t.requires_grad = False
             t._parents = ()
@@ -386,7 +386,7 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
                 node._accumulate(g)
             if node._backward is None:
                 continue
-            if node._versions != tuple(p._version for p in node._parents):
+            if node._versions != tuple([p._version for p in node._parents]):
                 raise RuntimeError(
                     "a tensor needed for this gradient was changed by an in-place assignment "
                     "after it was used; assign into a clone() instead")
@@ -411,6 +411,14 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
                   ) -> tuple[Tensor, np.ndarray, np.ndarray]:
         """``other`` as a Tensor, and both operands' data in the promoted dtype
         (the default float dtype for ``floating`` ops such as true division)."""
+        a = self.data
+        kind = a.dtype.kind
+        # fast paths (most calls): a float tensor with a same-dtype tensor or a Python number
+        if kind == "f":
+            if type(other) is float or type(other) is int:
+                return Tensor._wrap(np.asarray(other, a.dtype)), a, np.asarray(other, a.dtype)
+            if isinstance(other, Tensor) and other.data.dtype == a.dtype:
+                return other, a, other.data
         if isinstance(other, Tensor):
             o, key = other, other
         elif _is_scalar(other):
@@ -423,7 +431,7 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
         dt = result_type(self, key)
         if floating and dt.kind != "f":
             dt = get_default_dtype()
-        return o, self.data.astype(dt, copy=False), o.data.astype(dt, copy=False)
+        return o, a.astype(dt, copy=False), o.data.astype(dt, copy=False)
 
     def __add__(self, other: Any) -> Tensor:
         o, a, b = self._operands(other)
