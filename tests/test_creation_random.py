@@ -271,3 +271,19 @@ def test_rand_dtypes_share_the_stream_and_ranges_hold():
 def test_error_rules(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("name", ["uniform_", "normal_", "trunc_normal_", "xavier_uniform_",
+                                  "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+                                  "orthogonal_"])
+def test_init_functions_take_a_generator_as_torch(name):
+    fn = getattr(nn.init, name)
+    w1, w2 = cp.zeros(4, 3), cp.zeros(4, 3)
+    cp.manual_seed(0)
+    before = cp.get_rng_state().data
+    fn(w1, generator=cp.Generator().manual_seed(9))
+    fn(w2, generator=cp.Generator().manual_seed(9))
+    np.testing.assert_array_equal(w1.data, w2.data)
+    assert w1.data.any()
+    np.testing.assert_array_equal(cp.get_rng_state().data, before)  # default stream untouched
+    getattr(torch.nn.init, name)(torch.zeros(4, 3), generator=torch.Generator())  # same spelling

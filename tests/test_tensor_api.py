@@ -109,6 +109,27 @@ def test_norm_gradient_is_zero_where_the_norm_is_zero():
     np.testing.assert_array_equal(x.grad, 0)
 
 
+def test_infinities_and_nan_in_reductions_follow_torch():
+    x = np.array([[-np.inf, -np.inf], [1.0, np.inf], [0.5, -np.inf]])
+    with np.errstate(invalid="ignore"):
+        ours = run(lambda a: a.logsumexp(1), [x])
+    assert np.isneginf(ours[0].data[0]) and np.isposinf(ours[0].data[1])
+    nan = np.array([1.0, np.nan, 3.0])
+    v, i = cp.tensor(nan).max(0)
+    assert np.isnan(v.item()) and i.item() == 1 == torch.tensor(nan).max(0).indices.item()
+    assert np.isnan(cp.tensor(nan).amax().item()) and cp.tensor(nan).argmax().item() == 1
+
+
+def test_iterating_a_tensor_gives_its_rows():
+    x = cp.tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
+    rows = list(x)
+    assert len(rows) == 3 and rows[1].tolist() == [2.0, 3.0]
+    sum(r * k for k, r in enumerate(rows)).sum().backward()
+    np.testing.assert_array_equal(x.grad, [[0, 0], [1, 1], [2, 2]])
+    with pytest.raises(TypeError, match="0-d"):
+        iter(cp.tensor(1.0))
+
+
 def test_sum_dtypes_and_numpy_spellings():
     b = cp.tensor([[True, False], [True, True]])
     run(lambda a: a.sum(axis=1, keepdims=True), [normal(2, 3)],

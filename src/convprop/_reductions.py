@@ -224,7 +224,8 @@ class ReductionOps:
         a = self.data
         if any(a.shape[ax] == 0 for ax in axes):
             raise ValueError(f"{which}(): cannot reduce over an axis of size 0")
-        out_keep = (a.max if which in ("max", "amax") else a.min)(axis=axes, keepdims=True)
+        with np.errstate(invalid="ignore"):  # NaN wins, as in torch, without a warning
+            out_keep = (a.max if which in ("max", "amax") else a.min)(axis=axes, keepdims=True)
 
         def backward(g: np.ndarray) -> tuple[np.ndarray]:
             tie = _same(a, out_keep)

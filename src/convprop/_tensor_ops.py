@@ -251,6 +251,12 @@ class ShapeOps:
         return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
 
     # --------------------------------------------------------------- indexing
+    def __iter__(self) -> Any:
+        """The slices along the first axis (each in the graph), as iterating a torch tensor."""
+        if not self.ndim:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(self.unbind(0))
+
     def __getitem__(self, index: Any) -> Tensor:
         """Basic and advanced (integer or bool array) indexing, with NumPy's (and
         PyTorch's) rules; the gradient is scattered back, adding repeated indices."""
