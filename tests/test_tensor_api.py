@@ -569,3 +569,114 @@ def test_error_rules(k):
     call, error, match = ERRORS[k]
     with pytest.raises(error, match=match):
         call()
+
+
+# ------------------------------------------------------- PyTorch's own op samples
+def _method(name):
+    return lambda x, *a, **k: getattr(x, name)(*a, **k)
+
+
+# op_db entry (name, variant) -> the convprop spelling of the same call
+OPDB = {
+    **{(n, ""): _method(n) for n in (
+        "sum", "mean", "amax", "amin", "argmax", "argmin", "var", "std", "logsumexp", "norm",
+        "chunk", "reshape", "view", "permute", "transpose", "flatten", "unflatten", "squeeze",
+        "unsqueeze", "expand", "repeat", "where", "clamp", "abs", "exp", "log", "sqrt",
+        "maximum", "minimum", "narrow", "unbind", "eq", "ne", "lt", "le", "gt", "ge", "t",
+        "clone", "expand_as", "view_as", "reshape_as", "any", "all", "add", "sub", "mul",
+        "sigmoid", "tanh", "contiguous", "split")},
+    **{(n, v): _method(n) for n in ("max", "min")
+       for v in ("reduction_with_dim", "reduction_no_dim", "binary")},
+    ("var", "unbiased"): _method("var"), ("std", "unbiased"): _method("std"),
+    ("norm", "fro"): _method("norm"), ("norm", "inf"): _method("norm"),
+    ("split", "list_args"): _method("split"), ("split_with_sizes", ""): _method("split"),
+    ("squeeze", "multiple"): _method("squeeze"),
+    ("cat", ""): lambda x, *a, **k: cp.cat(x, *a, **k),
+    ("stack", ""): lambda x, *a, **k: cp.stack(x, *a, **k),
+    ("pow", ""): lambda x, e: x**e, ("__getitem__", ""): lambda x, i: x[i],
+    ("T", ""): lambda x: x.T, ("mT", ""): lambda x: x.mT,
+    ("__rsub__", ""): lambda x, o: o - x, ("__radd__", ""): lambda x, o: o + x,
+    ("__rmul__", ""): lambda x, o: o * x, ("__rdiv__", ""): lambda x, o: o / x,
+    ("__rpow__", ""): lambda x, o: o**x, ("div", "no_rounding_mode"): lambda x, o: x / o,
+    ("true_divide", ""): lambda x, o: x / o, ("neg", ""): lambda x: -x,
+    ("nn.functional.relu", ""): _method("relu"), ("matmul", ""): lambda x, o: x @ o,
+    ("clamp_min", ""): lambda x, m: x.clamp(min=m), ("clamp_max", ""): lambda x, m: x.clamp(max=m),
+}
+
+
+def _to_cp(v):
+    if isinstance(v, torch.Tensor):
+        t = cp.tensor(v.detach().numpy().copy())
+        return t.requires_grad_() if v.requires_grad else t
+    if isinstance(v, (list, tuple)):
+        return type(v)(_to_cp(x) for x in v)
+    if isinstance(v, dict):
+        return {k: _to_cp(x) for k, x in v.items()}
+    return v
+
+
+def _leaves(v, out):
+    if isinstance(v, (torch.Tensor, cp.Tensor)):
+        if v.requires_grad:
+            out.append(v)
+    elif isinstance(v, (list, tuple, dict)):
+        for x in v.values() if isinstance(v, dict) else v:
+            _leaves(x, out)
+    return out
+
+
+def _flat(v):
+    return [y for x in v for y in _flat(x)] if isinstance(v, (list, tuple)) else [v]
+
+
+def _sample_matches(op, fn, s):
+    """Run one op_db sample in both libraries; values, dtypes and gradients must agree."""
+    ty = op.op(s.input, *s.args, **s.kwargs)
+    cin, cargs, ckw = _to_cp(s.input), _to_cp(list(s.args)), _to_cp(s.kwargs)
+    ys, tys = _flat(fn(cin, *cargs, **ckw)), _flat(ty)
+    assert len(ys) == len(tys), f"{len(ys)} outputs, torch {len(tys)}"
+    loss = tloss = None
+    for a, b in zip(ys, tys):
+        assert a.shape == tuple(b.shape) and "torch." + str(a.dtype) == str(b.dtype), (a, b)
+        np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=1e-10, atol=1e-10)
+        if b.requires_grad:
+            g = RNG.standard_normal(a.shape)
+            loss = (a * g).sum() if loss is None else loss + (a * g).sum()
+            tb = (b * torch.from_numpy(g)).sum()
+            tloss = tb if tloss is None else tloss + tb
+    if loss is not None:
+        theirs = torch.autograd.grad(tloss, _leaves([s.input, *s.args, s.kwargs], []),
+                                     allow_unused=True)
+        loss.backward()
+        for o, t in zip(_leaves([cin, cargs, ckw], []), theirs):
+            got = np.zeros(o.shape) if o.grad is None else o.grad
+            np.testing.assert_allclose(got, 0 if t is None else t.numpy(), rtol=1e-10,
+                                       atol=1e-10)
+
+
+def test_pytorch_op_db_samples_for_every_tensor_method(capsys):
+    """PyTorch's own sample inputs (``common_methods_invocations.op_db``) for each Tensor
+    op in scope, in float64 with gradients: zero mismatches and zero errors."""
+    pytest.importorskip("expecttest", reason="torch's op_db needs the expecttest package")
+    from torch.testing._internal.common_methods_invocations import op_db
+
+    failures, rows, seen = [], [], set()
+    for op in op_db:
+        fn = OPDB.get((op.name, op.variant_test_name))
+        if fn is None:
+            continue
+        seen.add((op.name, op.variant_test_name))
+        passed = 0
+        for s in op.sample_inputs("cpu", torch.float64, requires_grad=op.supports_autograd):
+            try:
+                _sample_matches(op, fn, s)
+                passed += 1
+            except Exception as e:  # noqa: BLE001  (every failure is collected and reported)
+                failures.append(f"{op.name}.{op.variant_test_name} {s}: {type(e).__name__}: "
+                                f"{str(e)[:200]}")
+        rows.append(f"{op.name + '.' + op.variant_test_name:<34} {passed:4d} samples")
+    with capsys.disabled():
+        print(f"\nop_db: {len(seen)} ops, {sum(int(r.split()[-2]) for r in rows)} samples "
+              f"matched, {len(failures)} failed")
+    assert seen == set(OPDB), f"not in this torch's op_db: {set(OPDB) - seen}"
+    assert not failures, "\n".join(failures[:20])

@@ -156,3 +156,34 @@ def result_type(*operands: Any) -> np.dtype:
                             f"got {type(x).__name__}")
     out = _combine(dim, _combine(zero, wrapped))
     return _default_dtype if out is None else out
+
+
+def as_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """Convert user data to a float ndarray by :class:`Tensor`'s constructor rules.
+
+    Floating arrays keep their precision; bool and integer data (and Python
+    scalars and lists) become the default dtype (float32), as ``torch.Tensor(data)``
+    does; complex, object and string data are a ``TypeError``.  (:func:`convprop.tensor`
+    infers int and bool dtypes instead, as ``torch.tensor``.)
+    """
+    if hasattr(data, "_backward"):  # a Tensor
+        data = data.data
+    arr = np.array(data, copy=True)
+    if dtype is not None:
+        dtype = to_dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"dtype must be a floating type, got {dtype}")
+        return arr.astype(dtype, copy=False) if arr.dtype.kind in "biuf" else _bad_kind(arr)
+    if arr.dtype.kind == "f":
+        if not isinstance(data, np.ndarray) and not isinstance(data, np.floating):
+            return arr.astype(_default_dtype)  # Python floats/lists: the default dtype
+        return arr
+    if arr.dtype.kind in "biu":
+        return arr.astype(_default_dtype)
+    return _bad_kind(arr)
+
+
+def _bad_kind(arr: np.ndarray) -> np.ndarray:
+    raise TypeError(
+        f"Tensor data must be real numbers (float, int or bool), got dtype {arr.dtype}"
+    )

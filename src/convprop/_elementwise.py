@@ -26,6 +26,30 @@ class ElementwiseOps:
     __slots__ = ()
     data: np.ndarray
 
+    def add(self, other: Any, *, alpha: float = 1) -> Tensor:
+        """``self + alpha * other`` (``torch.add``)."""
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other: Any, *, alpha: float = 1) -> Tensor:
+        """``self - alpha * other`` (``torch.sub``)."""
+        return self - (other if alpha == 1 else other * alpha)
+
+    def mul(self, other: Any) -> Tensor:
+        return self * other
+
+    def div(self, other: Any) -> Tensor:
+        """True division (``torch.div`` without a rounding mode)."""
+        return self / other
+
+    def neg(self) -> Tensor:
+        return -self
+
+    def pow(self, exponent: Any) -> Tensor:
+        return self**exponent
+
+    def matmul(self, other: Any) -> Tensor:
+        return self @ other
+
     # -------------------------------------------- comparisons and logic (bool results)
     def __lt__(self, other: Any) -> Tensor:
         _, a, b = self._operands(other)

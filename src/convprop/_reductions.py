@@ -119,6 +119,8 @@ class ReductionOps:
         ``correction`` defaults to 1 (Bessel); ``unbiased=False`` means 0.  Zero
         degrees of freedom give inf or NaN, as in PyTorch.
         """
+        if isinstance(dim, bool):  # torch's var(unbiased) overload
+            dim, unbiased = None, dim
         if unbiased is not None and correction is not None:
             raise TypeError("var: give unbiased or correction, not both")
         c = (1 if unbiased is None or unbiased else 0) if correction is None else correction

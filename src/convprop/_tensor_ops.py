@@ -318,32 +318,41 @@ class ShapeOps:
     # ------------------------------------------------------------------ joins
     @staticmethod
     def _join(tensors: list[Tensor], dim: int, new_axis: bool) -> Tensor:
-        """``cat`` (``new_axis=False``) or ``stack`` of ``tensors``, dtypes promoted."""
-        first = tensors[0]
+        """``cat`` (``new_axis=False``) or ``stack`` of ``tensors``, dtypes promoted.
+
+        As in PyTorch, ``cat`` skips 1-D empty tensors (shape ``(0,)``) whatever
+        the other tensors' shapes, a legacy rule that lets a result start empty.
+        """
+        if new_axis:
+            used = list(range(len(tensors)))
+        else:
+            used = [i for i, t in enumerate(tensors) if t.shape != (0,)] or [0]
+        parts = [tensors[i] for i in used]
+        first = parts[0]
         if new_axis:
             d = _dim(dim, first.ndim, extra=1)
-            if any(t.shape != first.shape for t in tensors):
+            if any(t.shape != first.shape for t in parts):
                 raise ValueError(f"stack: every tensor must have the same shape, got "
                                  f"{[t.shape for t in tensors]}")
         else:
-            if any(t.ndim == 0 for t in tensors):
+            if any(t.ndim == 0 for t in parts):
                 raise ValueError("cat: zero-dimensional tensors cannot be concatenated")
             d = _dim(dim, first.ndim)
-            for t in tensors:
+            for t in parts:
                 if t.ndim != first.ndim or t.shape[:d] + t.shape[d + 1:] != (
                         first.shape[:d] + first.shape[d + 1:]):
                     raise ValueError(f"cat: tensors must match except in dim {dim}, got "
                                      f"{[t.shape for t in tensors]}")
         dt = result_type(*tensors)
-        arrays = [t.data.astype(dt, copy=False) for t in tensors]
+        arrays = [t.data.astype(dt, copy=False) for t in parts]
         out = np.stack(arrays, axis=d) if new_axis else np.concatenate(arrays, axis=d)
-        bounds = np.cumsum([0] + [1 if new_axis else t.shape[d] for t in tensors])
+        bounds = np.cumsum([0] + [1 if new_axis else t.shape[d] for t in parts])
 
-        def backward(g: np.ndarray) -> tuple[np.ndarray, ...]:
-            pieces = []
-            for lo, hi in zip(bounds[:-1], bounds[1:]):
+        def backward(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+            grads: list[np.ndarray | None] = [None] * len(tensors)
+            for i, lo, hi in zip(used, bounds[:-1], bounds[1:]):
                 piece = g[(slice(None),) * d + (slice(lo, hi),)]
-                pieces.append(piece.squeeze(d) if new_axis else piece)
-            return tuple(pieces)
+                grads[i] = piece.squeeze(d) if new_axis else piece
+            return tuple(grads)
 
         return first._wrap(out, tuple(tensors), backward)
