@@ -680,3 +680,81 @@ def test_pytorch_op_db_samples_for_every_tensor_method(capsys):
               f"matched, {len(failures)} failed")
     assert seen == set(OPDB), f"not in this torch's op_db: {set(OPDB) - seen}"
     assert not failures, "\n".join(failures[:20])
+
+
+# ------------------------------------------------------------------ in-place ops
+def test_manual_sgd_with_in_place_updates_matches_torch():
+    w0 = normal(3)
+    ws = [cp.tensor(w0, requires_grad=True), torch.tensor(w0, requires_grad=True)]
+    for w, lib in zip(ws, (cp, torch)):
+        for _ in range(3):
+            loss = ((w * w).sum() - w.sum()) ** 2
+            loss.backward()
+            with lib.no_grad():
+                grad = w.grad if lib is cp else w.grad.clone()
+                w -= 0.1 * grad
+                w *= 0.99
+            if lib is cp:
+                w.grad = None
+            else:
+                w.grad.zero_()
+        assert w.requires_grad and w.is_leaf
+    np.testing.assert_allclose(ws[0].data, ws[1].detach().numpy(), **TOL)
+
+
+def test_in_place_ops_inside_a_graph_match_torch():
+    def fn(a, b):
+        y = a * 1.0
+        y += b
+        y.mul_(2)
+        y.sub_(b, alpha=0.5)
+        y /= 3
+        y.add_(1, alpha=2)
+        return y.exp()
+
+    run(fn, [normal(4), normal(4)])
+    gradcheck(fn, normal(4), normal(4))
+
+    def fills(a):
+        y = a * 2
+        z = y.clone().fill_(0.5) + y.clone().zero_() + y.clone().copy_(a[:1])
+        return z + y.clone().clamp_(-0.5, 0.5)
+
+    run(fills, [normal(4)])
+
+
+def test_in_place_ops_write_through_views_without_gradients():
+    x = cp.zeros(2, 3)
+    v = x[1]
+    v += 4
+    x[0].fill_(1)
+    t = torch.zeros(2, 3)
+    tv = t[1]
+    tv += 4
+    t[0].fill_(1)
+    np.testing.assert_array_equal(x.data, t.numpy())
+    i = cp.arange(3)
+    i += 1
+    i *= 2
+    assert i.dtype == np.int64 and i.tolist() == [2, 4, 6]
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda w: w.__iadd__(1), RuntimeError, r"\+=: a leaf tensor that requires grad"),
+    (lambda w: w.zero_(), RuntimeError, "zero_: a leaf tensor"),
+    (lambda w: cp.arange(3).__iadd__(1.5), TypeError, "float32 cannot be stored in a int64"),
+    (lambda w: cp.arange(3).mul_(cp.tensor([True, False, True])).div_(2), TypeError,
+     "cannot be stored"),
+])
+def test_in_place_error_rules(call, error, match):
+    with pytest.raises(error, match=match):
+        call(cp.tensor([1.0, 2.0], requires_grad=True))
+
+
+def test_in_place_change_of_a_saved_tensor_is_caught_at_backward():
+    w = cp.tensor(np.ones(3), requires_grad=True)
+    h = w * 2
+    y = (h * h).sum()  # mul saved h
+    h += 1
+    with pytest.raises(RuntimeError, match="changed by an in-place assignment"):
+        y.backward()

@@ -296,13 +296,14 @@ class ShapeOps:
         if v.dtype.kind == "f" and self.dtype.kind != "f":
             raise TypeError(f"cannot assign floating values into a {self.dtype} tensor")
         grad_on = self._recording() and (self.requires_grad or (from_tensor and value.requires_grad))
-        self._version += 1
         if not grad_on:
             self.data[index] = v
+            self._version += 1
             return
         if self.requires_grad and self.is_leaf:
             raise RuntimeError("a leaf tensor that requires grad cannot be assigned into in place; "
                                "assign under convprop.no_grad() or into a clone()")
+        self._version += 1
         old = self._detached_copy_of_history()
         new = self.data.copy()  # earlier ops keep the array they saw
         new[index] = v
