@@ -758,3 +758,36 @@ def test_in_place_change_of_a_saved_tensor_is_caught_at_backward():
     h += 1
     with pytest.raises(RuntimeError, match="changed by an in-place assignment"):
         y.backward()
+
+
+# ------------------------------------------------------------ torch.<op> spellings
+FUNCTIONS = [
+    ("sum", (1,), {"keepdim": True}), ("mean", (), {}), ("var", (0,), {}), ("std", (), {}),
+    ("logsumexp", (1,), {}), ("norm", (), {}), ("max", (1,), {}), ("min", (), {}),
+    ("amax", ((0, 1),), {}), ("amin", (), {}), ("argmax", (1,), {}), ("argmin", (), {}),
+    ("exp", (), {}), ("sqrt", (), {}), ("log", (), {}), ("abs", (), {}), ("sigmoid", (), {}),
+    ("tanh", (), {}), ("relu", (), {}), ("neg", (), {}), ("clamp", (0.8, 1.5), {}),
+    ("clip", (), {"min": 1.0}), ("flatten", (), {}), ("reshape", ((12,),), {}),
+    ("unflatten", (1, (2, 2)), {}), ("permute", ((1, 0),), {}), ("transpose", (0, 1), {}),
+    ("t", (), {}), ("squeeze", (), {}), ("unsqueeze", (0,), {}), ("narrow", (1, 1, 2), {}),
+    ("split", (2, 1), {}), ("chunk", (3,), {}), ("unbind", (), {}), ("clone", (), {}),
+    ("add", (2.0,), {"alpha": 3}), ("sub", (1.0,), {}), ("mul", (2.0,), {}),
+    ("div", (4.0,), {}), ("pow", (3,), {}), ("eq", (1.0,), {}), ("gt", (1.0,), {}),
+]
+
+
+@pytest.mark.parametrize("name, args, kwargs", FUNCTIONS, ids=[f[0] for f in FUNCTIONS])
+def test_function_spellings_match_torch(name, args, kwargs):
+    x = RNG.uniform(0.5, 2.0, (3, 4))
+    run(lambda a: getattr(cp if isinstance(a, cp.Tensor) else torch, name)(a, *args, **kwargs),
+        [x])
+
+
+def test_function_spellings_of_pairs_and_checks():
+    run(lambda a, b: (cp if isinstance(a, cp.Tensor) else torch).maximum(a, b),
+        [tied(3), tied(3)])
+    run(lambda a, b: (cp if isinstance(a, cp.Tensor) else torch).matmul(a, b),
+        [normal(2, 3), normal(3)])
+    assert cp.is_tensor(cp.zeros(1)) and not cp.is_tensor(np.zeros(1))
+    assert cp.numel(cp.zeros(2, 3)) == 6
+    assert max(1, 2) == 2 and sum([1, 2]) == 3  # Python's builtins are untouched here
