@@ -4,7 +4,7 @@
 wrappers that own parameters and call :mod:`convprop.functional`.
 """
 
-from . import init
+from . import functional, init  # functional: convprop.functional, as torch.nn.functional
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .linear import Flatten, Identity, Linear
@@ -64,5 +64,6 @@ __all__ = [
     "Softmax",
     "StateDictError",
     "Tanh",
+    "functional",
     "init",
 ]
