@@ -1,4 +1,5 @@
-"""Dtypes and devices by PyTorch's rules: names, the default dtype, type promotion.
+"""Dtypes and devices by PyTorch's rules: names, the default dtype, type promotion,
+and the conversion ``Tensor(data)`` applies.
 
 A leaf module (it imports nothing from convprop), shared by the Tensor, the
 creation functions and the ops that must refuse mixed dtypes.

@@ -10,6 +10,15 @@ into ``.grad`` across calls, as in PyTorch.
 
 Gradients are always un-broadcast to their parent's shape and cast to its dtype,
 so float32 stays float32 and float64 stays float64 end to end.
+
+Dtypes follow PyTorch (:mod:`convprop._dtypes`): tensors may hold bool and
+integer data (masks, indices), which never record a graph, and mixed operands
+are promoted by ``torch.result_type``'s rules.  The arithmetic, the backward
+walk and conversions live here; elementwise functions, reductions and shape
+ops live in the base classes of :class:`Tensor` (``_elementwise``,
+``_reductions``, ``_tensor_ops``).  An in-place change (``x[i] = v``, ``x += 1``)
+bumps the tensor's version; a node whose saved parent changed refuses to run
+its backward, as PyTorch's version counter does.
 """
 
 from __future__ import annotations
