@@ -459,6 +459,14 @@ def test_to_dtype_device_and_friends():
     assert x.bool().dtype == np.bool_ and x.int().dtype == np.int32
 
 
+def test_backward_takes_torch_keywords():
+    x = cp.tensor([1.0, 2.0], requires_grad=True)
+    y = x * x
+    y.backward(gradient=cp.ones(2), retain_graph=True)
+    y.backward(cp.tensor([1.0, 0.0]))
+    np.testing.assert_array_equal(x.grad, [4, 4])
+
+
 def test_python_values_and_memory_sharing():
     x = cp.tensor([[1.5, 2.0], [3.0, 4.0]], dtype=cp.float64)
     assert cp.tensor(2.5).item() == 2.5 and isinstance(cp.tensor(3).item(), int)
@@ -561,6 +569,10 @@ ERRORS = [
     (lambda: cp.arange(2).requires_grad_(), TypeError, "only floating-point"),
     (lambda: cp.zeros(2, requires_grad=True).numpy(), RuntimeError, "detach"),
     (lambda: cp.zeros(2) + np.array(["a", "b"]), TypeError, "real numbers"),
+    (lambda: (cp.ones(2, requires_grad=True) * 2).backward(np.ones(2), gradient=np.ones(2)),
+     TypeError, "grad or gradient"),
+    (lambda: (cp.ones(1, requires_grad=True) * 2).backward(create_graph=True), ValueError,
+     "create_graph=True"),
 ]
 
 

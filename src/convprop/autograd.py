@@ -333,13 +333,25 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
         return self.to(np.bool_)
 
     # --------------------------------------------------------------- backward
-    def backward(self, grad: Any = None) -> None:
+    def backward(self, grad: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, *, gradient: Any = None) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
 
         Args:
-            grad: the gradient flowing into ``self``; may be omitted only when
-                ``self`` holds a single element (it then defaults to 1).
+            grad: the gradient flowing into ``self`` (``gradient=`` is PyTorch's
+                keyword); may be omitted only when ``self`` holds a single element
+                (it then defaults to 1).
+            retain_graph: accepted for PyTorch's signature; the graph is always kept,
+                so ``backward`` may run again.
+            create_graph: must be False (gradients of gradients are not recorded).
         """
+        if gradient is not None:
+            if grad is not None:
+                raise TypeError("backward: give grad or gradient, not both")
+            grad = gradient
+        if create_graph:
+            raise ValueError("backward: create_graph=True (differentiating gradients) is not "
+                             "supported; gradients are plain arrays")
         if not self.requires_grad:
             raise RuntimeError("backward() called on a tensor that does not require grad")
         if grad is None:
