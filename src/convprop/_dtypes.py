@@ -24,6 +24,12 @@ _TORCH_NAMES = {
 }
 
 
+# PyTorch's device types: a string naming one is a device, any other string a dtype
+_DEVICE_TYPES = {"cpu", "cuda", "mps", "xpu", "meta", "hip", "xla", "ipu", "hpu", "mtia",
+                 "vulkan", "lazy", "ve", "fpga", "mkldnn", "opengl", "opencl", "ideep",
+                 "privateuseone"}
+
+
 def get_default_dtype() -> np.dtype:
     """The dtype of Python floats turned into Tensors (float32 unless changed)."""
     return _default_dtype
@@ -81,7 +87,7 @@ def is_device(x: Any) -> bool:
     torch.device) rather than a dtype."""
     if type(x).__name__ == "device":
         return True
-    return isinstance(x, str) and x.removeprefix("torch.") not in _TORCH_NAMES
+    return isinstance(x, str) and x.split(":")[0] in _DEVICE_TYPES
 
 
 def check_same_dtype(op: str, **named: Any) -> np.dtype:
