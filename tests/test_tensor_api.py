@@ -804,3 +804,20 @@ def test_function_spellings_of_pairs_and_checks():
     assert cp.is_tensor(cp.zeros(1)) and not cp.is_tensor(np.zeros(1))
     assert cp.numel(cp.zeros(2, 3)) == 6
     assert max(1, 2) == 2 and sum([1, 2]) == 3  # Python's builtins are untouched here
+
+
+def test_float32_stays_float32_through_the_new_ops():
+    a = cp.tensor(RNG.uniform(0.5, 2.0, (3, 4)).astype(np.float32), requires_grad=True)
+    b = cp.tensor(RNG.uniform(0.5, 2.0, (4,)).astype(np.float32), requires_grad=True)
+    steps = [a.var(1), a.std(), a.logsumexp(0), a.norm(3, 1), a.norm(), a.max(1).values, a.max(),
+             a.amax(0), a.min(0).values, a.maximum(b), a.clamp(0.7, 1.2), a.clamp(b),
+             cp.where(a > 1, a, b), cp.cat([a, b[None]]), cp.stack([a[0], b]), a.split(2)[1],
+             a.repeat(2, 1), a[:, :1].expand(3, 4), a.unflatten(1, (2, 2)), a.squeeze(),
+             a.unsqueeze(0), a[cp.tensor([0, 0])], a.mT, a.mean(0), a.sum(1)]
+    total = None
+    for i, y in enumerate(steps):
+        assert y.dtype == np.float32, (i, y.dtype)
+        total = y.sum() if total is None else total + y.sum()
+    assert total.dtype == np.float32
+    total.backward()
+    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float32
