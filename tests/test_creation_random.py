@@ -287,3 +287,12 @@ def test_init_functions_take_a_generator_as_torch(name):
     assert w1.data.any()
     np.testing.assert_array_equal(cp.get_rng_state().data, before)  # default stream untouched
     getattr(torch.nn.init, name)(torch.zeros(4, 3), generator=torch.Generator())  # same spelling
+
+
+def test_star_import_leaves_python_builtins_alone():
+    namespace: dict = {}
+    exec("from convprop import *", namespace)
+    for name in ("sum", "max", "min", "abs", "any", "all", "pow", "bool", "float"):
+        assert name not in namespace, name
+        assert hasattr(cp, name), name  # still reachable as cp.<name>, as torch.<name>
+    assert "tensor" in namespace and "manual_seed" in namespace

@@ -821,3 +821,22 @@ def test_float32_stays_float32_through_the_new_ops():
     assert total.dtype == np.float32
     total.backward()
     assert a.grad.dtype == np.float32 and b.grad.dtype == np.float32
+
+
+DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64"]
+
+
+def test_result_type_matches_torch_for_every_dtype_pair_and_rank():
+    """Every pair of dtypes, each a 0-d or 1-d tensor or a Python scalar, promotes as torch."""
+    scalars = {"bool": True, "int": 3, "float": 2.5}
+    for da in DTYPES:
+        for db in DTYPES + list(scalars):
+            for na in (0, 1):
+                for nb in (0, 1):
+                    a = np.ones((2,) * na, dtype=da)
+                    b = scalars[db] if db in scalars else np.ones((2,) * nb, dtype=db)
+                    ours = cp.result_type(cp.from_numpy(a), b if db in scalars
+                                          else cp.from_numpy(b))
+                    theirs = torch.result_type(torch.from_numpy(a), b if db in scalars
+                                               else torch.from_numpy(b))
+                    assert "torch." + str(ours) == str(theirs), (da, na, db, nb)

@@ -6,15 +6,12 @@ layers and optimizers, and derivations in the notation of the founding document.
 
 import numpy as _np
 
-from . import functional, nn, optim
+from . import _functions, functional, nn, optim
 from ._dtypes import get_default_dtype, result_type, set_default_dtype
 from ._functions import (  # torch.<op>(tensor) spellings of the Tensor methods
-    abs,
     add,
-    all,
     amax,
     amin,
-    any,
     argmax,
     argmin,
     chunk,
@@ -33,10 +30,8 @@ from ._functions import (  # torch.<op>(tensor) spellings of the Tensor methods
     logsumexp,
     lt,
     matmul,
-    max,
     maximum,
     mean,
-    min,
     minimum,
     mul,
     narrow,
@@ -45,7 +40,6 @@ from ._functions import (  # torch.<op>(tensor) spellings of the Tensor methods
     norm,
     numel,
     permute,
-    pow,
     relu,
     reshape,
     sigmoid,
@@ -54,7 +48,6 @@ from ._functions import (  # torch.<op>(tensor) spellings of the Tensor methods
     squeeze,
     std,
     sub,
-    sum,
     t,
     tanh,
     transpose,
@@ -115,18 +108,20 @@ int64 = long = _np.dtype(_np.int64)
 bool = _np.dtype(_np.bool_)  # noqa: A001  (torch.bool)
 float = float32  # noqa: A001  (torch.float)
 
+# torch.sum(x), torch.max(x, dim), ...: attributes, but outside __all__ (see below)
+sum, max, min, abs = _functions.sum, _functions.max, _functions.min, _functions.abs
+any, all, pow = _functions.any, _functions.all, _functions.pow
+
+# names that would shadow Python's builtins (sum, max, bool, ...) are attributes only,
+# so ``from convprop import *`` leaves the builtins alone
 __all__ = [
-    "abs",
     "add",
-    "all",
     "amax",
     "amin",
-    "any",
     "arange",
     "argmax",
     "argmin",
     "as_tensor",
-    "bool",
     "cat",
     "chunk",
     "clamp",
@@ -141,7 +136,6 @@ __all__ = [
     "exp",
     "eye",
     "flatten",
-    "float",
     "float16",
     "float32",
     "float64",
@@ -173,10 +167,8 @@ __all__ = [
     "lt",
     "manual_seed",
     "matmul",
-    "max",
     "maximum",
     "mean",
-    "min",
     "minimum",
     "mul",
     "narrow",
@@ -191,7 +183,6 @@ __all__ = [
     "optim",
     "output_size",
     "permute",
-    "pow",
     "rand",
     "rand_like",
     "randint",
@@ -212,7 +203,6 @@ __all__ = [
     "stack",
     "std",
     "sub",
-    "sum",
     "t",
     "tanh",
     "Tensor",
