@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 
 class ElementwiseOps:
-    """Comparisons, logic, unary functions, ``maximum``/``minimum``, ``where``, ``clamp``."""
+    """Named arithmetic (``add``, ``sub``...), in-place ops, comparisons, logic, unary
+    functions, ``maximum``/``minimum``, ``where`` and ``clamp``."""
 
     __slots__ = ()
     data: np.ndarray

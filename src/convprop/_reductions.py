@@ -29,7 +29,6 @@ class ValuesIndices(NamedTuple):
     indices: Tensor
 
 
-
 def _alias(dim: Any, keepdim: Any, axis: Any, keepdims: Any) -> tuple[Any, bool]:
     """Merge NumPy's ``axis``/``keepdims`` spellings into torch's ``dim``/``keepdim``."""
     if axis is not None:
@@ -55,7 +54,6 @@ def _same(a: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """``a == ref``, with NaN matching NaN (a NaN extreme is its own argmax)."""
     with np.errstate(invalid="ignore"):
         return (a == ref) | (np.isnan(a) & np.isnan(ref)) if a.dtype.kind == "f" else a == ref
-
 
 
 class ReductionOps:

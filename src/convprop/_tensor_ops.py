@@ -45,8 +45,6 @@ def _dims(dim: Any, ndim: int) -> tuple[int, ...]:
     return out if ndim else ()
 
 
-
-
 def _tensor_index(index: Any) -> Any:
     """An index with Tensors and lists turned into arrays; float indices are an error."""
     if isinstance(index, tuple):
