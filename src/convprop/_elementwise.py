@@ -21,10 +21,101 @@ if TYPE_CHECKING:
 
 
 class ElementwiseOps:
-    """Comparisons, logic, unary functions, ``maximum``/``minimum``, ``where``, ``clamp``."""
+    """Named arithmetic (``add``, ``sub``...), in-place ops, comparisons, logic, unary
+    functions, ``maximum``/``minimum``, ``where`` and ``clamp``."""
 
     __slots__ = ()
     data: np.ndarray
+
+    def add(self, other: Any, *, alpha: float = 1) -> Tensor:
+        """``self + alpha * other`` (``torch.add``)."""
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other: Any, *, alpha: float = 1) -> Tensor:
+        """``self - alpha * other`` (``torch.sub``)."""
+        return self - (other if alpha == 1 else other * alpha)
+
+    def mul(self, other: Any) -> Tensor:
+        return self * other
+
+    def div(self, other: Any) -> Tensor:
+        """True division (``torch.div`` without a rounding mode)."""
+        return self / other
+
+    def neg(self) -> Tensor:
+        return -self
+
+    def pow(self, exponent: Any) -> Tensor:
+        return self**exponent
+
+    def matmul(self, other: Any) -> Tensor:
+        return self @ other
+
+    # -------------------------------------------------------------- in place
+    def _inplace(self, fn: Callable[..., Tensor], name: str, *operands: Any) -> Tensor:
+        """Make ``self`` hold ``fn(self, *operands)``, as PyTorch's in-place ops do.
+
+        Without gradients involved the data is overwritten (tensors sharing it see
+        the change).  Otherwise ``self`` becomes the output of ``fn`` applied to its
+        old contents and history; ops that used ``self`` before refuse to run
+        backward afterwards, as with :meth:`__setitem__`.
+
+        Raises:
+            RuntimeError: on a leaf that requires grad outside ``no_grad``.
+            TypeError: if the result's dtype cannot be stored in ``self`` (``int += 1.5``).
+        """
+        if self._recording() and self.requires_grad and self.is_leaf:
+            raise RuntimeError(f"{name}: a leaf tensor that requires grad cannot be modified in "
+                               "place; do it under convprop.no_grad() or on a clone()")
+        old = self._detached_copy_of_history()
+        out = fn(old, *(old if o is self else o for o in operands))  # x *= x reads the old x
+        if not np.can_cast(out.dtype, self.dtype, "same_kind"):
+            raise TypeError(f"{name}: the result's dtype {out.dtype} cannot be stored in a "
+                            f"{self.dtype} tensor")
+        self._version += 1
+        if not out.requires_grad:
+            self.data[...] = out.data
+        else:
+            self._rebase(out.data.astype(self.dtype, copy=False), (out,), lambda g: (g,))
+        return self
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._inplace(lambda t, o: t + o, "+=", other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._inplace(lambda t, o: t - o, "-=", other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._inplace(lambda t, o: t * o, "*=", other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._inplace(lambda t, o: t / o, "/=", other)
+
+    def add_(self, other: Any, *, alpha: float = 1) -> Tensor:
+        return self._inplace(lambda t, o: t.add(o, alpha=alpha), "add_", other)
+
+    def sub_(self, other: Any, *, alpha: float = 1) -> Tensor:
+        return self._inplace(lambda t, o: t.sub(o, alpha=alpha), "sub_", other)
+
+    def mul_(self, other: Any) -> Tensor:
+        return self._inplace(lambda t, o: t * o, "mul_", other)
+
+    def div_(self, other: Any) -> Tensor:
+        return self._inplace(lambda t, o: t / o, "div_", other)
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
+        return self._inplace(lambda t, lo, hi: t.clamp(lo, hi), "clamp_", min, max)
+
+    def zero_(self) -> Tensor:
+        return self._inplace(lambda t: t * 0, "zero_")
+
+    def fill_(self, value: Any) -> Tensor:
+        """Set every element to ``value`` (a number or a one-element tensor)."""
+        return self._inplace(lambda t, v: t * 0 + v, "fill_", value)
+
+    def copy_(self, src: Any) -> Tensor:
+        """Copy ``src`` (broadcast to this shape) into this tensor; the gradient flows to ``src``."""
+        return self._inplace(lambda t, v: t * 0 + v, "copy_", src)
 
     # -------------------------------------------- comparisons and logic (bool results)
     def __lt__(self, other: Any) -> Tensor:
