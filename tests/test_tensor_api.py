@@ -388,6 +388,13 @@ def test_comparisons_give_bool_tensors(op):
                                   getattr(torch.tensor(a), op)(1.0).numpy())
 
 
+def test_equality_with_non_numbers_is_false_as_torch():
+    x = cp.zeros(2)
+    assert (x == None) is False and (x != None) is True  # noqa: E711
+    assert (x == "a") is False and (torch.zeros(2) == "a") is False
+    assert x in [x] and x not in [None, "b"]
+
+
 def test_logic_on_bool_tensors_and_truth_values():
     a, b = cp.tensor([True, False, True]), cp.tensor([True, True, False])
     np.testing.assert_array_equal((a & b).data, [True, False, False])

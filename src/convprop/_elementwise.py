@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     from .autograd import Tensor
 
 
+def _comparable(x: Any) -> bool:
+    """Whether ``==`` with ``x`` compares elementwise (numbers, arrays, tensors, lists)."""
+    return x is not None and not isinstance(x, (str, bytes, dict, set))
+
+
 class ElementwiseOps:
     """Named arithmetic (``add``, ``sub``...), in-place ops, comparisons, logic, unary
     functions, ``maximum``/``minimum``, ``where`` and ``clamp``."""
@@ -134,15 +139,24 @@ class ElementwiseOps:
         _, a, b = self._operands(other)
         return self._wrap(a >= b)
 
-    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+    def eq(self, other: Any) -> Tensor:
+        """Elementwise ``==`` (bool)."""
         _, a, b = self._operands(other)
         return self._wrap(a == b)
 
-    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+    def ne(self, other: Any) -> Tensor:
+        """Elementwise ``!=`` (bool)."""
         _, a, b = self._operands(other)
         return self._wrap(a != b)
 
-    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        # anything that is no number (None, a string) is simply unequal, as in torch
+        return self.eq(other) if _comparable(other) else NotImplemented
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        return self.ne(other) if _comparable(other) else NotImplemented
+
+    lt, le, gt, ge = __lt__, __le__, __gt__, __ge__
 
     def _logical(self, other: Any, op: Callable[[np.ndarray, np.ndarray], np.ndarray],
                  name: str) -> Tensor:

@@ -281,7 +281,9 @@ class ShapeOps:
         ``put(old self, index, value)``: the old contents get the gradient outside
         ``index`` and ``value`` the gradient inside it.  Ops that used ``self``
         before the assignment refuse to run backward afterwards (its contents
-        changed under them), as PyTorch's version counter does.
+        changed under them), as PyTorch's version counter does.  Unlike PyTorch,
+        such a recorded assignment into a view does not write through to the
+        tensor it was sliced from (the view gets a new array).
 
         Raises:
             RuntimeError: assigning into a leaf that requires grad (outside ``no_grad``).
