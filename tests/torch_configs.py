@@ -8,13 +8,15 @@ module ``name`` (e.g. ``"ELU"``, ``"CrossEntropyLoss"``), from
   says train and eval differ, in eval mode too;
 - ``common_nn.module_tests`` and ``get_new_module_tests()``: entries with a
   ``module_name`` (constructor args, an input size or input function), and entries
-  with a ``fullname`` whose constructor wraps one ``torch.nn.functional`` call:
-  those become functional configs, the call's arguments recorded by running it once;
-- ``common_nn.criterion_tests``: losses built by a closure; the constructor kwargs
-  are read back from the built module (its ``__init__`` parameters, buffers included).
+  whose ``fullname`` starts with the name and whose constructor builds that module;
+- ``common_nn.criterion_tests`` (and ``new_criterion_tests``, in torch versions that
+  still have it): losses built by a closure; the constructor kwargs are read back
+  from the built module (its ``__init__`` parameters, buffers included).
 
-``op_configs(function)`` yields ``common_methods_invocations.op_db``'s samples of
-``torch.nn.functional.<function>`` the same way.
+``functional_configs(names)`` yields the ``common_nn`` entries that wrap one
+``torch.nn.functional`` call (``wrap_functional``), the call's arguments recorded by
+running it once; ``op_configs(function)`` yields ``common_methods_invocations.op_db``'s
+samples of ``torch.nn.functional.<function>``.
 
 Values stay torch tensors (a test converts them with :func:`to_numpy`); ``INPUT``
 marks where a functional config passes its input.  Nothing here knows convprop: other
@@ -217,7 +219,8 @@ def _functional_config(entry: dict, module: str, source: str) -> Config | None:
 def _entries() -> tuple[tuple[str, dict], ...]:
     common_nn, _ = _testing()
     entries = [("common_nn", e) for e in common_nn.module_tests + common_nn.get_new_module_tests()]
-    return tuple(entries + [("criterion_tests", e) for e in common_nn.criterion_tests])
+    criteria = common_nn.criterion_tests + list(getattr(common_nn, "new_criterion_tests", []))
+    return tuple(entries + [("criterion_tests", e) for e in criteria])
 
 
 def _common_nn(module: str) -> Iterator[Config]:
