@@ -90,7 +90,7 @@ def _compare(yc, yt, cin, tin, cparams=(), tparams=()) -> None:
 def _run_module(cfg: tc.Config) -> str:
     """``'match'`` or ``'random'`` (RReLU in training: checked by its bounds); raises
     ``AssertionError`` on a mismatch and anything else when convprop cannot run it."""
-    torch.manual_seed(0)
+    torch.default_generator.manual_seed(0)
     tmod = getattr(torch.nn, cfg.module)(*cfg.args, **cfg.kwargs).double().train(cfg.training)
     cmod = getattr(nn, cfg.module)(*tc.to_numpy(cfg.args), **tc.to_numpy(cfg.kwargs))
     cmod.double().train(cfg.training)
