@@ -584,6 +584,45 @@ def adaptive_max_pool3d(input: Any, output_size: int | None | Sequence[int | Non
     return adaptive_max_pool_nd(input, output_size, return_indices, nd=3)
 
 
+def max_pool1d_with_indices(input: Any, kernel_size: int | Sequence[int], stride: Any = None,
+                            padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1,
+                            ceil_mode: bool = False, return_indices: bool = True) -> Any:
+    """:func:`max_pool1d` returning the indices too (PyTorch's name)."""
+    return max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, True, nd=1)
+
+
+def max_pool2d_with_indices(input: Any, kernel_size: int | Sequence[int], stride: Any = None,
+                            padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1,
+                            ceil_mode: bool = False, return_indices: bool = True) -> Any:
+    """:func:`max_pool2d` returning the indices too (PyTorch's name)."""
+    return max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, True, nd=2)
+
+
+def max_pool3d_with_indices(input: Any, kernel_size: int | Sequence[int], stride: Any = None,
+                            padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1,
+                            ceil_mode: bool = False, return_indices: bool = True) -> Any:
+    """:func:`max_pool3d` returning the indices too (PyTorch's name)."""
+    return max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, True, nd=3)
+
+
+def adaptive_max_pool1d_with_indices(input: Any, output_size: Any,
+                                     return_indices: bool = True) -> Any:
+    """:func:`adaptive_max_pool1d` returning the indices too (PyTorch's name)."""
+    return adaptive_max_pool_nd(input, output_size, True, nd=1)
+
+
+def adaptive_max_pool2d_with_indices(input: Any, output_size: Any,
+                                     return_indices: bool = True) -> Any:
+    """:func:`adaptive_max_pool2d` returning the indices too (PyTorch's name)."""
+    return adaptive_max_pool_nd(input, output_size, True, nd=2)
+
+
+def adaptive_max_pool3d_with_indices(input: Any, output_size: Any,
+                                     return_indices: bool = True) -> Any:
+    """:func:`adaptive_max_pool3d` returning the indices too (PyTorch's name)."""
+    return adaptive_max_pool_nd(input, output_size, True, nd=3)
+
+
 def _spatial(nd: int, letter: str) -> str:
     return ", ".join(f"{letter}{i}" for i in ("D", "H", "W")[3 - nd:])
 
