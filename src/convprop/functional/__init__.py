@@ -1,6 +1,17 @@
 """User-facing differentiable ops on Tensors (``import convprop.functional as F``)."""
 
 from .activation import exp, leaky_relu, log, log_softmax, relu, sigmoid, softmax, tanh
+from .adaptive_pool import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool3d,
+    adaptive_max_pool1d,
+    adaptive_max_pool1d_with_indices,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_with_indices,
+    adaptive_max_pool3d,
+    adaptive_max_pool3d_with_indices,
+)
 from .conv import (
     conv1d,
     conv2d,
@@ -29,15 +40,6 @@ from .normalization import (
 )
 from .pad import pad
 from .pool import (
-    adaptive_avg_pool1d,
-    adaptive_avg_pool2d,
-    adaptive_avg_pool3d,
-    adaptive_max_pool1d,
-    adaptive_max_pool1d_with_indices,
-    adaptive_max_pool2d,
-    adaptive_max_pool2d_with_indices,
-    adaptive_max_pool3d,
-    adaptive_max_pool3d_with_indices,
     avg_pool1d,
     avg_pool2d,
     avg_pool3d,

@@ -61,7 +61,7 @@ def pad(input: Any, pad: Sequence[int], mode: str = "constant", value: float = 0
         kept = size - max(-before, 0) - max(-after, 0)  # circular wraps what the crop leaves
         if mode == "circular" and kept < 0:
             raise ValueError(f"circular padding ({before}, {after}) removes more than the input "
-                             f"size {size} holds {where}")
+                             f"holds (input size {size}) {where}")
         if mode == "circular" and (before > kept or after > kept):
             left = "" if kept == size else f" left after cropping, {kept}, not {size}"
             raise ValueError(f"circular padding ({before}, {after}) must not exceed the input "
