@@ -273,10 +273,10 @@ def run_all(configs: Iterator[Config], summary: dict) -> list[str]:
 def print_summary(title: str, summary: dict) -> None:
     reasons = summary.pop("_reasons", {})
     print(f"\n{title}")
-    print(f"{'layer':24} {'match':>6} {'mismatch':>9} {'error':>6} {'out of scope':>13}")
+    print(f"{'layer':28} {'match':>6} {'mismatch':>9} {'error':>6} {'out of scope':>13}")
     for name in sorted(summary):
         row = summary[name]
-        print(f"{name:24} {row['match']:6} {row['mismatch']:9} {row['error']:6} "
+        print(f"{name:28} {row['match']:6} {row['mismatch']:9} {row['error']:6} "
               f"{row['out of scope']:13}")
     for reason, count in reasons.items():
         print(f"  out of scope: {count} x {reason}")
