@@ -220,6 +220,8 @@ def test_max_unpool_errors() -> None:
         F.max_unpool2d(y, idx.data + 100, 2)
     with pytest.raises(ValueError, match="padding must be >= 0"):
         F.max_unpool2d(y, idx, 2, padding=-1)
+    with pytest.raises(ValueError, match=r"output size would be \(-1,\); reduce padding"):
+        F.max_unpool1d(np.zeros((1, 1, 1)), np.zeros((1, 1, 1), dtype=np.int64), 1, padding=1)
     with pytest.raises(ValueError, match=r"MaxUnpool2d.*\(2, 2\)"):
         nn.MaxUnpool2d(2)(y.data[0, 0], idx.data[0, 0])
 
