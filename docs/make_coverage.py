@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 import sys
 import types
 from collections.abc import Callable, Iterable
@@ -241,11 +242,11 @@ NOTES: dict[str, dict[str, str]] = {
         "random.seed": "`convprop.seed` is the founding document's module, not this function",
         "rand": _RANDOM, "randn": _RANDOM, "randint": _RANDOM, "randperm": _RANDOM,
         "rand_like": _RANDOM, "randn_like": _RANDOM,
-        "save": "writes `.npz` (no pickle), atomically; refuses another suffix; "
+        "save": "`save(obj, path)` writes `.npz` (no pickle), atomically, and refuses another suffix; "
                 "`optim.to_torch` carries optimizer state to PyTorch",
-        "load": "reads convprop's `.npz`, never executes code",
-        "gradcheck": "float64 centred differences on a random projection; "
-                     "`gradcheck(fn, *inputs, eps=, atol=, rtol=)`",
+        "load": "`load(path)` reads convprop's `.npz` and never unpickles",
+        "gradcheck": "float64 centred differences on a random projection: "
+                     "`gradcheck(fn, *inputs, eps=, atol=, rtol=, seed=, raise_exception=)`",
         "GradcheckError": "raised by `gradcheck` on a mismatch",
         "output_size": "the founding document's eq. (1), with dilation",
         "explain": "the founding document's derivation, symbolic (SymPy); loaded on first use",
@@ -335,12 +336,18 @@ class Area:
         """The full PyTorch name, e.g. ``torch.nn.Module.cuda`` for ``Module.cuda``."""
         cls, _, rest = name.partition(".")
         if self.key == "methods":
-            return f"{_METHOD_CLASSES[cls]}.{rest}"
+            return f"torch.{_METHOD_CLASSES[cls]}.{rest}"
         return self.torch_prefix + name
 
+    def convprop_qualified(self, name: str) -> str:
+        cls, _, rest = name.partition(".")
+        if self.key == "methods":
+            return f"convprop.{_METHOD_CLASSES[cls]}.{rest}"
+        return self.convprop_prefix + name
 
-_METHOD_CLASSES = {"Module": "torch.nn.Module", "Optimizer": "torch.optim.Optimizer",
-                   "LRScheduler": "torch.optim.lr_scheduler.LRScheduler"}
+
+_METHOD_CLASSES = {"Module": "nn.Module", "Optimizer": "optim.Optimizer",
+                   "LRScheduler": "optim.lr_scheduler.LRScheduler"}
 
 
 def _public(obj: object) -> set[str]:
@@ -466,7 +473,8 @@ def areas() -> list[Area]:
              lambda: _public(convprop.nn.init) - _NOT_INIT, _torch_all("torch.nn.init"),
              _one_group("`nn.init`"),
              prose="Every function fills in place and returns the tensor, with PyTorch's fan rules."),
-        Area("utils", "Gradient clipping and parameter vectors", "torch.nn.utils.", "convprop.nn.utils.",
+        Area("utils", "Utilities: gradient clipping, parameter vectors", "torch.nn.utils.",
+             "convprop.nn.utils.",
              lambda: set(convprop.nn.utils.__all__), _torch_all("torch.nn.utils"),
              _one_group("`nn.utils`")),
         Area("optim", "Optimizers", "torch.optim.", "convprop.optim.",
@@ -506,6 +514,7 @@ class Compared:
     groups: list[Group]
     out_of_scope: list[str]
     not_api: list[str]
+    switches: dict[str, list[str]] = field(default_factory=dict)  # PyTorch argument -> names lacking it
 
     def count(self, kind: str) -> int:
         if kind == "have":
@@ -532,29 +541,110 @@ def _torch_scope(area: Area) -> set[str]:
     return area.torch_names() - set(NOT_API.get(area.key, []))
 
 
-def _signature_note(area: Area, name: str) -> str:
-    """Generated note: a layer or op that accepts ``inplace=`` computes out of place anyway."""
-    obj: object = {"nn": convprop.nn, "functional": convprop.functional}.get(area.key)
-    if obj is None or not hasattr(obj, name):
-        return ""
+_MISSING = object()
+
+
+def resolve(dotted: str) -> object:
+    """The object a dotted name such as ``torch.autograd.gradcheck.GradcheckError`` names, or
+    :data:`_MISSING`.  Walks attributes, importing submodules where an attribute is absent or is
+    a function that shadows its module (``torch.autograd.gradcheck``)."""
+    parts = dotted.split(".")
+    obj: object = importlib.import_module(parts[0])
+    for i, part in enumerate(parts[1:], start=2):
+        attr = getattr(obj, part, _MISSING)
+        if attr is _MISSING or (isinstance(attr, types.FunctionType) and i < len(parts)):
+            try:
+                attr = importlib.import_module(".".join(parts[:i]))
+            except ImportError:
+                return _MISSING
+        obj = attr
+    return obj
+
+
+def _arguments(obj: object) -> tuple[list[str], bool] | None:
+    """Named arguments of a function or class, in order, and whether it takes ``**kwargs``;
+    None when the signature is unknown or only ``*args, **kwargs``."""
     try:
-        params = inspect.signature(getattr(obj, name)).parameters
+        params = list(inspect.signature(obj).parameters.values())  # type: ignore[arg-type]
     except (TypeError, ValueError):
+        return None
+    named = [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+             and p.name != "self"]
+    if not named and params:
+        return None
+    return named, any(p.kind is p.VAR_KEYWORD for p in params)
+
+
+def argument_differences(theirs: object, ours: object
+                         ) -> tuple[list[str], list[str], list[tuple[str, str]]]:
+    """PyTorch's arguments convprop lacks, convprop's extra ones, and (PyTorch, convprop) pairs
+    of the same argument under another name (same position, neither name on the other side)."""
+    mine = _arguments(ours) if callable(ours) and not isinstance(ours, types.ModuleType) else None
+    torchs = _arguments(theirs) if callable(theirs) else None
+    if mine is None or torchs is None:
+        return [], [], []
+    renamed = [(t, c) for t, c in zip(torchs[0], mine[0], strict=False)
+               if t != c and t not in mine[0] and c not in torchs[0]]
+    lacks = [a for a in torchs[0] if a not in mine[0] and a not in _INTERNAL_ARGUMENTS
+             and a not in {t for t, _ in renamed}]
+    adds = [a for a in mine[0] if a not in torchs[0] and a not in {c for _, c in renamed}]
+    return ([] if mine[1] else lacks), ([] if torchs[1] else adds), renamed
+
+
+def _signature_note(name: str, theirs: object, ours: object) -> str:
+    """Generated: ``inplace=`` is accepted but computes out of place; arguments PyTorch takes
+    that convprop does not, the other way round, and renamed ones (:data:`SWITCHES` are
+    summed up per area instead; operators' argument names do not matter)."""
+    if name.startswith("__"):
         return ""
-    return "`inplace=True` is accepted and computes out of place" if "inplace" in params else ""
+    mine = _arguments(ours) if callable(ours) and not isinstance(ours, types.ModuleType) else None
+    notes = []
+    if mine is not None and "inplace" in mine[0]:
+        notes.append("`inplace=True` is accepted and computes out of place")
+    lacks, adds, renamed = argument_differences(theirs, ours)
+    lacks = [a for a in lacks if a not in SWITCHES]
+    if lacks:
+        notes.append(f"PyTorch's {_code(a + '=' for a in lacks)} not taken")
+    if adds:
+        notes.append(f"also takes {_code(a + '=' for a in adds)}")
+    if renamed:
+        notes.append("; ".join(f"`{t}=` is `{c}=` here" for t, c in renamed))
+    return "; ".join(notes)
 
 
-def _note(area: Area, name: str) -> str:
-    notes = [NOTES.get(area.key, {}).get(name, ""), _signature_note(area, name)]
+#: PyTorch arguments that are plumbing, not options (``enable_grad(orig_func)``).
+_INTERNAL_ARGUMENTS = {"orig_func"}
+
+#: Hand notes that already say how the arguments differ (no generated argument note then).
+SIGNATURE_EXPLAINED = {("top", "gradcheck"), ("top", "load"), ("top", "save"), ("functional", "dropout")}
+
+#: PyTorch arguments that choose a device or an implementation, not a result: one line per area
+#: names what lacks them, instead of a note on every row.
+SWITCHES = {
+    "device": "convprop runs on the CPU",
+    "foreach": "implementation switch",
+    "fused": "implementation switch",
+    "capturable": "CUDA graphs",
+    "differentiable": "gradients through the update",
+}
+
+
+def _note(area: Area, torch_name: str | None, name: str) -> str:
+    ours = resolve(area.convprop_qualified(name))
+    theirs = resolve(area.qualified(torch_name)) if torch_name else _MISSING
+    generated = "" if (area.key, name) in SIGNATURE_EXPLAINED else _signature_note(name, theirs, ours)
+    notes = [NOTES.get(area.key, {}).get(name, ""), generated]
     return "; ".join(n for n in notes if n)
 
 
 def compare(area: Area) -> Compared:
     """Sort every name of one area into a table row, a missing name or an out-of-scope one."""
     ours = area.convprop_names()
-    scope = _torch_scope(area)
-    out = _out_of_scope(area.key)
     aliases = ALIASES.get(area.key, {})
+    scope = _torch_scope(area)
+    if area.groups is not None:  # a name convprop adds later that PyTorch has too is compared
+        scope |= {n for n in ours - set(aliases.values()) if resolve(area.qualified(n)) is not _MISSING}
+    out = _out_of_scope(area.key)
     by_title: dict[str, Group] = {}
     matched: set[str] = set()
 
@@ -565,16 +655,24 @@ def compare(area: Area) -> Compared:
         mine = aliases.get(name, name)
         if mine in ours:
             matched.add(mine)
-            group(area.group(name, mine)).rows.append((name, mine, _note(area, mine)))
+            group(area.group(name, mine)).rows.append((name, mine, _note(area, name, mine)))
         elif name not in out:
             group(area.group(name, None)).missing.append(name)
     for name in sorted(ours - matched, key=_sort_key):
-        group("Only in convprop").rows.append((None, name, _note(area, name)))
+        group("Only in convprop").rows.append((None, name, _note(area, None, name)))
     order = list(area.groups) if area.groups is not None else sorted(by_title)
     order = [t for t in order if t not in ("Other", "Only in convprop")] + ["Other", "Only in convprop"]
     groups = [by_title[t] for t in order if t in by_title]
+    switches: dict[str, list[str]] = {}
+    for g in groups:
+        for theirs, mine, _ in g.rows:
+            if theirs and not mine.startswith("__"):
+                lacks = argument_differences(resolve(area.qualified(theirs)),
+                                             resolve(area.convprop_qualified(mine)))[0]
+                for arg in sorted(set(lacks) & set(SWITCHES), key=list(SWITCHES).index):
+                    switches.setdefault(arg, []).append(mine)
     return Compared(area, scope, groups, sorted(scope & out - set(aliases), key=_sort_key),
-                    sorted(set(NOT_API.get(area.key, [])), key=_sort_key))
+                    sorted(set(NOT_API.get(area.key, [])), key=_sort_key), switches)
 
 
 def problems() -> list[str]:
@@ -584,10 +682,8 @@ def problems() -> list[str]:
         ours = area.convprop_names()
         universe = (area.torch_names() if area.torch_names is not None
                     else _torch_scope(area))
-        if area.key == "top":
-            universe = {n for n in universe if _torch_has(n)}
-        elif area.key == "tensor":
-            universe = {n for n in universe if hasattr(_torch().Tensor, n)}
+        if area.groups is not None:
+            universe = {n for n in universe if resolve(area.qualified(n)) is not _MISSING}
         for topic in OUT_OF_SCOPE:
             for name in topic.names.get(area.key, []):
                 if name not in universe:
@@ -600,25 +696,6 @@ def problems() -> list[str]:
         if area.groups is not None:
             found += [f"{area.key}: {n!r} is not in this PyTorch" for n in _torch_scope(area) - universe]
     return found
-
-
-def _torch_has(dotted: str) -> bool:
-    obj: object = _torch()
-    for i, part in enumerate(dotted.split(".")):
-        if not hasattr(obj, part):
-            module = f"torch.{'.'.join(dotted.split('.')[:i + 1])}"
-            try:
-                obj = importlib.import_module(module)
-            except ImportError:
-                return False
-        else:
-            obj = getattr(obj, part)
-        if isinstance(obj, types.FunctionType) and i + 1 < len(dotted.split(".")):
-            try:  # torch.autograd.gradcheck is both a function and a module
-                obj = importlib.import_module(f"torch.{'.'.join(dotted.split('.')[:i + 1])}")
-            except ImportError:
-                return False
-    return True
 
 
 # ---------------------------------------------------------------------------- rendering
@@ -649,7 +726,7 @@ def render() -> str:
         "`tests/test_coverage_doc.py` fails when this file is out of date. Each table gives a PyTorch "
         "name, convprop's name for the same thing (the same name unless shown otherwise), and how "
         "they differ where they do. Arguments, defaults and results are PyTorch's unless a note says "
-        "otherwise; every op is checked against PyTorch in float64.",
+        "otherwise.",
         "",
         f"**Scope.** {SCOPE_RULE}",
         "",
@@ -661,7 +738,7 @@ def render() -> str:
         "|---|---|---|--:|--:|--:|--:|",
     ]
     for c in compared:
-        anchor = c.area.title.lower().replace(",", "").replace(" ", "-")
+        anchor = re.sub(r"[^\w\- ]", "", c.area.title.lower()).replace(" ", "-")  # GitHub's slug
         lines.append(f"| [{c.area.title}](#{anchor}) | {c.area.torch_label()} | "
                      f"{c.area.convprop_label()} | {c.count('have')} | {c.count('missing')} | "
                      f"{c.count('out')} | {c.count('only')} |")
@@ -678,6 +755,9 @@ def render() -> str:
                     lines.append(f"| {theirs} | {ours} | {note} |")
             if g.missing:
                 lines += ["", _missing_line(c.area, g.missing)]
+        for arg, names in c.switches.items():
+            lines += ["", f"PyTorch's `{arg}=` ({SWITCHES[arg]}) is not taken by "
+                          f"{_code(sorted(names, key=_sort_key))}."]
         if c.out_of_scope:
             lines += ["", f"Out of scope (see below): {_code(c.out_of_scope)}."]
         if c.not_api:
