@@ -229,7 +229,6 @@ ALIASES: dict[str, dict[str, str]] = {
 _RANDOM = "same distribution; the numbers differ from PyTorch's (a NumPy generator)"
 _STREAM = "draws from convprop's default stream (`manual_seed`); the numbers differ from PyTorch's"
 _BUILTIN = "an attribute outside `__all__`, so `from convprop import *` keeps Python's builtin"
-_DTYPE = "a NumPy dtype object: `x.dtype == cp.float32`"
 
 #: One line per deliberate difference, by area and convprop-side name (or PyTorch name if missing).
 NOTES: dict[str, dict[str, str]] = {
@@ -254,9 +253,10 @@ NOTES: dict[str, dict[str, str]] = {
         "Tensor": "`Tensor(data)` converts to a floating dtype, as `torch.Tensor(data)`",
         "abs": _BUILTIN, "all": _BUILTIN, "any": _BUILTIN, "max": _BUILTIN, "min": _BUILTIN,
         "pow": _BUILTIN, "sum": _BUILTIN,
-        "bool": f"{_DTYPE}; {_BUILTIN}", "float": f"float32; {_DTYPE}; {_BUILTIN}",
-        **{d: _DTYPE for d in ("double", "float16", "float32", "float64", "half", "int16", "int32",
-                               "int64", "int8", "long", "short", "uint8")},
+        **{d: f"`np.dtype('{getattr(convprop, d).name}')`" for d in (
+            "double", "float16", "float32", "float64", "half", "int16", "int32", "int64", "int8",
+            "long", "short", "uint8")},
+        "bool": f"`np.dtype('bool')`; {_BUILTIN}", "float": f"`np.dtype('float32')`; {_BUILTIN}",
         "result_type": "the promotion rule of a binary op on these operands",
     },
     "tensor": {
