@@ -97,6 +97,20 @@ TOP_LEVEL: dict[str, list[str]] = {
     "Namespaces": ["nn", "nn.functional", "optim"],
 }
 
+#: What each operator method spells, for the Tensor's "Operators" table.
+OPERATORS = {
+    "__abs__": "abs(a)", "__add__": "a + b", "__and__": "a & b", "__array__": "np.asarray(a)",
+    "__bool__": "bool(a)", "__eq__": "a == b", "__float__": "float(a)", "__ge__": "a >= b",
+    "__getitem__": "a[i]", "__gt__": "a > b", "__iadd__": "a += b", "__imul__": "a *= b",
+    "__index__": "range(a)", "__int__": "int(a)", "__invert__": "~a", "__isub__": "a -= b",
+    "__iter__": "for x in a", "__itruediv__": "a /= b", "__le__": "a <= b", "__len__": "len(a)",
+    "__lt__": "a < b", "__matmul__": "a @ b", "__mul__": "a * b", "__ne__": "a != b",
+    "__neg__": "-a", "__or__": "a | b", "__pow__": "a ** b", "__radd__": "2 + a",
+    "__rand__": "m & a", "__rmatmul__": "w @ a", "__rmul__": "2 * a", "__ror__": "m | a",
+    "__rpow__": "2 ** a", "__rsub__": "2 - a", "__rtruediv__": "2 / a", "__rxor__": "m ^ a",
+    "__setitem__": "a[i] = b", "__sub__": "a - b", "__truediv__": "a / b", "__xor__": "a ^ b",
+}
+
 #: ``torch.Tensor`` attributes in scope, by group (the other ~500 are out of scope).
 TENSOR: dict[str, list[str]] = {
     "Autograd": [
@@ -123,14 +137,7 @@ TENSOR: dict[str, list[str]] = {
     ],
     "Comparison": ["eq", "ge", "gt", "le", "lt", "ne"],
     "In place": ["add_", "clamp_", "copy_", "div_", "fill_", "mul_", "sub_", "zero_"],
-    "Operators": [
-        "__abs__", "__add__", "__and__", "__array__", "__bool__", "__eq__", "__float__", "__ge__",
-        "__getitem__", "__gt__", "__iadd__", "__imul__", "__index__", "__int__", "__invert__",
-        "__isub__", "__iter__", "__itruediv__", "__le__", "__len__", "__lt__", "__matmul__",
-        "__mul__", "__ne__", "__neg__", "__or__", "__pow__", "__radd__", "__rand__", "__rmatmul__",
-        "__rmul__", "__ror__", "__rpow__", "__rsub__", "__rtruediv__", "__rxor__", "__setitem__",
-        "__sub__", "__truediv__", "__xor__",
-    ],
+    "Operators": sorted(OPERATORS),
 }
 
 
@@ -260,6 +267,8 @@ NOTES: dict[str, dict[str, str]] = {
         "result_type": "the promotion rule of a binary op on these operands",
     },
     "tensor": {
+        **{name: f"`{spelling}`" for name, spelling in OPERATORS.items()},
+        "__setitem__": "`a[i] = b`, recorded by autograd",
         "data": "the NumPy array itself",
         "grad": "a NumPy array (or None), not a Tensor",
         "numpy": "shares memory; refuses a tensor that requires grad unless `force=True`, as PyTorch",
