@@ -761,7 +761,8 @@ def render() -> str:
                 for t, mine, note in g.rows:
                     theirs = f"`{t}`" if t else "—"
                     ours = f"`{mine}`"
-                    lines.append(f"| {theirs} | {ours} | {note} |")
+                    cells = (theirs, ours, note.replace("|", "\\|"))  # a bare | would end the cell
+                    lines.append("| " + " | ".join(cells) + " |")
             if g.missing:
                 lines += ["", _missing_line(c.area, g.missing)]
         for arg, names in c.switches.items():

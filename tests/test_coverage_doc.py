@@ -115,3 +115,23 @@ def test_each_pytorch_name_is_in_one_place_only(torch) -> None:
         out = set(c.out_of_scope)
         assert not (rows & missing or rows & out or missing & out), area.title
         assert rows | missing | out == c.torch_names, area.title
+
+
+def test_table_rows_have_three_cells() -> None:
+    """A ``|`` inside a note (``a | b``) is escaped, or the table would break."""
+    rows = [line for line in TEXT.splitlines() if line.startswith("| `") or line.startswith("| —")]
+    assert rows
+    for row in rows:
+        if "](#" in row:  # the summary table
+            continue
+        assert len(re.split(r"(?<!\\)\|", row)) == 5, row
+
+
+def test_the_readme_links_the_document_after_using_it() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^## (.+)$", readme, re.M)
+    section = "What convprop has, beside PyTorch"
+    assert section in headings and headings.index(section) == headings.index("Using it") + 1
+    body = readme.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    assert "](docs/pytorch-coverage.md)" in body and "out of scope" in body
+
