@@ -704,6 +704,8 @@ def problems() -> list[str]:
                 found.append(f"{area.key}: helper {name!r} is not in this PyTorch")
         if area.groups is not None:
             found += [f"{area.key}: {n!r} is not in this PyTorch" for n in _torch_scope(area) - universe]
+        stale = set(NOTES.get(area.key, {})) - ours - universe
+        found += [f"{area.key}: NOTES has {n!r}, which neither side has" for n in sorted(stale)]
     return found
 
 
