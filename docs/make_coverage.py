@@ -14,8 +14,8 @@ places.  What is written by hand lives below, in plain lists:
   names it covers.  A PyTorch name that is neither in convprop nor listed there is
   reported as in scope and missing.
 * :data:`NOT_API`: PyTorch's internal helpers that happen to be public attributes.
-* :data:`ALIASES` (PyTorch name -> convprop name, where they differ) and :data:`NOTES`
-  (deliberate differences, one line each).
+* :data:`ALIASES` (PyTorch name -> convprop name, where they differ), :data:`NOTES`
+  (deliberate differences, one line each) and :data:`HINTS` (beside a missing name).
 
 ``tests/test_coverage_doc.py`` regenerates the document in memory and fails when the
 committed file differs, so a new op is documented by rerunning this script.
@@ -278,23 +278,22 @@ NOTES: dict[str, dict[str, str]] = {
         "astype": "NumPy's spelling of `.to(dtype)`",
     },
     "nn": {
-        "Dropout": _STREAM,
+        **{n: _STREAM for n in ("AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
+                                "FeatureAlphaDropout")},
         "RReLU": "training mode draws from convprop's default stream; eval mode is deterministic",
         "Parameter": "a Tensor subclass with `requires_grad=True`",
         "Module": "`state_dict()` holds NumPy arrays; `cp.save` writes it as `.npz`",
         "IncompatibleKeys": "PyTorch's `_IncompatibleKeys`, returned by `load_state_dict`",
         "StateDictError": "raised by `load_state_dict` (a `RuntimeError`, as PyTorch raises)",
-        "grad": "`torch.nn.grad.conv2d_input/conv2d_weight`: convprop computes these inside autograd",
     },
     "functional": {
-        "dropout": _STREAM + "; takes `generator=`, no `inplace=`",
+        **{n: _STREAM for n in ("alpha_dropout", "dropout", "dropout1d", "dropout2d", "dropout3d",
+                                "feature_alpha_dropout")},
         "rrelu": "training mode draws from convprop's default stream",
         "TargetError": "a class target outside [0, C): an `IndexError` (as PyTorch) and a `ValueError`",
         "exp": "elementwise, for `F.*` spellings of model code",
         "log": "elementwise, for `F.*` spellings of model code",
         "softmax2d": "the function behind `nn.Softmax2d` (softmax over axis -3)",
-        **{f"{p}_pool{d}d_with_indices": f"`{p}_pool{d}d(..., return_indices=True)` does this"
-           for p in ("max", "adaptive_max") for d in (1, 2, 3)},
     },
     "init": {
         **{n: _RANDOM for n in ("uniform_", "normal_", "trunc_normal_", "xavier_uniform_",
@@ -314,6 +313,15 @@ NOTES: dict[str, dict[str, str]] = {
     "schedulers": {
         "LRScheduler": "`state_dict()` is PyTorch's, so a state dict loads either way",
     },
+}
+
+#: A hint beside a name convprop does not have yet: what to use meanwhile, or what it is.
+HINTS: dict[str, dict[str, str]] = {
+    "nn": {"grad": "`torch.nn.grad.conv2d_input/conv2d_weight`: convprop computes these inside "
+                   "autograd"},
+    "functional": {f"{p}_pool{d}d_with_indices": f"`{p}_pool{d}d(..., return_indices=True)` does this"
+                   for p in ("max", "adaptive_max") for d in (1, 2, 3)},
+    "tensor": {name: f"`{spelling}`" for name, spelling in OPERATORS.items()},
 }
 
 
@@ -570,9 +578,9 @@ def resolve(dotted: str) -> object:
     return obj
 
 
-def _arguments(obj: object) -> tuple[list[str], bool] | None:
-    """Named arguments of a function or class, in order, and whether it takes ``**kwargs``;
-    None when the signature is unknown or only ``*args, **kwargs``."""
+def _arguments(obj: object) -> tuple[list[str], bool, set[str]] | None:
+    """Named arguments of a function or class, in order, whether it takes ``**kwargs``, and
+    the required ones; None when the signature is unknown or only ``*args, **kwargs``."""
     try:
         params = list(inspect.signature(obj).parameters.values())  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -581,19 +589,21 @@ def _arguments(obj: object) -> tuple[list[str], bool] | None:
              and p.name != "self"]
     if not named and params:
         return None
-    return named, any(p.kind is p.VAR_KEYWORD for p in params)
+    required = {p.name for p in params if p.default is p.empty and p.name in named}
+    return named, any(p.kind is p.VAR_KEYWORD for p in params), required
 
 
 def argument_differences(theirs: object, ours: object
                          ) -> tuple[list[str], list[str], list[tuple[str, str]]]:
     """PyTorch's arguments convprop lacks, convprop's extra ones, and (PyTorch, convprop) pairs
-    of the same argument under another name (same position, neither name on the other side)."""
+    of the same argument under another name (same position, both required, neither name on the
+    other side)."""
     mine = _arguments(ours) if callable(ours) and not isinstance(ours, types.ModuleType) else None
     torchs = _arguments(theirs) if callable(theirs) else None
     if mine is None or torchs is None:
         return [], [], []
     renamed = [(t, c) for t, c in zip(torchs[0], mine[0], strict=False)
-               if t != c and t not in mine[0] and c not in torchs[0]]
+               if t != c and t not in mine[0] and c not in torchs[0] and t in torchs[2] and c in mine[2]]
     lacks = [a for a in torchs[0] if a not in mine[0] and a not in _INTERNAL_ARGUMENTS
              and a not in {t for t, _ in renamed}]
     adds = [a for a in mine[0] if a not in torchs[0] and a not in {c for _, c in renamed}]
@@ -625,7 +635,7 @@ def _signature_note(name: str, theirs: object, ours: object) -> str:
 _INTERNAL_ARGUMENTS = {"orig_func"}
 
 #: Hand notes that already say how the arguments differ (no generated argument note then).
-SIGNATURE_EXPLAINED = {("top", "gradcheck"), ("top", "load"), ("top", "save"), ("functional", "dropout")}
+SIGNATURE_EXPLAINED = {("top", "gradcheck"), ("top", "load"), ("top", "save")}
 
 #: PyTorch arguments that choose a device or an implementation, not a result: one line per area
 #: names what lacks them, instead of a note on every row.
@@ -704,8 +714,9 @@ def problems() -> list[str]:
                 found.append(f"{area.key}: helper {name!r} is not in this PyTorch")
         if area.groups is not None:
             found += [f"{area.key}: {n!r} is not in this PyTorch" for n in _torch_scope(area) - universe]
-        stale = set(NOTES.get(area.key, {})) - ours - universe
-        found += [f"{area.key}: NOTES has {n!r}, which neither side has" for n in sorted(stale)]
+        for table in ("NOTES", "HINTS"):
+            stale = set(globals()[table].get(area.key, {})) - ours - universe
+            found += [f"{area.key}: {table} has {n!r}, which neither side has" for n in sorted(stale)]
     return found
 
 
@@ -719,7 +730,7 @@ def _code(names: Iterable[str], prefix: str = "") -> str:
 def _missing_line(area: Area, names: list[str]) -> str:
     parts = []
     for name in names:
-        note = NOTES.get(area.key, {}).get(name)
+        note = HINTS.get(area.key, {}).get(name)
         parts.append(f"`{name}` ({note})" if note else f"`{name}`")
     return "In scope, not in convprop yet: " + ", ".join(parts) + "."
 
