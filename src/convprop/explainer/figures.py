@@ -89,8 +89,9 @@ def _padded(geo: Geometry, cell: Pair) -> Pair:
 
 def _window_cells(geo: Geometry, x: int, y: int) -> dict[Pair, Pair]:
     """Padded-grid cell of each kernel element ``(i, j)`` in the window of ``z_{x,y}``."""
-    (sw, sh) = geo.stride
-    return {(i, j): ((x - 1) * sw + i, (y - 1) * sh + j) for (i, j) in geo.kernel_elements()}
+    (sw, sh), (dw, dh) = geo.stride, geo.dilation
+    return {(i, j): ((x - 1) * sw + (i - 1) * dw + 1, (y - 1) * sh + (j - 1) * dh + 1)
+            for (i, j) in geo.kernel_elements()}
 
 
 def explain_figure(d: Derivation, path: str | Path) -> None:
@@ -105,6 +106,9 @@ def explain_figure(d: Derivation, path: str | Path) -> None:
     from matplotlib.figure import Figure
 
     geo = d.geometry
+    if geo is None:
+        raise ValueError("the figure draws one-channel convolutions and pooling; for channels "
+                         "and the transposed convolution read the derivation's footprints")
     (w, h), (pw, ph) = geo.input_shape, geo.padding
     gw, gh = w + 2 * pw, h + 2 * ph
     outs, kels = geo.outputs(), geo.kernel_elements()
