@@ -224,18 +224,18 @@ def test_avgpool_spreads_evenly():
     assert [t.output for t in d.x_terms[(3,)]] == [(2,)]
 
 
-def test_one_dimensional_notation_and_cli():
+def test_one_dimensional_notation_and_cli(capsys):
     d = explain((5,), (3,), stride=2)
     assert d.layout.output_shape[0] == 2 and set(d.z) == {(1,), (2,)}
     text = d.to_text()
     assert "z_{2} = (x_{3}·k_{1} + x_{4}·k_{2} + x_{5}·k_{3})/3" in text
-    r = _cli("explain", "--input", "5", "--kernel", "3")
-    assert r.returncode == 0 and "x_{1}" in r.stdout and "S_Z = (3)" in r.stdout
-    r = _cli("explain", "--input", "5x5", "--kernel", "3")
-    assert r.returncode == 0 and "S_Z = (3, 3)" in r.stdout
+    code, out, _ = explain_cli(capsys, "--input", "5", "--kernel", "3")
+    assert code == 0 and "x_{1}" in out and "S_Z = (3)" in out
+    code, out, _ = explain_cli(capsys, "--input", "5x5", "--kernel", "3")
+    assert code == 0 and "S_Z = (3, 3)" in out
 
 
-def test_relationships_cases():
+def test_relationships_cases(capsys):
     cases = {((5, 5), 3, 1, 0): 1, ((5, 5), 2, 1, 2): 2, ((5, 5), 3, 1, 1): 3,
              ((5, 5), 3, 1, 2): 4, ((5, 5), 2, 1, 1): 4, ((5, 5), 3, 2, 0): 5,
              ((5, 5), 3, 2, 1): 6}
@@ -250,8 +250,9 @@ def test_relationships_cases():
     assert t.axes[0].i == 8 and t.axes[0].o == 3 and t.axes[0].a == 1
     assert "Relationship 14" in t.to_text()
     assert r"\lfloor" in r.to_markdown() and r.to_latex().startswith(r"\documentclass")
-    cli = _cli("explain", "--relationships", "--input", "5", "--kernel", "3", "--padding", "1")
-    assert cli.returncode == 0 and "Relationship 3" in cli.stdout
+    code, out, _ = explain_cli(capsys, "--relationships", "--input", "5", "--kernel", "3",
+                               "--padding", "1")
+    assert code == 0 and "Relationship 3" in out
 
 
 def test_too_large_names_the_nearest_size_that_works():
@@ -302,13 +303,24 @@ def test_latex_matrix_row_wraps():
 
 
 # --------------------------------------------------------------- usage errors
-def _cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    """``python -m convprop …`` running this convprop (its folder first on the path)."""
+def explain_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """``convprop explain …`` in this process: (exit status, stdout, stderr)."""
+    from convprop.cli import main
+
+    code = main(["explain", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_in_a_subprocess_has_no_traceback(tmp_path):
     src = os.path.dirname(os.path.dirname(convprop.__file__))
     env = {**os.environ, "PYTHONIOENCODING": "utf-8",
            "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-m", "convprop", *args], capture_output=True,
-                          text=True, encoding="utf-8", timeout=120, cwd=cwd, env=env)
+    r = subprocess.run([sys.executable, "-m", "convprop", "explain", "--op", "maxpool",
+                        "--channels", "2,2"], capture_output=True, text=True, encoding="utf-8",
+                       timeout=120, cwd=tmp_path, env=env)
+    assert r.returncode == 2 and r.stdout == "" and r.stderr.count("\n") == 1
+    assert r.stderr.startswith("convprop: error: --op maxpool works on one channel")
 
 
 @pytest.mark.parametrize("args", [
@@ -325,10 +337,33 @@ def _cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
     ["--transposed", "--output-padding", "1"],
     ["--transposed", "--figure", "f.png"],
     ["--output", "no/such/folder/d.txt"],
+    ["--relationships", "--values", "random"],
 ])
-def test_bad_combinations_are_one_line_usage_errors(args, tmp_path):
-    r = _cli("explain", *args, cwd=tmp_path)
-    assert r.returncode == 2, (args, r.stderr)
-    err = r.stderr.strip()
-    assert err.startswith("convprop") and "\n" not in err and "Traceback" not in err, err
-    assert r.stdout == ""
+def test_bad_combinations_are_one_line_usage_errors(args, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = explain_cli(capsys, *args)
+    assert code == 2, (args, err)
+    assert err.startswith("convprop") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert out == "" and not (tmp_path / "f.png").exists()
+
+
+def test_output_paths_are_checked_before_any_work(capsys, tmp_path, monkeypatch):
+    import convprop.explainer.derivation as derivation
+
+    def no_work(*a, **k):
+        raise AssertionError("explain ran before the output path was checked")
+
+    monkeypatch.setattr(derivation, "explain", no_work)
+    code, _, err = explain_cli(capsys, "--output", str(tmp_path / "missing" / "d.md"))
+    assert code == 2 and "does not exist" in err
+    code, _, err = explain_cli(capsys, "--figure", str(tmp_path))
+    assert code == 2 and "is a directory" in err
+
+
+@pytest.mark.parametrize("kwargs", [{"dilation": 2, "input_shape": (5, 5)},
+                                    {"op": "avgpool", "stride": 2, "input_shape": (4, 4)}])
+def test_figures_for_dilation_and_pooling(kwargs, tmp_path):
+    explain(**kwargs).figure(tmp_path / "f.png")
+    assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="one-channel"):
+        explain(transposed=True).figure(tmp_path / "g.png")

@@ -112,6 +112,7 @@ def explain_figure(d: Derivation, path: str | Path) -> None:
     (w, h), (pw, ph) = geo.input_shape, geo.padding
     gw, gh = w + 2 * pw, h + 2 * ph
     outs, kels = geo.outputs(), geo.kernel_elements()
+    pool = d.layout.pooling
     cell_in = min(0.42, 3.2 / max(gw, gh))
     panel = (gw * cell_in + 0.3, gh * cell_in + 0.55)
     cols_o = min(len(outs), max(4, math.ceil(math.sqrt(len(outs)))))
@@ -134,7 +135,8 @@ def explain_figure(d: Derivation, path: str | Path) -> None:
         labels = {_padded(geo, c): _sub("x", c) for c in geo.inputs()}
         for (i, j), c in cells.items():
             src = geo.source(i, j, x, y)
-            labels[c] = f"{_sub('x', src) if src else '0'}\n·{_sub('k', (i, j))}"
+            x_ = _sub('x', src) if src else '0'
+            labels[c] = x_ if pool else f"{x_}\n·{_sub('k', (i, j))}"
         fill.update({c: _SKIP for c in untouched})
         _draw_grid(ax, geo, fill, labels, fontsize=font)
         ax.set_title(rf"$z_{{{x},{y}}}$", fontsize=9)
@@ -156,7 +158,8 @@ def explain_figure(d: Derivation, path: str | Path) -> None:
         vanish = len(outs) - live
         extra = f", {vanish} on padding" if vanish else ""
         terms = f"{live} term" + ("" if live == 1 else "s")
-        ax.set_title(rf"$\partial L/\partial k_{{{i},{j}}}$: {terms}{extra}", fontsize=8)
+        what = f"window position ({i}, {j})" if pool else rf"$\partial L/\partial k_{{{i},{j}}}$"
+        ax.set_title(f"{what}: {terms}{extra}", fontsize=8)
     fig.savefig(path, dpi=120)
 
 

@@ -307,7 +307,7 @@ def _transposed_intro(d: Derivation, N: Plain) -> list[Block]:
               " on each side (plus the output padding A after), and convolve with stride 1 "
               "and dilation d using the flipped kernel, ",
               Math(N.s("k", ("K_W+1-i", "K_H+1-j")[:nd])), " at position ",
-              Math(N.s("", ("i", "j")[:nd]).lstrip("_")),
+              Math("i" if nd == 1 else "(i, j)"),
               ". Zeros inserted between the inputs are written ", Math(N.inserted_zero()),
               ", padded ones ", Math(N.pad_zero(1)), "; both vanish."]),
     ]
