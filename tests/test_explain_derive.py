@@ -130,14 +130,16 @@ def test_transposed(w, h, k, s, p, d, a, chans, seed):
 @given(w=st.integers(2, 8), k=st.integers(1, 3), s=small, p=st.integers(0, 2), d=small,
        op=st.sampled_from(["conv", "transposed", "maxpool", "avgpool"]), seed=st.integers(0, 99))
 def test_one_dimensional(w, k, s, p, d, op, seed):
-    if op in ("maxpool", "avgpool"):
+    pool = op in ("maxpool", "avgpool")
+    if pool:
         assume(2 * p <= k and (op == "maxpool" or d == 1))
+    chans = None if pool or seed % 2 else (2, 2)  # half the convolutions with two channels
     try:
         dv = explain((w,), (k,), s, p, 1, values="random", seed=seed, dilation=d,
-                     transposed=op == "transposed", op=op if op in ("maxpool", "avgpool") else "conv")
+                     transposed=op == "transposed", op=op if pool else "conv", channels=chans)
     except ValueError:
         assume(False)
-    assert dv.values.x.shape == (w,)
+    assert dv.values.x.shape == ((w,) if chans is None else (2, w))
     check(dv)
 
 
@@ -250,6 +252,9 @@ def test_relationships_cases(capsys):
     assert t.axes[0].i == 8 and t.axes[0].o == 3 and t.axes[0].a == 1
     assert "Relationship 14" in t.to_text()
     assert r"\lfloor" in r.to_markdown() and r.to_latex().startswith(r"\documentclass")
+    for tex in (r.to_latex(), t.to_latex()):
+        assert not re.search(r"[^\x00-\x7f]", tex), "pdflatex needs ASCII"
+        assert tex.count("{") - tex.count(r"\{") == tex.count("}") - tex.count(r"\}")
     code, out, _ = explain_cli(capsys, "--relationships", "--input", "5", "--kernel", "3",
                                "--padding", "1")
     assert code == 0 and "Relationship 3" in out

@@ -433,19 +433,22 @@ class Derivation:
 
     def __repr__(self) -> str:
         L = self.layout
-        extra = ""
-        if L.nd == 1:
-            return (f"Derivation(op={L.op!r}, input_shape={L.input_shape[:1]}, "
-                    f"kernel_shape={L.kernel_shape[:1]}, stride={L.stride[0]}, "
-                    f"padding={L.padding[0]}, dilation={L.dilation[0]}, divisor={L.divisor})")
-        if L.multichannel:
-            extra = f", channels={(L.in_channels, L.out_channels)}, groups={L.groups}"
+        n = L.nd
+
+        def show(p: Pair) -> Any:
+            return p[0] if n == 1 else p
+
+        parts = [f"input_shape={L.input_shape[:n]}", f"kernel_shape={L.kernel_shape[:n]}",
+                 f"stride={show(L.stride)}", f"padding={show(L.padding)}", f"divisor={L.divisor}"]
         if L.op != "conv":
-            extra = f"op={L.op!r}, " + extra.lstrip(", ")
-            extra = ", " + extra.rstrip(", ")
-        return (f"Derivation(input_shape={L.input_shape}, kernel_shape={L.kernel_shape}, "
-                f"stride={L.stride}, padding={L.padding}, divisor={L.divisor}"
-                + (f", dilation={L.dilation}" if L.dilation != (1, 1) else "") + extra + ")")
+            parts.insert(0, f"op={L.op!r}")
+        if L.dilation != (1, 1):
+            parts.append(f"dilation={show(L.dilation)}")
+        if L.transposed and any(L.output_padding):
+            parts.append(f"output_padding={show(L.output_padding)}")
+        if L.multichannel:
+            parts.append(f"channels={(L.in_channels, L.out_channels)}, groups={L.groups}")
+        return f"Derivation({', '.join(parts)})"
 
 
 def _spatial(shape: Pair) -> list[Pair]:

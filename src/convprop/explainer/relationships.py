@@ -155,8 +155,12 @@ def _output_rows(ax: Axis, N: Plain) -> list[tuple[str, str]]:
     floor = (r"\left\lfloor ", r" \right\rfloor") if N.latex else ("⌊", "⌋")
     keff = f"{ax.k} - ({ax.k} - 1)({ax.d} - 1)" if ax.d > 1 else f"{ax.k}"
     num = f"{floor[0]}({ax.i} + 2{dot}{ax.p} - {keff})/{ax.s}{floor[1]} + 1"
-    return [("o", f"= {FORMULAS[ax.case][4:]}"),
-            *([("", f"= {FORMULAS[ax.general][4:]}")] if ax.general != ax.case else []),
+    def formula(n: int) -> str:
+        f = FORMULAS[n][4:]
+        return f.replace("floor(", r"\operatorname{floor}(") if N.latex else f
+
+    return [("o", f"= {formula(ax.case)}"),
+            *([("", f"= {formula(ax.general)}")] if ax.general != ax.case else []),
             ("", f"= {num}"), ("", f"= {ax.o}")]
 
 
