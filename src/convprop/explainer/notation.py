@@ -145,8 +145,10 @@ class Plain:
         inner = f"({xs} - {ks} + 2·{p})/{s}"
         return f"{inner} + 1" if exact else f"⌊{inner}⌋ + 1"
 
-    def loss_def(self) -> str:
-        return "Σ_{x,y} (o_{x,y} - y_{x,y})²"
+    def loss_def(self, index: Sequence[str] = ("x", "y")) -> str:
+        """``Σ (o - y)²`` over the output cells, indexed by ``index`` (``("o", "x", "y")`` …)."""
+        i = ",".join(index)
+        return f"Σ_{{{i}}} ({self.s('o', index)} - {self.s('y', index)})²"
 
     def chain_K(self) -> str:
         return "∂L/∂O·∂O/∂Z·∂Z/∂K"
@@ -254,8 +256,10 @@ class Latex(Plain):
         inner = rf"\frac{{{xs} - {ks} + 2 \cdot {p}}}{{{s}}}"
         return f"{inner} + 1" if exact else rf"\left\lfloor {inner} \right\rfloor + 1"
 
-    def loss_def(self) -> str:
-        return r"\sum_{x=1}^{O_W} \sum_{y=1}^{O_H} (o_{x,y} - y_{x,y})^2"
+    def loss_def(self, index: Sequence[str] = ("x", "y")) -> str:
+        bounds = {"c": r"C_{\text{out}}", "x": "O_W", "y": "O_H"}
+        sums = " ".join(rf"\sum_{{{n}=1}}^{{{bounds[n]}}}" for n in index)
+        return rf"{sums} ({self.s('o', index)} - {self.s('y', index)})^2"
 
     def chain_K(self) -> str:
         return (r"\frac{\partial L}{\partial O} \frac{\partial O}{\partial Z} "

@@ -234,7 +234,8 @@ def _section_ii(d: Derivation, N: Plain) -> list[Block]:
     out.append(Para(["and the loss (eq. 4):"]))
     cells = list(d.z)
     sq = [N.sq(f"{N.s('o', c)} - {N.s('y', c)}") for c in cells]
-    rows = [("L", f"= {N.loss_def()}"), *_plus_rows(sq, 2)]
+    index = ("c",) * L.multichannel + ("x", "y")[:L.nd]
+    rows = [("L", f"= {N.loss_def(index)}"), *_plus_rows(sq, 2)]
     if v is not None:
         ov = [v.at("o", c) for c in cells]
         yv = [v.at("y", c) for c in cells]
