@@ -372,3 +372,17 @@ def test_figures_for_dilation_and_pooling(kwargs, tmp_path):
     assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="one-channel"):
         explain(transposed=True).figure(tmp_path / "g.png")
+
+
+def test_structure_for_the_page_and_the_old_constructor():
+    from convprop.explainer.derivation import Derivation
+    from convprop.seed import Geometry
+
+    g = Geometry.create((4, 4), (2, 2), 2, 1, "stride", 2)
+    d = Derivation(g)
+    assert d.geometry == g and d.layout.divisor_rule == "S_W·S_H"
+    for (x, y), taps in d.footprints.items():  # the footprint is the geometry's windows
+        assert [t.input for t in taps] == [g.source(*t.kernel, x, y) for t in taps]
+        assert all((t.zero == "padding") == (t.input is None) for t in taps)
+    for kc, terms in d.terms.items():  # each ∂L/∂k term: the output and the input cell it reads
+        assert [t.source for t in terms] == [g.source(*kc, *t.output) for t in terms]

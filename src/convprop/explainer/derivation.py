@@ -27,6 +27,7 @@ SymPy is imported here and only here; ``import convprop`` does not load it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -155,8 +156,9 @@ class Derivation:
     def __init__(self, layout: Layout | Geometry) -> None:
         if isinstance(layout, Geometry):
             g = layout
-            layout = Layout.create(g.input_shape, g.kernel_shape, g.stride, g.padding,
-                                   g.dilation, g.divisor)
+            layout = dataclasses.replace(
+                Layout.create(g.input_shape, g.kernel_shape, g.stride, g.padding, g.dilation,
+                              g.divisor), divisor_rule=g.divisor_rule)
         self.layout = L = layout
         self.geometry = None if (L.transposed or L.multichannel) else Geometry(
             L.input_shape, L.kernel_shape, L.stride, L.padding, L.divisor, L.divisor_rule,
