@@ -184,7 +184,7 @@ class Derivation:
                                    for t in taps]
             xs = [self.s("x", show(t.input)) for t in taps if t.input is not None]
             if L.op == "maxpool":
-                self.z[oc] = sp.Max(*xs)
+                self.z[oc] = sp.Max(*xs, evaluate=False)  # pairwise simplification is slow
             elif L.op == "avgpool":
                 self.z[oc] = sp.Add(*xs) / d
             else:
