@@ -386,3 +386,23 @@ def test_structure_for_the_page_and_the_old_constructor():
         assert all((t.zero == "padding") == (t.input is None) for t in taps)
     for kc, terms in d.terms.items():  # each ∂L/∂k term: the output and the input cell it reads
         assert [t.source for t in terms] == [g.source(*kc, *t.output) for t in terms]
+
+
+def test_values_with_channels_come_from_files_with_a_bias(tmp_path):
+    rng = np.random.default_rng(3)
+    x, k, y = rng.normal(size=(2, 3, 3)), rng.normal(size=(2, 2, 2, 2)), rng.uniform(size=(2, 2, 2))
+    b = np.array([0.1, -0.2])
+    np.savez(tmp_path / "v.npz", x=x, k=k, y=y, b=b)
+    d = explain((3, 3), 2, channels=(2, 2), values=tmp_path / "v.npz")
+    check(d)
+    np.testing.assert_array_equal(d.values.b, b)
+    with pytest.raises(ValueError, match="missing b"):
+        explain((3, 3), 2, channels=(2, 2), values={"x": x, "k": k, "y": y})
+    with pytest.raises(ValueError, match=r"shape \(2, 2, 2, 2\)"):
+        explain((3, 3), 2, channels=(2, 2), values=(x, k[:, :1], y, b))
+
+
+def test_relationships_for_pooling_state_the_output_size_only():
+    r = relationships((6, 6), 2, 2, op="maxpool")
+    assert r.axes[0].case == 7 and r.axes[0].o == 3
+    assert "transposed convolution (Relationship" not in r.to_text()
