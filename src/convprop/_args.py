@@ -88,10 +88,10 @@ def check_output(path: str | os.PathLike | None, option: str, suffixes: tuple[st
     p = Path(path)
     s = os.fspath(path)
     wanted = tuple(x.lower() for x in suffixes)
-    if wanted and p.suffix.lower() not in wanted:
-        raise ValueError(f"{option}: {s!r} must end in {' or '.join(wanted)}")
     if p.is_dir():
         raise ValueError(f"{option}: {s!r} is a directory; give a file name")
+    if wanted and p.suffix.lower() not in wanted:
+        raise ValueError(f"{option}: {s!r} must end in {' or '.join(wanted)}")
     folder = p.parent
     if not folder.is_dir():
         raise ValueError(f"{option}: cannot write {s!r}: directory {str(folder)!r} does not exist")

@@ -57,8 +57,8 @@ def page_values(d: Derivation) -> Values:
         return d.values
     from .derivation import load_values
 
-    x, k, y, source = load_values("random", d.geometry, RANDOM_SEED)
-    return copy.copy(d).evaluate(x, k, y, source)
+    x, k, y, b, source = load_values("random", d.layout, RANDOM_SEED)
+    return copy.copy(d).evaluate(x, k, y, source, b)
 
 
 def footprints(d: Derivation) -> np.ndarray:
@@ -72,7 +72,8 @@ def footprints(d: Derivation) -> np.ndarray:
     (w, h), (pw, ph) = g.input_shape, g.padding
     gw, gh = w + 2 * pw, h + 2 * ph
     index = np.arange(gw * gh, dtype=np.int64).reshape(1, 1, gh, gw)
-    flat = windows(index, g.kernel_shape[::-1], g.stride[::-1], (1, 1), g.output_shape[::-1])[0, 0]
+    flat = windows(index, g.kernel_shape[::-1], g.stride[::-1], g.dilation[::-1],
+                   g.output_shape[::-1])[0, 0]
     return np.stack([flat % gw + 1, flat // gw + 1], axis=-1)
 
 
@@ -100,6 +101,9 @@ def page_model(d: Derivation) -> dict[str, Any]:
     """
     from .derivation import TOLERANCE
 
+    if d.geometry is None or d.layout.op != "conv" or d.layout.nd != 2:
+        raise ValueError("the page and the animation draw the 2-D one-channel convolution (any "
+                         "stride, padding, dilation, divisor); this derivation is another kind")
     g, v = d.geometry, page_values(d)
     (w, h), (pw, ph) = g.input_shape, g.padding
     gw, gh = w + 2 * pw, h + 2 * ph
