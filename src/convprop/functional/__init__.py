@@ -40,6 +40,7 @@ from .conv import (
     conv_transpose2d,
     conv_transpose3d,
 )
+from .dropout import alpha_dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
 from .linear import linear
 from .loss import (
     TargetError,
@@ -111,6 +112,7 @@ __all__ = [
     "adaptive_max_pool1d",
     "adaptive_max_pool2d",
     "adaptive_max_pool3d",
+    "alpha_dropout",
     "avg_pool1d",
     "avg_pool2d",
     "avg_pool3d",
@@ -127,8 +129,12 @@ __all__ = [
     "cosine_embedding_loss",
     "cross_entropy",
     "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
     "elu",
     "exp",
+    "feature_alpha_dropout",
     "fold",
     "gaussian_nll_loss",
     "gelu",
