@@ -391,6 +391,12 @@ def op_results(function: str, every: int = 1) -> list[tuple[tc.Config, str, str]
         return [(c, *run(c)) for c in itertools.islice(tc.op_configs(function), 0, None, every)]
 
 
+def functional_results() -> list[tuple[tc.Config, str, str]]:
+    """common_nn's entries that wrap one call of a function in :data:`FUNCTIONS`."""
+    with _one_thread():
+        return [(c, *run(c)) for c in tc.functional_configs(frozenset(FUNCTIONS))]
+
+
 def _failures(rows, outcomes=("mismatch", "unsupported")) -> dict[str, str]:
     return {c.name: f"{c.source}:{c.name} [{c.functional or c.module}] {out}: {detail}"
             for c, out, detail in rows if out in outcomes}
@@ -424,6 +430,14 @@ def test_torch_op_db_samples_match(function: str) -> None:
     _check(rows)
 
 
+def test_torch_functional_configs_match() -> None:
+    rows = functional_results()
+    assert len(rows) >= 30, "common_nn's interpolate entries went missing"
+    _check(rows)
+    scope = [c.name for c, out, _ in rows if out == "out of scope"]
+    assert all("bicubic" in n for n in scope)
+
+
 @pytest.mark.parametrize("name, build", _containers(), ids=[n for n, _ in _containers()])
 def test_containers_match(name: str, build: Callable) -> None:
     with _one_thread():
@@ -449,6 +463,10 @@ def summary() -> str:
             out, detail = _run_container(build)
             cfg = tc.Config("convprop", build.__name__, name)
             groups.append((f"{name} ({build.__name__})", [(cfg, out, detail)]))
+    by_fn: dict[str, list] = {}
+    for row in functional_results():
+        by_fn.setdefault(f"F.{row[0].functional} (common_nn)", []).append(row)
+    groups += sorted(by_fn.items())
     groups += [(f"F.{f} (op_db)", op_results(f)) for f in FUNCTIONS]
     for name, rows in groups:
         n = Counter(out for _, out, _ in rows)
