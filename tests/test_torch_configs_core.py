@@ -124,6 +124,13 @@ def _own_configs() -> list[tc.Config]:
              {"padding": (1, 2), "padding_mode": "circular", "groups": 2, "stride": (2, 1)}),
         _own("Conv1d", "valid_groups_no_bias", (6, 3, 2), (_x(2, 6, 7),),
              {"padding": "valid", "groups": 3, "bias": False}),
+        _own("Conv1d", "same_circular_dilated", (2, 2, 4), (_x(2, 2, 9),),
+             {"padding": "same", "padding_mode": "circular", "dilation": 2}),
+        _own("Conv3d", "same_replicate_groups", (4, 2, (1, 2, 3)), (_x(1, 4, 3, 4, 5),),
+             {"padding": "same", "padding_mode": "replicate", "groups": 2}),
+        _own("Conv3d", "circular_strided_no_bias", (2, 2, 2), (_x(1, 2, 4, 3, 5),),
+             {"padding": (1, 0, 2), "padding_mode": "circular", "stride": (2, 1, 3),
+              "bias": False}),
     ]
     for nd in (1, 2, 3):
         size = (2, 4) + (4, 5, 3)[:nd]
