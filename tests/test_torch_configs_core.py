@@ -2,8 +2,8 @@
 and container modules, and op_db's samples of the functional ops, run against convprop.
 
 For each configuration torch's test suite keeps (``module_db`` samples and
-``common_nn`` module tests for the modules; ``op_db`` samples for the functional ops;
-see ``tests/torch_configs.py``) the same module or call is made in torch and in
+``common_nn`` module tests for the modules; ``op_db`` samples and ``common_nn``'s
+functional entries for the functional ops; see ``tests/torch_configs.py``) the same module or call is made in torch and in
 convprop from the same arguments; the convprop module takes torch's parameters and
 buffers (``load_state_dict(torch_module.state_dict())``); both run in float64 and must
 agree to 1e-10 in every output (indices exactly), every input gradient torch computes,
@@ -31,6 +31,7 @@ failing configurations differs from it in either direction.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import itertools
 import os
 import sys
@@ -259,6 +260,11 @@ def _compare(ycs: list, yts: list, cin: list, tin: list, cmod=None, tmod=None) -
                                        err_msg=f"parameter {name}")
 
 
+_DROPOUT_MODULES = {"Dropout": "dropout", "Dropout1d": "dropout1d", "Dropout2d": "dropout2d",
+                    "Dropout3d": "dropout3d", "AlphaDropout": "alpha_dropout",
+                    "FeatureAlphaDropout": "feature_alpha_dropout"}
+
+
 def _module_pair(cfg: tc.Config):
     torch.manual_seed(0)
     tmod = getattr(torch.nn, cfg.module)(*cfg.args, **cfg.kwargs).double().train(cfg.training)
@@ -290,11 +296,6 @@ def _run_module(cfg: tc.Config) -> str:
     return "match"
 
 
-_DROPOUT_MODULES = {"Dropout": "dropout", "Dropout1d": "dropout1d", "Dropout2d": "dropout2d",
-                    "Dropout3d": "dropout3d", "AlphaDropout": "alpha_dropout",
-                    "FeatureAlphaDropout": "feature_alpha_dropout"}
-
-
 def _run_functional(cfg: tc.Config) -> str:
     tin, cin = _inputs(cfg.inputs)
     it_t, it_c = iter(tin), iter(cin)
@@ -315,8 +316,6 @@ def _run_functional(cfg: tc.Config) -> str:
 
 
 def _dropout_args(cfg: tc.Config) -> tuple[float, bool]:
-    import inspect
-
     bound = inspect.signature(getattr(torch.nn.functional, cfg.functional)).bind(
         *cfg.args, **cfg.kwargs)
     bound.apply_defaults()
