@@ -34,7 +34,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from convprop.bench import LAYERS, SETTLE_S, Layer, _Case, _geomean
+from convprop.bench import LAYERS, SETTLE_S, Layer, _Case, _geomean, positive_int
 
 
 def best_ms(fn: Callable[[], object], repeats: int) -> float:
@@ -101,8 +101,8 @@ def taps_floor(L: Layer, rng: np.random.Generator, repeats: int, threads: int) -
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=positive_int, default=5)
+    parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--layers", default="", help="comma-separated layer names (default: all)")
     args = parser.parse_args(argv)
     import torch

@@ -9,8 +9,9 @@ convprop and in PyTorch and compares output, d input, d weight and d bias.
 Every test runs on each kernel backend (``numpy``, and ``numba`` where it is
 available; see ``tests/backends.py``).  Relative error is ``max|a - b| / max(1,
 max|b|)`` with ``b`` PyTorch's value; the bound is 1e-10 in float64 and 1e-4 in
-float32.  The number of cases and the worst error seen are written to
-``SUMMARY_PATH`` and printed at the end of the run::
+float32.  The number of cases and the worst error seen are printed at the end of
+the run, and written as JSON to ``parity_summary.json`` in the run's temporary
+directory (pytest's ``tmp_path_factory``; nothing is written anywhere else)::
 
     python -m pytest tests/test_conv_parity.py -q
 """
@@ -18,8 +19,6 @@ float32.  The number of cases and the worst error seen are written to
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 
 import backends
@@ -37,7 +36,6 @@ tF = torch.nn.functional
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
 
 TOL = {np.float64: 1e-10, np.float32: 1e-4}
-SUMMARY_PATH = os.path.join(tempfile.gettempdir(), "convprop_parity_summary.json")
 STATS: dict[str, dict] = {}
 
 
@@ -62,7 +60,7 @@ def record(kind: str, dtype, errors: dict[str, float], case: dict) -> None:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def parity_summary(request):
+def parity_summary(request, tmp_path_factory):
     """Write and print the sweep's size and worst relative error once the module is done.
 
     PyTorch runs single-threaded meanwhile: on these tiny tensors its thread pool
@@ -82,11 +80,12 @@ def parity_summary(request):
         d = by_dtype.setdefault(dt, {"cases": 0, "worst_rel_err": 0.0})
         d["cases"] += s["cases"]
         d["worst_rel_err"] = max(d["worst_rel_err"], s["worst_rel_err"])
-    with open(SUMMARY_PATH, "w") as fh:
+    summary_path = tmp_path_factory.mktemp("parity") / "parity_summary.json"
+    with open(summary_path, "w") as fh:
         json.dump({"by_dtype": by_dtype, "by_op": STATS}, fh, indent=1, default=str)
     lines = [f"convprop/PyTorch parity: {d['cases']} cases in {dt}, worst rel err "
              f"{d['worst_rel_err']:.3g}" for dt, d in sorted(by_dtype.items())]
-    lines.append(f"(details in {SUMMARY_PATH})")
+    lines.append(f"(details in {summary_path})")
     plugins = request.config.pluginmanager
     reporter, capture = plugins.getplugin("terminalreporter"), plugins.getplugin("capturemanager")
     if reporter is None or capture is None:

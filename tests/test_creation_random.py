@@ -214,6 +214,9 @@ def test_state_round_trips_and_seed_is_fresh():
     assert_same_draws(a, draws())
     s1, s2 = cp.random.seed(), cp.random.seed()  # cp.seed is the founding document's module
     assert s1 != s2 and cp.initial_seed() == s2
+    from convprop import seed as pipeline  # the founding pipeline keeps its module name
+
+    assert hasattr(pipeline, "DEFAULT_STEPS")
 
 
 def test_rand_dtypes_share_the_stream_and_ranges_hold():
@@ -268,3 +271,28 @@ def test_rand_dtypes_share_the_stream_and_ranges_hold():
 def test_error_rules(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("name", ["uniform_", "normal_", "trunc_normal_", "xavier_uniform_",
+                                  "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+                                  "orthogonal_"])
+def test_init_functions_take_a_generator_as_torch(name):
+    fn = getattr(nn.init, name)
+    w1, w2 = cp.zeros(4, 3), cp.zeros(4, 3)
+    cp.manual_seed(0)
+    before = cp.get_rng_state().data
+    fn(w1, generator=cp.Generator().manual_seed(9))
+    fn(w2, generator=cp.Generator().manual_seed(9))
+    np.testing.assert_array_equal(w1.data, w2.data)
+    assert w1.data.any()
+    np.testing.assert_array_equal(cp.get_rng_state().data, before)  # default stream untouched
+    getattr(torch.nn.init, name)(torch.zeros(4, 3), generator=torch.Generator())  # same spelling
+
+
+def test_star_import_leaves_python_builtins_alone():
+    namespace: dict = {}
+    exec("from convprop import *", namespace)
+    for name in ("sum", "max", "min", "abs", "any", "all", "pow", "bool", "float"):
+        assert name not in namespace, name
+        assert hasattr(cp, name), name  # still reachable as cp.<name>, as torch.<name>
+    assert "tensor" in namespace and "manual_seed" in namespace

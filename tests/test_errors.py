@@ -132,9 +132,9 @@ def test_malformed_padding_pairs():
 def test_padding_wider_than_the_input_allows(mode):
     x = np.zeros((1, 1, 3))
     too_wide = 3 if mode == "reflect" else 4  # reflect needs pad < size, circular pad <= size
-    with pytest.raises(ValueError, match=rf"{mode} padding .* input size 3"):
+    with pytest.raises(ValueError, match=rf"{mode} padding .* input size.* 3"):
         F.pad(x, (0, too_wide), mode=mode)
-    with pytest.raises(ValueError, match=rf"{mode} padding .* input size 3"):
+    with pytest.raises(ValueError, match=rf"{mode} padding .* input size.* 3"):
         F.conv1d(x, np.zeros((1, 1, 1)), padding=too_wide, padding_mode=mode)
     F.pad(x, (too_wide - 1, too_wide - 1), mode=mode)  # the widest that is allowed
 
@@ -153,8 +153,7 @@ def test_pad_argument_shape():
         F.pad(X2, (1,) * 10)
     with pytest.raises(TypeError, match="pad must be a sequence of ints"):
         F.pad(X2, (1.0, 1))
-    with pytest.raises(ValueError, match="reflect padding must be non-negative"):
-        F.pad(X2, (-1, 1), mode="reflect")
+    assert F.pad(X2, (-1, 1), mode="reflect").shape == X2.shape  # negative amounts crop, as torch
     with pytest.raises(ValueError, match="negative padding .* removes more than the input holds"):
         F.pad(X2, (-3, -3))
     assert F.pad(X2, (-3, -2)).shape == (1, 4, 5, 0)  # cropping to nothing is allowed

@@ -17,7 +17,8 @@ def model():
 
 def test_round_trip_preserves_keys_order_dtypes_and_values(tmp_path) -> None:
     m = model()
-    m.train()(np.random.default_rng(0).standard_normal((4, 1, 4, 4)))  # non-trivial stats
+    x = np.random.default_rng(0).standard_normal((4, 1, 4, 4)).astype(np.float32)
+    m.train()(x)  # non-trivial stats
     path = tmp_path / "model.npz"
     cp.save(m.state_dict(), path)
     loaded = cp.load(path)
@@ -130,4 +131,68 @@ def test_save_into_a_missing_directory_names_the_users_path(tmp_path):
     target = tmp_path / "missing" / "net.npz"
     with pytest.raises(FileNotFoundError, match="missing/net.npz.*does not exist"):
         cp.save({"w": np.ones(2)}, target)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _trained(opt_cls, steps=3, **kw):
+    cp.manual_seed(0)
+    m = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).double()
+    opt = opt_cls([{"params": m[0].parameters()}, {"params": m[2].parameters(), "lr": 0.05}], **kw)
+    sched = cp.optim.MultiStepLR(opt, milestones=[2, 4, 4], gamma=0.5)
+    x = np.random.default_rng(1).standard_normal((5, 3))
+
+    def step():
+        opt.zero_grad()
+        (m(x) ** 2).sum().backward()
+        opt.step()
+        sched.step()
+
+    for _ in range(steps):
+        step()
+    return m, opt, sched, step
+
+
+@pytest.mark.parametrize("opt_cls,kw", [
+    (cp.optim.SGD, {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+    (cp.optim.Adam, {"lr": 0.01, "amsgrad": True}),
+    (cp.optim.NAdam, {"lr": 0.01}),
+    (cp.optim.RMSprop, {"lr": 0.01, "centered": True, "momentum": 0.5}),
+])
+def test_optimizer_and_scheduler_state_dicts_round_trip_and_resume_exactly(tmp_path, opt_cls, kw):
+    m, opt, sched, step = _trained(opt_cls, **kw)
+    cp.save(m.state_dict(), tmp_path / "model.npz")
+    cp.save(opt.state_dict(), tmp_path / "opt.npz")
+    cp.save(sched.state_dict(), tmp_path / "sched.npz")
+    back = cp.load(tmp_path / "opt.npz")
+    assert list(back["state"]) == list(opt.state_dict()["state"])  # int ids stay ints
+    assert back["param_groups"] == [
+        {k: v for k, v in g.items()} for g in opt.state_dict()["param_groups"]]
+    # resume in fresh objects and continue: the same next steps as the uninterrupted run
+    m2, opt2, sched2, step2 = _trained(opt_cls, steps=0, **kw)
+    m2.load_state_dict(cp.load(tmp_path / "model.npz"))
+    opt2.load_state_dict(back)
+    sched2.load_state_dict(cp.load(tmp_path / "sched.npz"))
+    for _ in range(3):
+        step()
+        step2()
+    for a, b in zip(m.parameters(), m2.parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
+    assert sched.get_last_lr() == sched2.get_last_lr()
+
+
+def test_nested_state_keeps_python_types_and_flat_files_stay_plain_npz(tmp_path):
+    tree = {"a": {0: np.arange(3.0), 1: [1, 2.5, "x", None, True, float("inf")]}, "b": (1, 2)}
+    cp.save(tree, tmp_path / "tree.npz")
+    back = cp.load(tmp_path / "tree.npz")
+    np.testing.assert_array_equal(back["a"][0], np.arange(3.0))
+    assert back["a"][1] == [1, 2.5, "x", None, True, float("inf")] and back["b"] == (1, 2)
+    assert type(back["a"][1][0]) is int and type(back["a"][1][4]) is bool
+    cp.save({"w": np.ones(2)}, tmp_path / "flat.npz")
+    assert np.load(tmp_path / "flat.npz").files == ["w"]  # nothing but the arrays
+
+
+@pytest.mark.parametrize("bad", [{"s": {1, 2}}, {"o": {"x": object()}}, {(1, 2): np.ones(1)}])
+def test_nested_values_outside_the_format_are_refused_before_writing(tmp_path, bad):
+    with pytest.raises(TypeError):
+        cp.save(bad, tmp_path / "bad.npz")
     assert list(tmp_path.iterdir()) == []

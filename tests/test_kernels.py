@@ -433,6 +433,7 @@ def test_default_is_numba_when_installed(monkeypatch):
     """Looked up with find_spec (not imported)."""
     monkeypatch.setattr(backend, "_default", [])
     monkeypatch.delenv(backend.ENV, raising=False)
+    monkeypatch.delitem(sys.modules, "numba", raising=False)  # an earlier test may have loaded it
     monkeypatch.setattr(backend.importlib.util, "find_spec", lambda name: object())
     assert kernels.default_backend_name() == "numba"
     monkeypatch.setattr(backend, "_default", [])
@@ -556,3 +557,25 @@ def test_mixed_dtypes_are_a_type_error(op, x_shape, w_shape):
         op(x64, w32)
     with pytest.raises(TypeError, match=f"{name}: input and weight are float32 but bias is float64"):
         op(x64.astype(np.float32), w32, np.ones(3))
+
+
+@pytest.mark.parametrize("size,k,s,p,op,d", [
+    (1, 1, 3, 1, 2, 1),  # op > p with nothing left of the convolution's input but padding
+    (2, 1, 3, 1, 2, 1), (3, 2, 3, 0, 2, 1), (2, 3, 2, 0, 1, 1), (2, 2, 1, 0, 1, 2),
+    (3, 3, 2, 1, 1, 1),  # op == p
+])
+def test_transpose_output_padding_past_padding(backend, size, k, s, p, op, d):
+    """``output_padding > padding``: the positions past the adjoint convolution's input are
+    zero (plus bias) and get no gradient; against PyTorch on each backend."""
+    rng = np.random.default_rng(8)
+    x, w, b = rng.standard_normal((2, 2, size)), rng.standard_normal((2, 3, k)), rng.standard_normal(3)
+    kw = dict(stride=s, padding=p, output_padding=op, dilation=d)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv_transpose1d(tx, tw, tb, **kw)
+    g = rng.standard_normal(tuple(ty.shape))
+    ty.backward(torch.tensor(g))
+    cx, cw, cb = (convprop.Tensor(a, requires_grad=True) for a in (x, w, b))
+    y = convprop.functional.conv_transpose1d(cx, cw, cb, **kw)
+    y.backward(g)
+    for a, r in ((y.data, ty), (cx.grad, tx.grad), (cw.grad, tw.grad), (cb.grad, tb.grad)):
+        assert a.shape == tuple(r.shape) and _rel(a, r.detach().numpy()) <= 1e-10

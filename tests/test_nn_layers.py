@@ -394,7 +394,7 @@ def test_model_and_its_repr_match_torch() -> None:
 def test_state_dict_round_trips_both_ways_through_torch(tmp_path) -> None:
     model, tmodel = digits_cnn(nn).eval(), digits_cnn(torch.nn).double().eval()
     x = rand(4, 1, 8, 8)
-    model(x)  # convprop -> PyTorch through a file
+    model(x.astype(np.float32))  # convprop -> PyTorch through a file (float32 model, data)
     model.double()
     cp.save(model.state_dict(), tmp_path / "m.npz")
     tmodel.load_state_dict({k: torch.from_numpy(v) for k, v in cp.load(tmp_path / "m.npz").items()})

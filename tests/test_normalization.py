@@ -17,6 +17,16 @@ tF = torch.nn.functional
 from test_nn_layers import check_parity  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """PyTorch's thread pool only adds waiting on these tiny tensors (and on a shared CI
+    machine, a lot of it): run this module's references on one thread, then restore."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def rand(*shape: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape)
 
@@ -175,6 +185,25 @@ def test_batch_norm_on_an_empty_batch_matches_torch(training: bool) -> None:
         np.testing.assert_array_equal(b.data, dict(tlayer.named_buffers())[name].numpy())
 
 
+def test_batch_norm_of_an_empty_1d_input_like_torch() -> None:
+    for training in (True, False):
+        y = F.batch_norm(np.zeros(0), np.zeros(0), np.zeros(0), training=training)
+        ty = tF.batch_norm(torch.zeros(0), torch.zeros(0), torch.zeros(0), training=training)
+        assert y.shape == tuple(ty.shape) == (0,)
+    with pytest.raises(ValueError, match="running_mean must be empty"):
+        F.batch_norm(np.zeros(0), np.zeros(2), np.zeros(2))
+    with pytest.raises(ValueError, match=r"input must be \(N, C, \*spatial\)"):
+        F.batch_norm(np.zeros(3), np.zeros(0), np.zeros(0))
+
+
+def test_batch_norm_eps_rules() -> None:
+    with pytest.raises(ValueError, match="eps must be positive in training"):
+        nn.BatchNorm1d(3, eps=0.0)(rand(4, 3))
+    with pytest.raises(ValueError, match="eps must be non-negative"):
+        F.batch_norm(rand(4, 3), np.zeros(3), np.ones(3), eps=-1.0)
+    F.batch_norm(rand(4, 3), np.zeros(3), np.ones(3), eps=0.0)  # eval: 0 is allowed
+
+
 def test_batch_norm_training_needs_more_than_one_value_per_channel() -> None:
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         nn.BatchNorm1d(3)(rand(1, 3))
@@ -256,3 +285,19 @@ def test_local_response_norm_errors() -> None:
         F.local_response_norm(rand(3, 4), 2)
     with pytest.raises(ValueError, match="size must be a positive int"):
         nn.LocalResponseNorm(0)(rand(1, 3, 4))
+
+
+@pytest.mark.parametrize("make", [
+    lambda L: L.GroupNorm(2, 4), lambda L: L.LayerNorm((5, 5)), lambda L: L.LocalResponseNorm(3),
+    lambda L: L.InstanceNorm2d(4, affine=True, track_running_stats=True),
+])
+def test_normalisation_keeps_float32(make) -> None:
+    layer = make(nn)
+    x = cp.tensor(rand(2, 4, 5, 5).astype(np.float32), requires_grad=True)
+    y = layer(x)
+    y.sum().backward()
+    assert y.dtype == np.float32 and x.grad.dtype == np.float32
+    for name, p in layer.named_parameters():
+        assert p.grad.dtype == np.float32, name
+    for name, b in layer.named_buffers():
+        assert b.dtype in (np.float32, np.int64), name

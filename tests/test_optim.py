@@ -68,9 +68,13 @@ def run_both(make_opt, make_topt, steps: int = 20, make_sched=None, make_tsched=
         topt.zero_grad()
         tloss.backward()
         topt.step()
-        if sched:
+        if sched and isinstance(sched, optim.ReduceLROnPlateau):
+            sched.step(loss.item())
+            tsched.step(tloss.item())
+        elif sched:
             sched.step()
             tsched.step()
+        if sched:
             lrs.append((sched.get_last_lr(), tsched.get_last_lr()))
         ours.append(np.concatenate([p.data.ravel() for p in model.parameters()]))
         theirs.append(np.concatenate([p.detach().numpy().ravel() for p in tmodel.parameters()]))
@@ -172,6 +176,9 @@ SCHEDULERS = [
     ("sequential-three", lambda L: lambda o: L.SequentialLR(
         o, [L.ExponentialLR(o, gamma=0.8), L.StepLR(o, step_size=2, gamma=0.5),
             L.MultiStepLR(o, milestones=[14, 16], gamma=0.3)], milestones=[4, 11])),
+    # stepped with the loss; a large relative threshold makes most epochs "bad"
+    ("plateau", lambda L: lambda o: L.ReduceLROnPlateau(o, factor=0.5, patience=0,
+                                                        threshold=0.5, cooldown=1)),
 ]
 
 #: the optimizers the schedulers drive: SGD with momentum (OneCycleLR cycles ``momentum``)
@@ -260,6 +267,29 @@ def test_scheduler_warnings_match_torch() -> None:
     assert math.isclose(sched.get_last_lr()[0], 0.1 * 0.1**3, rel_tol=1e-15)
 
 
+@pytest.mark.parametrize("case", [("sgd", "SGD", {"lr": 0.1, "momentum": 0.9}, {})] + GROUPED,
+                         ids=lambda c: c[0])
+def test_float32_parameters_stay_float32(case) -> None:
+    _, name, defaults, options = case
+    rng = np.random.default_rng(5)
+    data = [rng.standard_normal((3, 2)).astype(np.float32), rng.standard_normal(4).astype(np.float32)]
+    ours = [nn.Parameter(d.copy()) for d in data]
+    theirs = [torch.nn.Parameter(torch.from_numpy(d.copy())) for d in data]
+    opt = getattr(optim, name)([{"params": ours[:1], **options}, {"params": ours[1:]}], **defaults)
+    topt = getattr(torch.optim, name)([{"params": theirs[:1], **options},
+                                       {"params": theirs[1:]}], **defaults)
+    for _ in range(10):  # the gradient of sum(p^3) / 3
+        for p, t in zip(ours, theirs):
+            p.grad = p.data**2
+            t.grad = t.detach() ** 2
+        opt.step()
+        topt.step()
+    for p, t in zip(ours, theirs):
+        assert p.data.dtype == np.float32
+        assert all(v.dtype == np.float32 for v in opt.state[p].values() if v.ndim)
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_step_skips_parameters_without_gradients_and_updates_in_place() -> None:
     a = nn.Parameter(np.ones(3))
     b = nn.Parameter(np.ones(3))
@@ -335,3 +365,144 @@ def test_scheduler_errors() -> None:
     with pytest.raises(TypeError, match="Optimizer"):
         optim.StepLR(object(), 2)
     assert cp.Tensor  # the package imports optim alongside everything else
+
+
+#: (id, build(O, p) with O = convprop.optim or torch.optim and p a parameter of that
+#: library, the message convprop gives, whether torch raises a ValueError too)
+OPTIMIZER_RULES = [
+    *[(f"{n.lower()}-lr", lambda O, p, n=n: getattr(O, n)([p], lr=-0.5),
+       r"Invalid learning rate: -0.5 \(lr must be a number >= 0\)", True)
+      for n in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam")],
+    *[(f"{n.lower()}-weight-decay", lambda O, p, n=n: getattr(O, n)([p], weight_decay=-1e-2),
+       r"Invalid weight_decay value: -0.01 \(weight_decay must be a number >= 0\)", True)
+      for n in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam")],
+    *[(f"{n.lower()}-eps", lambda O, p, n=n: getattr(O, n)([p], eps=-1e-8),
+       r"Invalid epsilon value: -1e-08 \(eps must be a number >= 0\)", True)
+      for n in ("Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam")],
+    *[(f"{n.lower()}-beta{i}", lambda O, p, n=n, i=i: getattr(O, n)(
+        [p], betas=(0.9, 1.0) if i else (-0.1, 0.9)),
+       rf"Invalid beta parameter at index {i}: .* \(betas must each be in \[0, 1\)\)", True)
+      for n in ("Adam", "AdamW", "NAdam", "RAdam") for i in (0, 1)],
+    *[(f"{n.lower()}-momentum", lambda O, p, n=n: getattr(O, n)([p], lr=0.1, momentum=-0.9),
+       r"Invalid momentum value: -0.9 \(momentum must be a number >= 0\)", True)
+      for n in ("SGD", "RMSprop")],
+    ("sgd-nesterov", lambda O, p: O.SGD([p], lr=0.1, momentum=0.9, dampening=0.1, nesterov=True),
+     r"Nesterov momentum requires a momentum > 0 and zero dampening \(got momentum=0.9, "
+     r"dampening=0.1\)", True),
+    ("sgd-dampening", lambda O, p: O.SGD([p], lr=0.1, momentum=0.9, dampening=-1.0),
+     "Invalid dampening value: -1.0", False),
+    ("rmsprop-alpha", lambda O, p: O.RMSprop([p], alpha=-0.99),
+     r"Invalid alpha value: -0.99 \(alpha must be a number >= 0\)", True),
+    ("adagrad-lr-decay", lambda O, p: O.Adagrad([p], lr_decay=-1.0),
+     "Invalid lr_decay value: -1.0", True),
+    ("adagrad-initial-accumulator", lambda O, p: O.Adagrad([p], initial_accumulator_value=-1.0),
+     "Invalid initial_accumulator_value value: -1.0", True),
+    ("nadam-momentum-decay", lambda O, p: O.NAdam([p], momentum_decay=-4e-3),
+     "Invalid momentum_decay value: -0.004", True),
+    ("group-option", lambda O, p: O.RMSprop([{"params": [p], "alpha": -1.0}]),
+     "Invalid alpha value: -1.0", False),  # torch checks only the constructor's arguments
+]
+
+
+@pytest.mark.parametrize("build,match,torch_too", [r[1:] for r in OPTIMIZER_RULES],
+                         ids=[r[0] for r in OPTIMIZER_RULES])
+def test_optimizer_rules(build, match, torch_too) -> None:
+    with pytest.raises(ValueError, match=match):
+        build(optim, nn.Parameter(np.ones(2)))
+    if torch_too:
+        with pytest.raises(ValueError):
+            build(torch.optim, torch.nn.Parameter(torch.ones(2)))
+
+
+def _two_groups(lib, name="SGD", **options):
+    if lib is optim:
+        params = [nn.Parameter(np.ones(1)), nn.Parameter(np.ones(1))]
+    else:
+        params = [torch.nn.Parameter(torch.ones(1)), torch.nn.Parameter(torch.ones(1))]
+    defaults = {"lr": 0.1, "momentum": 0.9} if name == "SGD" else {}
+    return getattr(lib, name)([{"params": params[:1]}, {"params": params[1:]}],
+                              **{**defaults, **options})
+
+
+def _past_the_end(O):
+    opt = _two_groups(O)
+    sched = O.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=2)
+    opt.step()
+    for _ in range(3):
+        sched.step()
+
+
+#: (id, build(O) with O = convprop.optim or torch.optim, exception, message, torch raises too)
+SCHEDULER_RULES = [
+    ("not-an-optimizer", lambda O: O.lr_scheduler.ExponentialLR(object(), 0.9), TypeError,
+     "ExponentialLR needs an Optimizer, got object", True),
+    ("step-size", lambda O: O.lr_scheduler.StepLR(_two_groups(O), step_size=0), ValueError,
+     "step_size must be a positive int, got 0", False),
+    ("t-max", lambda O: O.lr_scheduler.CosineAnnealingLR(_two_groups(O), T_max=2.5), ValueError,
+     "T_max must be a positive int, got 2.5", False),
+    ("milestones", lambda O: O.lr_scheduler.MultiStepLR(_two_groups(O), milestones=[2, "5"]),
+     ValueError, "milestones must be ints", False),
+    ("linear-start", lambda O: O.lr_scheduler.LinearLR(_two_groups(O), start_factor=0.0),
+     ValueError, r"start_factor must be in \(0, 1\], got 0.0", True),
+    ("linear-end", lambda O: O.lr_scheduler.LinearLR(_two_groups(O), end_factor=1.5),
+     ValueError, r"end_factor must be in \[0, 1\], got 1.5", True),
+    ("linear-total-iters", lambda O: O.lr_scheduler.LinearLR(_two_groups(O), total_iters=0),
+     ValueError, "total_iters must be a positive int, got 0", False),
+    ("onecycle-no-length", lambda O: O.lr_scheduler.OneCycleLR(_two_groups(O), max_lr=0.1),
+     ValueError, "needs total_steps, or both epochs and steps_per_epoch", True),
+    ("onecycle-total-steps", lambda O: O.lr_scheduler.OneCycleLR(_two_groups(O), 0.1,
+                                                                 total_steps=0),
+     ValueError, "total_steps must be a positive int, got 0", True),
+    ("onecycle-epochs", lambda O: O.lr_scheduler.OneCycleLR(_two_groups(O), 0.1, epochs=-2,
+                                                            steps_per_epoch=3),
+     ValueError, "epochs must be a positive int, got -2", True),
+    ("onecycle-pct-start", lambda O: O.lr_scheduler.OneCycleLR(_two_groups(O), 0.1, 10,
+                                                               pct_start=1.5),
+     ValueError, r"pct_start must be a float in \[0, 1\], got 1.5", True),
+    ("onecycle-anneal", lambda O: O.lr_scheduler.OneCycleLR(_two_groups(O), 0.1, 10,
+                                                            anneal_strategy="exp"),
+     ValueError, "anneal_strategy must be 'cos' or 'linear', got 'exp'", True),
+    ("onecycle-max-lr-per-group", lambda O: O.lr_scheduler.OneCycleLR(_two_groups(O), [0.1], 10),
+     ValueError, "max_lr must have one value per param group: got 1 values for 2 groups", True),
+    ("onecycle-momentum", lambda O: O.lr_scheduler.OneCycleLR(_two_groups(O, "Adagrad"), 0.1, 10),
+     ValueError, "cycle_momentum=True needs an optimizer with momentum or betas", True),
+    ("onecycle-past-the-end", _past_the_end, ValueError,
+     r"stepped 3 times, more than its total_steps \(2\)", True),
+    ("plateau-factor", lambda O: O.lr_scheduler.ReduceLROnPlateau(_two_groups(O), factor=1.0),
+     ValueError, "factor must be < 1.0, got 1.0", True),
+    ("plateau-mode", lambda O: O.lr_scheduler.ReduceLROnPlateau(_two_groups(O), mode="avg"),
+     ValueError, "mode must be 'min' or 'max', got 'avg'", True),
+    ("plateau-threshold-mode", lambda O: O.lr_scheduler.ReduceLROnPlateau(
+        _two_groups(O), threshold_mode="pct"),
+     ValueError, "threshold_mode must be 'rel' or 'abs', got 'pct'", True),
+    ("plateau-min-lr", lambda O: O.lr_scheduler.ReduceLROnPlateau(_two_groups(O), min_lr=[0.0]),
+     ValueError, "min_lr must have one value per param group", True),
+    ("plateau-patience", lambda O: O.lr_scheduler.ReduceLROnPlateau(_two_groups(O), patience=-1),
+     ValueError, "patience must be an int >= 0, got -1", False),
+    ("sequential-empty", lambda O: O.lr_scheduler.SequentialLR(_two_groups(O), [], []),
+     ValueError, "at least one scheduler", True),
+    ("sequential-milestones", lambda O: _sequential(O, milestones=[2, 4]), ValueError,
+     "one milestone fewer than schedulers: got 2 schedulers and 2 milestones", True),
+    ("sequential-plateau", lambda O: _sequential(O, plateau=True), ValueError,
+     r"does not support ReduceLROnPlateau \(schedulers\[1\]\)", True),
+    ("sequential-optimizer", lambda O: _sequential(O, other=True), ValueError,
+     r"schedulers\[1\] \(StepLR\) has another", True),
+]
+
+
+def _sequential(O, milestones=(3,), plateau=False, other=False):
+    opt = _two_groups(O)
+    second = (O.lr_scheduler.ReduceLROnPlateau(opt) if plateau
+              else O.lr_scheduler.StepLR(_two_groups(O) if other else opt, 2))
+    return O.lr_scheduler.SequentialLR(opt, [O.lr_scheduler.ExponentialLR(opt, 0.9), second],
+                                       list(milestones))
+
+
+@pytest.mark.parametrize("build,exc,match,torch_too", [r[1:] for r in SCHEDULER_RULES],
+                         ids=[r[0] for r in SCHEDULER_RULES])
+def test_scheduler_rules(build, exc, match, torch_too) -> None:
+    with pytest.raises(exc, match=match):
+        build(optim)
+    if torch_too:
+        with pytest.raises(exc):
+            build(torch.optim)

@@ -34,11 +34,8 @@ OPTIMIZERS = [
     ("adamw", "AdamW", {"lr": 1e-2}, {"weight_decay": 0.3}),
 ] + [(name, cls, defaults, options) for name, cls, defaults, options in GROUPED]
 
-#: schedulers, each driven by SGD with momentum and by Adam; ReduceLROnPlateau is stepped
-#: with the loss
-SCHEDULED = [s for s in SCHEDULERS] + [
-    ("plateau", lambda L: lambda o: L.ReduceLROnPlateau(o, factor=0.5, patience=0,
-                                                        threshold=0.5, cooldown=1))]
+#: the optimizers that drive each scheduler (test_optim.SCHEDULERS; ReduceLROnPlateau is
+#: stepped with the loss)
 DRIVERS = [("sgd", "SGD", {"lr": 0.1, "momentum": 0.9}, {"lr": 0.05}),
            ("adam", "Adam", {"lr": 0.02}, {"lr": 0.05})]
 
@@ -113,7 +110,7 @@ def assert_same_tree(ours, theirs, path="state_dict"):
 def cases():
     """Every optimizer alone, and every scheduler on each driver."""
     out = [pytest.param(o, None, id=o[0]) for o in OPTIMIZERS]
-    out += [pytest.param(d, s, id=f"{s[0]}-{d[0]}") for s in SCHEDULED for d in DRIVERS]
+    out += [pytest.param(d, s, id=f"{s[0]}-{d[0]}") for s in SCHEDULERS for d in DRIVERS]
     return out
 
 
@@ -173,9 +170,9 @@ def test_a_run_moves_from_torch_mid_way(case, sched) -> None:
 @pytest.mark.parametrize("case,sched", [
     pytest.param(OPTIMIZERS[1], None, id="sgd-momentum"),
     pytest.param(GROUPED[4], None, id="nadam"),
-    pytest.param(DRIVERS[1], SCHEDULED[8], id="sequential-adam"),
-    pytest.param(DRIVERS[0], SCHEDULED[-1], id="plateau-sgd"),
-    pytest.param(DRIVERS[1], SCHEDULED[6], id="onecycle-adam"),
+    pytest.param(DRIVERS[1], SCHEDULERS[8], id="sequential-adam"),
+    pytest.param(DRIVERS[0], SCHEDULERS[-1], id="plateau-sgd"),
+    pytest.param(DRIVERS[1], SCHEDULERS[6], id="onecycle-adam"),
 ])
 def test_a_resumed_run_repeats_the_uninterrupted_one_exactly(case, sched) -> None:
     data = batches(K + M)
@@ -298,3 +295,59 @@ def test_scheduler_load_state_dict_errors() -> None:
     bad["_schedulers"].pop()
     with pytest.raises(ValueError, match="holds 1 schedulers, this SequentialLR has 2"):
         seq.load_state_dict(bad)
+
+
+def test_named_parameters_give_param_names_as_in_torch() -> None:
+    model, tmodel = twin_models(mlp)
+    named = list(model.named_parameters())
+    tnamed = list(tmodel.named_parameters())
+    opt = optim.AdamW([{"params": named[:2], "lr": 0.05}, {"params": named[2:]}], lr=0.01)
+    topt = torch.optim.AdamW([{"params": tnamed[:2], "lr": 0.05}, {"params": tnamed[2:]}], lr=0.01)
+    assert opt.param_groups[0]["params"][0] is named[0][1]
+    data = batches(K + M)
+    train("cp", model, opt, None, data[:K])
+    train("torch", tmodel, topt, None, data[:K])
+    ours, theirs = opt.state_dict(), topt.state_dict()
+    assert [g["param_names"] for g in ours["param_groups"]] == [
+        g["param_names"] for g in theirs["param_groups"]] == [["1.weight", "1.bias"],
+                                                              ["3.weight", "3.bias"]]
+    # a torch optimizer built from plain parameters takes the state, names and all
+    _, tmodel2 = twin_models(mlp)
+    tmodel2.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+    params2 = list(tmodel2.parameters())
+    topt2 = torch.optim.AdamW([{"params": params2[:2], "lr": 0.05}, {"params": params2[2:]}])
+    topt2.load_state_dict(optim.to_torch(ours))
+    assert_same_steps(train("cp", model, opt, None, data[K:]),
+                      train("torch", tmodel2, topt2, None, data[K:]))
+
+
+def test_param_names_rules_match_torch() -> None:
+    for lib, p, q in [(optim, nn.Parameter(np.ones(1)), nn.Parameter(np.ones(1))),
+                      (torch.optim, torch.nn.Parameter(torch.ones(1)),
+                       torch.nn.Parameter(torch.ones(1)))]:
+        with pytest.raises(ValueError, match="Some param names are missing"):
+            lib.SGD([("w", p), q], lr=0.1)
+        with pytest.raises(ValueError, match="all optimizer param groups should be with/without names"):
+            lib.SGD([{"params": [("w", p)]}, {"params": [q]}], lr=0.1)
+        with pytest.raises(TypeError, match="ordered collection"):
+            lib.SGD([{"params": {p}}], lr=0.1)
+
+
+def test_to_torch_and_from_torch_convert_arrays_and_keep_the_structure() -> None:
+    from collections import Counter
+
+    sd = {"state": {0: {"step": np.array(3.0, dtype=np.float32), "exp_avg": np.ones((2, 2))}},
+          "param_groups": [{"betas": (0.9, 0.99), "params": [0], "foreach": None}],
+          "milestones": Counter({3: 2, 7: 1}), "mode": "min", "w": nn.Parameter(np.ones(1))}
+    t = optim.to_torch(sd)
+    assert t["state"][0]["step"].dtype == torch.float32 and t["state"][0]["step"].shape == ()
+    assert t["state"][0]["exp_avg"].dtype == torch.float64
+    assert isinstance(t["w"], torch.Tensor)
+    assert t["param_groups"][0]["betas"] == (0.9, 0.99) and t["param_groups"][0]["foreach"] is None
+    assert isinstance(t["milestones"], Counter) and t["milestones"] == sd["milestones"]
+    t["state"][0]["exp_avg"][0, 0] = 5.0  # a copy, not a view of the NumPy array
+    assert sd["state"][0]["exp_avg"][0, 0] == 1.0
+    back = optim.from_torch(t)
+    assert back["state"][0]["step"].dtype == np.float32
+    np.testing.assert_array_equal(back["state"][0]["exp_avg"], [[5.0, 1.0], [1.0, 1.0]])
+    assert back["mode"] == "min" and isinstance(back["milestones"], Counter)

@@ -15,6 +15,16 @@ from convprop import nn
 torch = pytest.importorskip("torch")
 tF = torch.nn.functional
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """PyTorch's thread pool only adds waiting on these tiny tensors (and on a shared CI
+    machine, a lot of it): run this module's references on one thread, then restore."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 MODES = ("constant", "reflect", "replicate", "circular")
 
 

@@ -19,6 +19,16 @@ tF = torch.nn.functional
 
 from test_nn_layers import check_parity  # noqa: E402
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """PyTorch's thread pool only adds waiting on these tiny tensors (and on a shared CI
+    machine, a lot of it): run this module's references on one thread, then restore."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 TOL = 1e-10
 SIZES = (7, 6, 5)
 
@@ -288,6 +298,19 @@ def test_ceil_mode_window_that_fits_only_past_the_end() -> None:
         F.max_pool1d(x, 3, 2, 0, 2, False)
 
 
+def test_pool_arguments_as_pytorch_spells_them() -> None:
+    """One-element sequences stand for every axis, an empty stride means the kernel size,
+    and a negative divisor is a divisor (only 0 is refused), as in PyTorch."""
+    x = rand(1, 2, 6, 6)
+    for args in (((3, 3), (1,), (1,), True, False, 2), ((2, 2), (), (0,), False, True, -2),
+                 ((4,), (2, 2), (2,), True, True, None)):
+        compare(lambda t, a=args: F.avg_pool2d(t, *a), lambda t, a=args: tF.avg_pool2d(t, *a), x)
+    compare(lambda t: F.max_pool2d(t, (3,), (), (1,), (1,)),
+            lambda t: tF.max_pool2d(t, (3,), (), (1,), (1,)), x)
+    with pytest.raises(ValueError, match="divisor_override must be a non-zero int"):
+        F.avg_pool2d(x, 2, divisor_override=0)
+
+
 def test_pool_rule_errors() -> None:
     with pytest.raises(TypeError, match="ceil_mode must be a bool"):
         F.max_pool2d(rand(1, 1, 4, 4), 2, ceil_mode=1.5)
@@ -319,3 +342,18 @@ def test_empty_batch_unpools_like_torch() -> None:
     y, idx = F.max_pool2d(rand(0, 2, 4, 4), 2, return_indices=True)
     _, tidx = tF.max_pool2d(torch.zeros(0, 2, 4, 4, dtype=torch.float64), 2, return_indices=True)
     compare(lambda t: F.max_unpool2d(t, idx, 2), lambda t: tF.max_unpool2d(t, tidx, 2), y.data)
+
+
+@pytest.mark.parametrize("op", [
+    lambda t: F.max_pool2d(t, 3, 2, 1, ceil_mode=True),
+    lambda t: F.max_pool2d(t, 2, return_indices=True)[0],
+    lambda t: F.avg_pool2d(t, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+    lambda t: F.adaptive_max_pool2d(t, 3),
+    lambda t: F.lp_pool2d(t * t, 2, 2),
+    lambda t: F.max_unpool2d(*F.max_pool2d(t, 2, return_indices=True), 2),
+])
+def test_pooling_keeps_float32(op) -> None:
+    x = cp.tensor(rand(2, 3, 6, 6).astype(np.float32), requires_grad=True)
+    y = op(x)
+    y.sum().backward()
+    assert y.dtype == np.float32 and x.grad.dtype == np.float32

@@ -23,14 +23,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
+import convprop as cp
+import convprop.functional as F
+from convprop import nn
+
+torch = pytest.importorskip("torch")
 sys.path.insert(0, str(Path(__file__).parent))
-import torch_configs as tc  # noqa: E402
-
-import convprop as cp  # noqa: E402
-import convprop.functional as F  # noqa: E402
-from convprop import nn  # noqa: E402
+import torch_configs as tc  # noqa: E402  (it needs torch)
 
 TOL = 1e-10
 
@@ -90,7 +90,7 @@ def _compare(yc, yt, cin, tin, cparams=(), tparams=()) -> None:
 def _run_module(cfg: tc.Config) -> str:
     """``'match'`` or ``'random'`` (RReLU in training: checked by its bounds); raises
     ``AssertionError`` on a mismatch and anything else when convprop cannot run it."""
-    torch.manual_seed(0)
+    torch.default_generator.manual_seed(0)
     tmod = getattr(torch.nn, cfg.module)(*cfg.args, **cfg.kwargs).double().train(cfg.training)
     cmod = getattr(nn, cfg.module)(*tc.to_numpy(cfg.args), **tc.to_numpy(cfg.kwargs))
     cmod.double().train(cfg.training)
@@ -219,7 +219,7 @@ def test_torch_op_db_samples_match(function: str) -> None:
 
 def summary() -> str:
     """The table: configurations per module (and functional), by outcome."""
-    lines = [f"{'module / function':36} {'configs':>7} {'match':>6} {'random':>6} "
+    lines = [f"{'module / function':48} {'configs':>7} {'match':>6} {'random':>6} "
              f"{'mismatch':>8} {'unsupported':>11} {'out of scope':>12}"]
     total: Counter = Counter()
     groups = [(m, results(m)) for m in ACTIVATIONS + LOSSES]
@@ -234,11 +234,11 @@ def summary() -> str:
         n = Counter(out for _, out, _ in rows)
         total.update(n)
         total["configs"] += len(rows)
-        lines.append(f"{name:36} {len(rows):7} {n['match']:6} {n['random']:6} "
+        lines.append(f"{name:48} {len(rows):7} {n['match']:6} {n['random']:6} "
                      f"{n['mismatch']:8} {n['unsupported']:11} {n['out of scope']:12}")
         lines += [f"    {f}" for f in _failures(rows, ("mismatch", "unsupported",
                                                        "out of scope"))]
-    lines.append(f"{'total':36} {total['configs']:7} {total['match']:6} {total['random']:6} "
+    lines.append(f"{'total':48} {total['configs']:7} {total['match']:6} {total['random']:6} "
                  f"{total['mismatch']:8} {total['unsupported']:11} {total['out of scope']:12}")
     lines.append("random: RReLU in training draws its own slopes; checked against its bounds")
     return "\n".join(lines)

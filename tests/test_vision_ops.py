@@ -15,6 +15,16 @@ from convprop import nn
 torch = pytest.importorskip("torch")
 tF = torch.nn.functional
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """PyTorch's thread pool only adds waiting on these tiny tensors (and on a shared CI
+    machine, a lot of it): run this module's references on one thread, then restore."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 TOL = 1e-10
 
 
@@ -252,3 +262,16 @@ def test_empty_batch_resamples_like_torch() -> None:
         compare(lambda t, k=kw: F.interpolate(t, **k), lambda t, k=kw: tF.interpolate(t, **k), x)
     compare(lambda t: F.unfold(t, 2), lambda t: tF.unfold(t, 2), x)
     compare(lambda t: F.fold(t, (3, 4), 2), lambda t: tF.fold(t, (3, 4), 2), rand(0, 8, 6))
+
+
+@pytest.mark.parametrize("op", [
+    lambda t: F.unfold(t, 2), lambda t: F.fold(F.unfold(t, 2, padding=1), (6, 6), 2, padding=1),
+    lambda t: F.pixel_shuffle(t, 2), lambda t: F.pixel_unshuffle(t, 3),
+    lambda t: F.interpolate(t, scale_factor=2), lambda t: F.interpolate(t, size=(4, 9), mode="bilinear"),
+    lambda t: F.interpolate(t, size=4, mode="area"),
+])
+def test_vision_ops_keep_float32(op) -> None:
+    x = cp.tensor(rand(2, 4, 6, 6).astype(np.float32), requires_grad=True)
+    y = op(x)
+    y.sum().backward()
+    assert y.dtype == np.float32 and x.grad.dtype == np.float32

@@ -8,13 +8,15 @@ module ``name`` (e.g. ``"ELU"``, ``"CrossEntropyLoss"``), from
   says train and eval differ, in eval mode too;
 - ``common_nn.module_tests`` and ``get_new_module_tests()``: entries with a
   ``module_name`` (constructor args, an input size or input function), and entries
-  with a ``fullname`` whose constructor wraps one ``torch.nn.functional`` call:
-  those become functional configs, the call's arguments recorded by running it once;
-- ``common_nn.criterion_tests``: losses built by a closure; the constructor kwargs
-  are read back from the built module (its ``__init__`` parameters, buffers included).
+  whose ``fullname`` starts with the name and whose constructor builds that module;
+- ``common_nn.criterion_tests`` (and ``new_criterion_tests``, in torch versions that
+  still have it): losses built by a closure; the constructor kwargs are read back
+  from the built module (its ``__init__`` parameters, buffers included).
 
-``op_configs(function)`` yields ``common_methods_invocations.op_db``'s samples of
-``torch.nn.functional.<function>`` the same way.
+``functional_configs(names)`` yields the ``common_nn`` entries that wrap one
+``torch.nn.functional`` call (``wrap_functional``), the call's arguments recorded by
+running it once; ``op_configs(function)`` yields ``common_methods_invocations.op_db``'s
+samples of ``torch.nn.functional.<function>``.
 
 Values stay torch tensors (a test converts them with :func:`to_numpy`); ``INPUT``
 marks where a functional config passes its input.  Nothing here knows convprop: other
@@ -29,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import random
 import sys
 import types
 import unittest
@@ -36,6 +39,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 
@@ -90,6 +94,34 @@ def _testing() -> tuple[types.ModuleType, types.ModuleType]:
     from torch.testing._internal import common_modules, common_nn
 
     return common_nn, common_modules
+
+
+def _seed() -> None:
+    """Seed torch's CPU generator only (``torch.manual_seed`` also queues a seed, with a
+    captured stack, for every accelerator backend: slow when called per entry)."""
+    torch.default_generator.manual_seed(0)
+
+
+@contextlib.contextmanager
+def _plain_sampling() -> Iterator[None]:
+    """torch's sample iterators walk the whole call stack (``inspect.stack``) to name the
+    running torch test and reseed every backend before each sample; outside torch's own
+    test runner there is no such test, so skip the walk and seed the CPU generators with
+    torch's fixed default seed (the same configurations; other random values)."""
+    from torch.testing._internal import common_utils
+
+    saved = common_utils.extract_test_fn, common_utils.set_rng_seed
+
+    def set_rng_seed(seed: int) -> None:
+        torch.default_generator.manual_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed)
+
+    common_utils.extract_test_fn, common_utils.set_rng_seed = (lambda: None), set_rng_seed
+    try:
+        yield
+    finally:
+        common_utils.extract_test_fn, common_utils.set_rng_seed = saved
 
 
 def to_numpy(value: Any) -> Any:
@@ -191,19 +223,21 @@ def _functional_config(entry: dict, module: str, source: str) -> Config | None:
 def _entries() -> tuple[tuple[str, dict], ...]:
     common_nn, _ = _testing()
     entries = [("common_nn", e) for e in common_nn.module_tests + common_nn.get_new_module_tests()]
-    return tuple(entries + [("criterion_tests", e) for e in common_nn.criterion_tests])
+    criteria = common_nn.criterion_tests + list(getattr(common_nn, "new_criterion_tests", []))
+    return tuple(entries + [("criterion_tests", e) for e in criteria])
 
 
 def _common_nn(module: str) -> Iterator[Config]:
     for source, entry in _entries():
-        torch.manual_seed(0)
         named = entry.get("module_name")
         full = entry.get("fullname", "")
         if named == module:
+            _seed()
             args = tuple(entry.get("constructor_args", ()))
             yield Config(source, entry.get("desc", named), module, args, {},
                          _make_input(entry, "input") + _make_input(entry, "target"))
         elif named is None and full.startswith(module):
+            _seed()
             built = entry["constructor"]()
             if type(built).__name__ == module:  # a real module, built by a closure
                 yield Config(source, full, module, (), _module_kwargs(built),
@@ -217,9 +251,10 @@ def _module_db(module: str) -> Iterator[Config]:
             continue
         modes = (True, False) if info.train_and_eval_differ else (True,)
         for training in modes:
-            torch.manual_seed(0)
-            samples = info.module_inputs_func(info, device="cpu", dtype=torch.float64,
-                                              requires_grad=True, training=training)
+            _seed()
+            with _plain_sampling():
+                samples = list(info.module_inputs_func(info, device="cpu", dtype=torch.float64,
+                                                       requires_grad=True, training=training))
             for s in samples:
                 yield Config("module_db", s.desc or "default", module,
                              tuple(s.constructor_input.args), dict(s.constructor_input.kwargs),
@@ -242,7 +277,7 @@ def functional_configs(names: set[str] | frozenset[str]) -> Iterator[Config]:
         if source != "common_nn" or entry.get("module_name") is not None \
                 or "constructor" not in entry:
             continue
-        torch.manual_seed(0)
+        _seed()
         cfg = _functional_config(entry, full.split("_")[0], "common_nn")
         if cfg is not None and cfg.functional in names:
             yield cfg
@@ -265,9 +300,10 @@ def op_configs(function: str) -> Iterator[Config]:
     for op in op_db:
         if op.name not in (f"nn.functional.{function}", function) or op.name in _NOT_FUNCTIONAL:
             continue
-        torch.manual_seed(0)
+        _seed()
         variant = f".{op.variant_test_name}" if op.variant_test_name else ""
-        samples = op.sample_inputs("cpu", torch.float64, requires_grad=True)
+        with _plain_sampling():
+            samples = list(op.sample_inputs("cpu", torch.float64, requires_grad=True))
         for i, sample in enumerate(samples):
             values = (sample.input, *sample.args)
             inputs = tuple(v for v in values if isinstance(v, torch.Tensor))

@@ -1,4 +1,5 @@
-"""Dtypes and devices by PyTorch's rules: names, the default dtype, type promotion.
+"""Dtypes and devices by PyTorch's rules: names, the default dtype, type promotion,
+and the conversion ``Tensor(data)`` applies.
 
 A leaf module (it imports nothing from convprop), shared by the Tensor, the
 creation functions and the ops that must refuse mixed dtypes.
@@ -21,6 +22,12 @@ _TORCH_NAMES = {
     "float16": "float16", "int64": "int64", "int32": "int32", "int16": "int16", "int8": "int8",
     "uint8": "uint8",
 }
+
+
+# PyTorch's device types: a string naming one is a device, any other string a dtype
+_DEVICE_TYPES = {"cpu", "cuda", "mps", "xpu", "meta", "hip", "xla", "ipu", "hpu", "mtia",
+                 "vulkan", "lazy", "ve", "fpga", "mkldnn", "opengl", "opencl", "ideep",
+                 "privateuseone"}
 
 
 def get_default_dtype() -> np.dtype:
@@ -80,7 +87,7 @@ def is_device(x: Any) -> bool:
     torch.device) rather than a dtype."""
     if type(x).__name__ == "device":
         return True
-    return isinstance(x, str) and x.removeprefix("torch.") not in _TORCH_NAMES
+    return isinstance(x, str) and x.split(":")[0] in _DEVICE_TYPES
 
 
 def check_same_dtype(op: str, **named: Any) -> np.dtype:
@@ -156,3 +163,34 @@ def result_type(*operands: Any) -> np.dtype:
                             f"got {type(x).__name__}")
     out = _combine(dim, _combine(zero, wrapped))
     return _default_dtype if out is None else out
+
+
+def as_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """Convert user data to a float ndarray by :class:`Tensor`'s constructor rules.
+
+    Floating arrays keep their precision; bool and integer data (and Python
+    scalars and lists) become the default dtype (float32), as ``torch.Tensor(data)``
+    does; complex, object and string data are a ``TypeError``.  (:func:`convprop.tensor`
+    infers int and bool dtypes instead, as ``torch.tensor``.)
+    """
+    if hasattr(data, "_backward"):  # a Tensor
+        data = data.data
+    arr = np.array(data, copy=True)
+    if dtype is not None:
+        dtype = to_dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"dtype must be a floating type, got {dtype}")
+        return arr.astype(dtype, copy=False) if arr.dtype.kind in "biuf" else _bad_kind(arr)
+    if arr.dtype.kind == "f":
+        if not isinstance(data, np.ndarray) and not isinstance(data, np.floating):
+            return arr.astype(_default_dtype)  # Python floats/lists: the default dtype
+        return arr
+    if arr.dtype.kind in "biu":
+        return arr.astype(_default_dtype)
+    return _bad_kind(arr)
+
+
+def _bad_kind(arr: np.ndarray) -> np.ndarray:
+    raise TypeError(
+        f"Tensor data must be real numbers (float, int or bool), got dtype {arr.dtype}"
+    )

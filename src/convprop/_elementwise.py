@@ -20,11 +20,107 @@ if TYPE_CHECKING:
     from .autograd import Tensor
 
 
+def _comparable(x: Any) -> bool:
+    """Whether ``==`` with ``x`` compares elementwise (numbers, arrays, tensors, lists)."""
+    return x is not None and not isinstance(x, (str, bytes, dict, set))
+
+
 class ElementwiseOps:
-    """Comparisons, logic, unary functions, ``maximum``/``minimum``, ``where``, ``clamp``."""
+    """Named arithmetic (``add``, ``sub``...), in-place ops, comparisons, logic, unary
+    functions, ``maximum``/``minimum``, ``where`` and ``clamp``."""
 
     __slots__ = ()
     data: np.ndarray
+
+    def add(self, other: Any, *, alpha: float = 1) -> Tensor:
+        """``self + alpha * other`` (``torch.add``)."""
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other: Any, *, alpha: float = 1) -> Tensor:
+        """``self - alpha * other`` (``torch.sub``)."""
+        return self - (other if alpha == 1 else other * alpha)
+
+    def mul(self, other: Any) -> Tensor:
+        return self * other
+
+    def div(self, other: Any) -> Tensor:
+        """True division (``torch.div`` without a rounding mode)."""
+        return self / other
+
+    def neg(self) -> Tensor:
+        return -self
+
+    def pow(self, exponent: Any) -> Tensor:
+        return self**exponent
+
+    def matmul(self, other: Any) -> Tensor:
+        return self @ other
+
+    # -------------------------------------------------------------- in place
+    def _inplace(self, fn: Callable[..., Tensor], name: str, *operands: Any) -> Tensor:
+        """Make ``self`` hold ``fn(self, *operands)``, as PyTorch's in-place ops do.
+
+        Without gradients involved the data is overwritten (tensors sharing it see
+        the change).  Otherwise ``self`` becomes the output of ``fn`` applied to its
+        old contents and history; ops that used ``self`` before refuse to run
+        backward afterwards, as with :meth:`__setitem__`.
+
+        Raises:
+            RuntimeError: on a leaf that requires grad outside ``no_grad``.
+            TypeError: if the result's dtype cannot be stored in ``self`` (``int += 1.5``).
+        """
+        if self._recording() and self.requires_grad and self.is_leaf:
+            raise RuntimeError(f"{name}: a leaf tensor that requires grad cannot be modified in "
+                               "place; do it under convprop.no_grad() or on a clone()")
+        old = self._detached_copy_of_history()
+        out = fn(old, *(old if o is self else o for o in operands))  # x *= x reads the old x
+        if not np.can_cast(out.dtype, self.dtype, "same_kind"):
+            raise TypeError(f"{name}: the result's dtype {out.dtype} cannot be stored in a "
+                            f"{self.dtype} tensor")
+        self._version += 1
+        if not out.requires_grad:
+            self.data[...] = out.data
+        else:
+            self._rebase(out.data.astype(self.dtype, copy=False), (out,), lambda g: (g,))
+        return self
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._inplace(lambda t, o: t + o, "+=", other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._inplace(lambda t, o: t - o, "-=", other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._inplace(lambda t, o: t * o, "*=", other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._inplace(lambda t, o: t / o, "/=", other)
+
+    def add_(self, other: Any, *, alpha: float = 1) -> Tensor:
+        return self._inplace(lambda t, o: t.add(o, alpha=alpha), "add_", other)
+
+    def sub_(self, other: Any, *, alpha: float = 1) -> Tensor:
+        return self._inplace(lambda t, o: t.sub(o, alpha=alpha), "sub_", other)
+
+    def mul_(self, other: Any) -> Tensor:
+        return self._inplace(lambda t, o: t * o, "mul_", other)
+
+    def div_(self, other: Any) -> Tensor:
+        return self._inplace(lambda t, o: t / o, "div_", other)
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
+        return self._inplace(lambda t, lo, hi: t.clamp(lo, hi), "clamp_", min, max)
+
+    def zero_(self) -> Tensor:
+        return self._inplace(lambda t: t * 0, "zero_")
+
+    def fill_(self, value: Any) -> Tensor:
+        """Set every element to ``value`` (a number or a one-element tensor)."""
+        return self._inplace(lambda t, v: t * 0 + v, "fill_", value)
+
+    def copy_(self, src: Any) -> Tensor:
+        """Copy ``src`` (broadcast to this shape) into this tensor; the gradient flows to ``src``."""
+        return self._inplace(lambda t, v: t * 0 + v, "copy_", src)
 
     # -------------------------------------------- comparisons and logic (bool results)
     def __lt__(self, other: Any) -> Tensor:
@@ -43,15 +139,24 @@ class ElementwiseOps:
         _, a, b = self._operands(other)
         return self._wrap(a >= b)
 
-    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+    def eq(self, other: Any) -> Tensor:
+        """Elementwise ``==`` (bool)."""
         _, a, b = self._operands(other)
         return self._wrap(a == b)
 
-    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+    def ne(self, other: Any) -> Tensor:
+        """Elementwise ``!=`` (bool)."""
         _, a, b = self._operands(other)
         return self._wrap(a != b)
 
-    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        # anything that is no number (None, a string) is simply unequal, as in torch
+        return self.eq(other) if _comparable(other) else NotImplemented
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        return self.ne(other) if _comparable(other) else NotImplemented
+
+    lt, le, gt, ge = __lt__, __le__, __gt__, __ge__
 
     def _logical(self, other: Any, op: Callable[[np.ndarray, np.ndarray], np.ndarray],
                  name: str) -> Tensor:

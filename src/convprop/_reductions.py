@@ -29,7 +29,6 @@ class ValuesIndices(NamedTuple):
     indices: Tensor
 
 
-
 def _alias(dim: Any, keepdim: Any, axis: Any, keepdims: Any) -> tuple[Any, bool]:
     """Merge NumPy's ``axis``/``keepdims`` spellings into torch's ``dim``/``keepdim``."""
     if axis is not None:
@@ -48,14 +47,13 @@ def _all_if_empty(dim: Any) -> Any:
 
 def _keep(g: np.ndarray, axes: tuple[int, ...], keepdim: bool) -> np.ndarray:
     """An output gradient with its reduced axes restored as size 1."""
-    return g if keepdim or not axes else np.expand_dims(g, axes)
+    return g if keepdim or not axes or not g.ndim else np.expand_dims(g, axes)
 
 
 def _same(a: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """``a == ref``, with NaN matching NaN (a NaN extreme is its own argmax)."""
     with np.errstate(invalid="ignore"):
         return (a == ref) | (np.isnan(a) & np.isnan(ref)) if a.dtype.kind == "f" else a == ref
-
 
 
 class ReductionOps:
@@ -119,6 +117,8 @@ class ReductionOps:
         ``correction`` defaults to 1 (Bessel); ``unbiased=False`` means 0.  Zero
         degrees of freedom give inf or NaN, as in PyTorch.
         """
+        if isinstance(dim, bool):  # torch's var(unbiased) overload
+            dim, unbiased = None, dim
         if unbiased is not None and correction is not None:
             raise TypeError("var: give unbiased or correction, not both")
         c = (1 if unbiased is None or unbiased else 0) if correction is None else correction
@@ -224,7 +224,8 @@ class ReductionOps:
         a = self.data
         if any(a.shape[ax] == 0 for ax in axes):
             raise ValueError(f"{which}(): cannot reduce over an axis of size 0")
-        out_keep = (a.max if which in ("max", "amax") else a.min)(axis=axes, keepdims=True)
+        with np.errstate(invalid="ignore"):  # NaN wins, as in torch, without a warning
+            out_keep = (a.max if which in ("max", "amax") else a.min)(axis=axes, keepdims=True)
 
         def backward(g: np.ndarray) -> tuple[np.ndarray]:
             tie = _same(a, out_keep)

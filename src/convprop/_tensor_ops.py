@@ -45,8 +45,6 @@ def _dims(dim: Any, ndim: int) -> tuple[int, ...]:
     return out if ndim else ()
 
 
-
-
 def _tensor_index(index: Any) -> Any:
     """An index with Tensors and lists turned into arrays; float indices are an error."""
     if isinstance(index, tuple):
@@ -251,6 +249,12 @@ class ShapeOps:
         return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
 
     # --------------------------------------------------------------- indexing
+    def __iter__(self) -> Any:
+        """The slices along the first axis (each in the graph), as iterating a torch tensor."""
+        if not self.ndim:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(self.unbind(0))
+
     def __getitem__(self, index: Any) -> Tensor:
         """Basic and advanced (integer or bool array) indexing, with NumPy's (and
         PyTorch's) rules; the gradient is scattered back, adding repeated indices."""
@@ -277,7 +281,9 @@ class ShapeOps:
         ``put(old self, index, value)``: the old contents get the gradient outside
         ``index`` and ``value`` the gradient inside it.  Ops that used ``self``
         before the assignment refuse to run backward afterwards (its contents
-        changed under them), as PyTorch's version counter does.
+        changed under them), as PyTorch's version counter does.  Unlike PyTorch,
+        such a recorded assignment into a view does not write through to the
+        tensor it was sliced from (the view gets a new array).
 
         Raises:
             RuntimeError: assigning into a leaf that requires grad (outside ``no_grad``).
@@ -290,13 +296,14 @@ class ShapeOps:
         if v.dtype.kind == "f" and self.dtype.kind != "f":
             raise TypeError(f"cannot assign floating values into a {self.dtype} tensor")
         grad_on = self._recording() and (self.requires_grad or (from_tensor and value.requires_grad))
-        self._version += 1
         if not grad_on:
             self.data[index] = v
+            self._version += 1
             return
         if self.requires_grad and self.is_leaf:
             raise RuntimeError("a leaf tensor that requires grad cannot be assigned into in place; "
                                "assign under convprop.no_grad() or into a clone()")
+        self._version += 1
         old = self._detached_copy_of_history()
         new = self.data.copy()  # earlier ops keep the array they saw
         new[index] = v
@@ -312,32 +319,41 @@ class ShapeOps:
     # ------------------------------------------------------------------ joins
     @staticmethod
     def _join(tensors: list[Tensor], dim: int, new_axis: bool) -> Tensor:
-        """``cat`` (``new_axis=False``) or ``stack`` of ``tensors``, dtypes promoted."""
-        first = tensors[0]
+        """``cat`` (``new_axis=False``) or ``stack`` of ``tensors``, dtypes promoted.
+
+        As in PyTorch, ``cat`` skips 1-D empty tensors (shape ``(0,)``) whatever
+        the other tensors' shapes, a legacy rule that lets a result start empty.
+        """
+        if new_axis:
+            used = list(range(len(tensors)))
+        else:
+            used = [i for i, t in enumerate(tensors) if t.shape != (0,)] or [0]
+        parts = [tensors[i] for i in used]
+        first = parts[0]
         if new_axis:
             d = _dim(dim, first.ndim, extra=1)
-            if any(t.shape != first.shape for t in tensors):
+            if any(t.shape != first.shape for t in parts):
                 raise ValueError(f"stack: every tensor must have the same shape, got "
                                  f"{[t.shape for t in tensors]}")
         else:
-            if any(t.ndim == 0 for t in tensors):
+            if any(t.ndim == 0 for t in parts):
                 raise ValueError("cat: zero-dimensional tensors cannot be concatenated")
             d = _dim(dim, first.ndim)
-            for t in tensors:
+            for t in parts:
                 if t.ndim != first.ndim or t.shape[:d] + t.shape[d + 1:] != (
                         first.shape[:d] + first.shape[d + 1:]):
                     raise ValueError(f"cat: tensors must match except in dim {dim}, got "
                                      f"{[t.shape for t in tensors]}")
         dt = result_type(*tensors)
-        arrays = [t.data.astype(dt, copy=False) for t in tensors]
+        arrays = [t.data.astype(dt, copy=False) for t in parts]
         out = np.stack(arrays, axis=d) if new_axis else np.concatenate(arrays, axis=d)
-        bounds = np.cumsum([0] + [1 if new_axis else t.shape[d] for t in tensors])
+        bounds = np.cumsum([0] + [1 if new_axis else t.shape[d] for t in parts])
 
-        def backward(g: np.ndarray) -> tuple[np.ndarray, ...]:
-            pieces = []
-            for lo, hi in zip(bounds[:-1], bounds[1:]):
+        def backward(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+            grads: list[np.ndarray | None] = [None] * len(tensors)
+            for i, lo, hi in zip(used, bounds[:-1], bounds[1:]):
                 piece = g[(slice(None),) * d + (slice(lo, hi),)]
-                pieces.append(piece.squeeze(d) if new_axis else piece)
-            return tuple(pieces)
+                grads[i] = piece.squeeze(d) if new_axis else piece
+            return tuple(grads)
 
         return first._wrap(out, tuple(tensors), backward)

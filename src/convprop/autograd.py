@@ -10,6 +10,15 @@ into ``.grad`` across calls, as in PyTorch.
 
 Gradients are always un-broadcast to their parent's shape and cast to its dtype,
 so float32 stays float32 and float64 stays float64 end to end.
+
+Dtypes follow PyTorch (:mod:`convprop._dtypes`): tensors may hold bool and
+integer data (masks, indices), which never record a graph, and mixed operands
+are promoted by ``torch.result_type``'s rules.  The arithmetic, the backward
+walk and conversions live here; elementwise functions, reductions and shape
+ops live in the base classes of :class:`Tensor` (``_elementwise``,
+``_reductions``, ``_tensor_ops``).  An in-place change (``x[i] = v``, ``x += 1``)
+bumps the tensor's version; a node whose saved parent changed refuses to run
+its backward, as PyTorch's version counter does.
 """
 
 from __future__ import annotations
@@ -22,7 +31,9 @@ from typing import Any
 import numpy as np
 
 from ._dtypes import (
+    _bad_kind,
     _is_scalar,
+    as_array,
     check_device,
     check_same_dtype,
     get_default_dtype,
@@ -71,37 +82,6 @@ def enable_grad() -> Iterator[None]:
 def is_grad_enabled() -> bool:
     """Whether ops record a graph in the calling thread."""
     return _grad_mode.enabled
-
-
-def as_array(data: Any, dtype: Any = None) -> np.ndarray:
-    """Convert user data to a float ndarray by :class:`Tensor`'s constructor rules.
-
-    Floating arrays keep their precision; bool and integer data (and Python
-    scalars and lists) become the default dtype (float32), as ``torch.Tensor(data)``
-    does; complex, object and string data are a ``TypeError``.  (:func:`convprop.tensor`
-    infers int and bool dtypes instead, as ``torch.tensor``.)
-    """
-    if isinstance(data, Tensor):
-        data = data.data
-    arr = np.array(data, copy=True)
-    if dtype is not None:
-        dtype = to_dtype(dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"dtype must be a floating type, got {dtype}")
-        return arr.astype(dtype, copy=False) if arr.dtype.kind in "biuf" else _bad_kind(arr)
-    if arr.dtype.kind == "f":
-        if not isinstance(data, np.ndarray) and not isinstance(data, np.floating):
-            return arr.astype(get_default_dtype())  # Python floats/lists: the default dtype
-        return arr
-    if arr.dtype.kind in "biu":
-        return arr.astype(get_default_dtype())
-    return _bad_kind(arr)
-
-
-def _bad_kind(arr: np.ndarray) -> np.ndarray:
-    raise TypeError(
-        f"Tensor data must be real numbers (float, int or bool), got dtype {arr.dtype}"
-    )
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -161,7 +141,7 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
             t.requires_grad = True
             t._parents = parents
             t._backward = backward
-            t._versions = tuple(p._version for p in parents)
+            t._versions = tuple([p._version for p in parents])
         else:
             t.requires_grad = False
             t._parents = ()
@@ -353,13 +333,25 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
         return self.to(np.bool_)
 
     # --------------------------------------------------------------- backward
-    def backward(self, grad: Any = None) -> None:
+    def backward(self, grad: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, *, gradient: Any = None) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
 
         Args:
-            grad: the gradient flowing into ``self``; may be omitted only when
-                ``self`` holds a single element (it then defaults to 1).
+            grad: the gradient flowing into ``self`` (``gradient=`` is PyTorch's
+                keyword); may be omitted only when ``self`` holds a single element
+                (it then defaults to 1).
+            retain_graph: accepted for PyTorch's signature; the graph is always kept,
+                so ``backward`` may run again.
+            create_graph: must be False (gradients of gradients are not recorded).
         """
+        if gradient is not None:
+            if grad is not None:
+                raise TypeError("backward: give grad or gradient, not both")
+            grad = gradient
+        if create_graph:
+            raise ValueError("backward: create_graph=True (differentiating gradients) is not "
+                             "supported; gradients are plain arrays")
         if not self.requires_grad:
             raise RuntimeError("backward() called on a tensor that does not require grad")
         if grad is None:
@@ -386,7 +378,7 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
                 node._accumulate(g)
             if node._backward is None:
                 continue
-            if node._versions != tuple(p._version for p in node._parents):
+            if node._versions != tuple([p._version for p in node._parents]):
                 raise RuntimeError(
                     "a tensor needed for this gradient was changed by an in-place assignment "
                     "after it was used; assign into a clone() instead")
@@ -411,6 +403,14 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
                   ) -> tuple[Tensor, np.ndarray, np.ndarray]:
         """``other`` as a Tensor, and both operands' data in the promoted dtype
         (the default float dtype for ``floating`` ops such as true division)."""
+        a = self.data
+        kind = a.dtype.kind
+        # fast paths (most calls): a float tensor with a same-dtype tensor or a Python number
+        if kind == "f":
+            if type(other) is float or type(other) is int:
+                return Tensor._wrap(np.asarray(other, a.dtype)), a, np.asarray(other, a.dtype)
+            if isinstance(other, Tensor) and other.data.dtype == a.dtype:
+                return other, a, other.data
         if isinstance(other, Tensor):
             o, key = other, other
         elif _is_scalar(other):
@@ -423,7 +423,7 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
         dt = result_type(self, key)
         if floating and dt.kind != "f":
             dt = get_default_dtype()
-        return o, self.data.astype(dt, copy=False), o.data.astype(dt, copy=False)
+        return o, a.astype(dt, copy=False), o.data.astype(dt, copy=False)
 
     def __add__(self, other: Any) -> Tensor:
         o, a, b = self._operands(other)

@@ -10,10 +10,14 @@ libraries are held to the same number of threads, and every timed sample starts 
 other one is timed on).  The table reports times,
 GFLOP/s, the ratio convprop/PyTorch per layer and its geometric mean, convprop's
 peak temporary memory (tracemalloc, one untimed forward + backward) and its
-float32 error relative to the float64 answer, and the algorithm convprop ran
-(for forward + backward).  ``--autotune`` turns on measured algorithm selection
-(:func:`convprop.kernels.set_benchmark`) for the run; the measuring happens in
-the untimed warm-up calls.
+float32 error relative to the float64 answer, and the plan convprop ran: the
+algorithm of each of the three passes (forward, input gradient, weight
+gradient).  Each row is printed as soon as its layer is measured (a progress bar
+goes to stderr when tqdm is installed and stderr is a terminal).
+``--backend numpy|numba`` picks the kernel backend (default: the process default,
+see :mod:`convprop.kernels.backend`); ``--autotune`` turns on measured algorithm
+selection (:func:`convprop.kernels.set_benchmark`) for the run; the measuring
+happens in the untimed warm-up calls.
 
 Run ``python benchmarks/conv_suite.py`` or ``convprop bench``; nothing in the
 test suite times anything.
@@ -24,9 +28,10 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,16 +173,15 @@ class _Case:
             self.tgy = torch.from_numpy(self.gy)
             self.tconv = getattr(torch.nn.functional, f"conv{L.nd}d")
 
-    def algorithm(self) -> str:
-        """The algorithm convprop's forward + backward of this layer runs (the dispatch's pick)."""
+    def plan(self) -> tuple[str, str, str]:
+        """The algorithms convprop's forward, input gradient and weight gradient of this layer
+        run (after a step: with measured selection on, the step measured them)."""
         from . import kernels
 
         L = self.layer
-        xp = np.pad(self.x, ((0, 0), (0, 0)) + ((L.padding, L.padding),) * L.nd)
-        cache: dict = {}
-        kernels.conv_forward(xp, self.w, (L.stride,) * L.nd, (L.dilation,) * L.nd, L.groups,
-                             cache=cache)
-        return cache["algorithm"]
+        spec = kernels.ConvSpec.of(self.x.shape, self.w.shape, L.stride, L.padding, L.dilation,
+                                   L.groups, np.float32, bias=True)
+        return kernels.plan(spec, backward=True).names
 
     def convprop_forward(self) -> np.ndarray:
         import convprop
@@ -229,7 +233,7 @@ class Result:
     torch_step: float = math.nan
     peak_mib: float = math.nan
     error: float = math.nan
-    algorithm: str = ""
+    plan: tuple[str, str, str] = ("", "", "")
 
 
 def run_layer(layer: Layer, torch: object, repeats: int, memory: bool = True) -> Result:
@@ -253,7 +257,7 @@ def run_layer(layer: Layer, torch: object, repeats: int, memory: bool = True) ->
     # the float64 reference runs after the timing: measured, running it first left every
     # later convprop call of the layer up to 20% slower (allocator state after its large
     # float64 temporaries), which has nothing to do with the float32 kernels timed here
-    res.algorithm = case.algorithm()
+    res.plan = case.plan()
     ref = case.reference64()
     res.error = max(_rel(np.asarray(a, np.float64), r) for a, r in zip(got, ref))
     if memory:
@@ -274,39 +278,73 @@ def _geomean(values: list[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else math.nan
 
 
-def format_table(results: list[Result]) -> str:
+def _header() -> list[str]:
     head = (f"{'layer':<12} {'shape':<26} {'fwd ms':>8} {'torch':>8} {'GF/s':>6} {'ratio':>6} "
             f"{'f+b ms':>8} {'torch':>8} {'GF/s':>6} {'ratio':>6} {'peakMiB':>8} {'f32 err':>8} "
-            f"{'algorithm':<9}")
-    rows = [head, "-" * len(head)]
-    for r in results:
-        L = r.layer
-        shape = f"{L.n}x{L.c}x{'x'.join(map(str, L.size))}>{L.o} k{L.kernel[0]}"
-        shape += "".join(f" {k}{v}" for k, v in (("s", L.stride), ("d", L.dilation), ("g", L.groups))
-                         if v != 1)
-        gf = L.flops / 1e9
-        rows.append(
-            f"{L.name:<12} {shape:<26} {r.fwd * 1e3:8.2f} {r.torch_fwd * 1e3:8.2f} "
+            f"{'forward':<9} {'input grad':<10} {'weight grad':<11}")
+    return [head, "-" * len(head)]
+
+
+def format_row(r: Result) -> str:
+    """One layer's line of the table."""
+    L = r.layer
+    shape = f"{L.n}x{L.c}x{'x'.join(map(str, L.size))}>{L.o} k{L.kernel[0]}"
+    shape += "".join(f" {k}{v}" for k, v in (("s", L.stride), ("d", L.dilation), ("g", L.groups))
+                     if v != 1)
+    gf = L.flops / 1e9
+    fwd, dx, dw = r.plan
+    return (f"{L.name:<12} {shape:<26} {r.fwd * 1e3:8.2f} {r.torch_fwd * 1e3:8.2f} "
             f"{gf / r.fwd:6.1f} {r.fwd / r.torch_fwd:6.2f} {r.step * 1e3:8.2f} "
             f"{r.torch_step * 1e3:8.2f} {3 * gf / r.step:6.1f} {r.step / r.torch_step:6.2f} "
-            f"{r.peak_mib:8.1f} {r.error:8.1e} {r.algorithm:<9}"
-        )
+            f"{r.peak_mib:8.1f} {r.error:8.1e} {fwd:<9} {dx:<10} {dw:<11}")
+
+
+def _footer(results: list[Result]) -> list[str]:
     gf = _geomean([r.fwd / r.torch_fwd for r in results])
     gs = _geomean([r.step / r.torch_step for r in results])
     worst_f = max((r.fwd / r.torch_fwd for r in results), default=math.nan)
     worst_s = max((r.step / r.torch_step for r in results), default=math.nan)
-    rows.append("-" * len(head))
-    rows.append(f"geometric mean ratio convprop/torch: forward {gf:.2f}, forward+backward {gs:.2f}; "
-                f"worst: forward {worst_f:.2f}, forward+backward {worst_s:.2f}")
-    return "\n".join(rows)
+    return ["-" * len(_header()[0]),
+            f"geometric mean ratio convprop/torch: forward {gf:.2f}, forward+backward {gs:.2f}; "
+            f"worst: forward {worst_f:.2f}, forward+backward {worst_s:.2f}"]
+
+
+def format_table(results: list[Result]) -> str:
+    """The whole table: header, one row per layer, geometric means."""
+    return "\n".join(_header() + [format_row(r) for r in results] + _footer(results))
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (0 repeats or 0 threads is a usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _progress(layers: list[Layer]) -> Iterable[Layer]:
+    """``layers`` with a tqdm bar on stderr (a terminal only; none without tqdm)."""
+    try:
+        from tqdm import tqdm  # optional extra, as for the training bar
+    except ImportError:
+        return layers
+    return tqdm(layers, desc="layers", unit="layer", file=sys.stderr, disable=None, leave=False)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the conv suite (shared by ``convprop bench`` and benchmarks/conv_suite.py)."""
     parser.add_argument("--layers", default="", help="comma-separated layer names (default: all)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed repeats (best kept)")
+    parser.add_argument("--repeats", type=positive_int, default=None,
+                        help="timed repeats, >= 1 (best kept)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats (2)")
-    parser.add_argument("--threads", type=int, default=2, help="threads for both libraries")
+    parser.add_argument("--threads", type=positive_int, default=2,
+                        help="threads for both libraries (>= 1)")
+    parser.add_argument("--backend", choices=("numpy", "numba"), default=None,
+                        help="kernel backend (default: $CONVPROP_BACKEND, else numba when "
+                             "installed, else numpy)")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass")
     parser.add_argument("--no-torch", action="store_true", help="time convprop alone")
     parser.add_argument("--list", action="store_true", help="list the layers and exit")
@@ -324,7 +362,8 @@ def run(args: argparse.Namespace) -> int:
     known = {L.name: L for L in LAYERS}
     unknown = [s for s in names if s not in known]
     if unknown:
-        print(f"unknown layer(s): {', '.join(unknown)}; choose from {', '.join(known)}")
+        print(f"unknown layer(s): {', '.join(unknown)}; choose from {', '.join(known)}",
+              file=sys.stderr)
         return 2
     layers = [known[s] for s in names] if names else list(LAYERS)
     repeats = args.repeats if args.repeats is not None else (2 if args.quick else 5)
@@ -347,24 +386,35 @@ def run(args: argparse.Namespace) -> int:
     try:
         from . import kernels
 
-        if hasattr(kernels, "set_threads"):
-            kernels.set_threads(args.threads)
-        for line in _environment(args.threads):
-            print(line)
-        if args.autotune:
-            print("autotune: on (first call of each shape times every supporting algorithm)")
-        results = []
-        with kernels.benchmark(args.autotune):
-            for L in layers:
+        kernels.set_threads(args.threads)
+        backend = kernels.use_backend(args.backend or kernels.default_backend_name())
+        with backend as be, kernels.benchmark(args.autotune):
+            for line in _environment(args.threads):
+                print(line)
+            print(f"backend: {be.name}" + (f" ({args.backend} was asked for)"
+                                            if args.backend and be.name != args.backend else ""))
+            if args.autotune:
+                print("autotune: on (first call of each shape times every supporting algorithm)")
+            results = []
+            print("\n".join(_header()), flush=True)
+            for L in _progress(layers):
                 results.append(run_layer(L, torch, repeats, memory=not args.no_memory))
-        print(format_table(results))
+                print(format_row(results[-1]), flush=True)
+            print("\n".join(_footer(results)), flush=True)
     finally:
         if limiter is not None:
             limiter.unregister()
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, exit status 2 (as ``convprop bench`` reports them)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _Parser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from . import random as _random
-from ._dtypes import check_device, get_default_dtype, to_dtype
-from .autograd import Tensor, _bad_kind
+from ._dtypes import _bad_kind, check_device, get_default_dtype, to_dtype
+from .autograd import Tensor
 
 Size = int | Sequence[int]
 

@@ -19,7 +19,13 @@ Differentiating by ``w[o, c, t]``::
 which is again a cross-correlation, of the input with ``gy`` as the kernel
 (stride and dilation change roles).  A transposed convolution is the input
 gradient of some convolution, so its forward and backward are the same three
-kernels with the roles exchanged.  The kernels live in :mod:`convprop.kernels`.
+passes with the roles exchanged.
+
+Each call builds one :class:`~convprop.kernels.ConvSpec` and asks
+:func:`convprop.kernels.plan` once for the algorithm of each pass (this thread's
+backend, see :mod:`convprop.kernels`); the algorithms take the unpadded input
+and the bias, so zero padding and bias happen inside them.  As in PyTorch, the
+operands must share one dtype (a ``TypeError`` otherwise; nothing is promoted).
 """
 
 from __future__ import annotations

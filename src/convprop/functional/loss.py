@@ -529,7 +529,9 @@ def kl_div(input: Any, target: Any, size_average: bool | None = None, reduce: bo
         else:
             losses = np.where(t == 0, 0.0, t * np.log(t)) - t * a
     inner = "sum" if reduction == "batchmean" else reduction
-    scale = 1.0 / a.shape[0] if reduction == "batchmean" and a.ndim else 1.0
+    scale = 1.0
+    if reduction == "batchmean" and a.ndim:  # an empty batch: 0 / 0 = nan, as torch
+        scale = 1.0 / a.shape[0] if a.shape[0] else math.nan
 
     def slopes() -> list[np.ndarray]:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -539,7 +541,7 @@ def kl_div(input: Any, target: Any, size_average: bool | None = None, reduce: bo
             return [-t, np.where(t != 0, np.log(t), 0.0) + t / t - a]
 
     out = _pointwise_loss(losses, (x, y), slopes, inner, x.dtype)
-    return out * scale if scale != 1.0 else out
+    return out if scale == 1.0 else out * scale
 
 
 def poisson_nll_loss(input: Any, target: Any, log_input: bool = True, full: bool = False,

@@ -71,6 +71,12 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
         A Tensor of the input's shape.
     """
     x = as_tensor(input)
+    if x.shape == (0,):  # PyTorch accepts an empty 1-D input (with empty statistics)
+        for label, t in (("running_mean", running_mean), ("running_var", running_var),
+                         ("weight", weight), ("bias", bias)):
+            if t is not None and _array(t).size:
+                raise ValueError(f"batch_norm: {label} must be empty for an empty 1-D input")
+        return Tensor._wrap(x.data.copy(), (x,), lambda g: (g,))
     if x.ndim < 2:
         raise ValueError(f"batch_norm: input must be (N, C, *spatial), got shape {x.shape}")
     c = x.shape[1]
@@ -81,6 +87,10 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
         if t is not None and t.shape != (c,):
             raise ValueError(f"batch_norm: {label} must have shape ({c},) for input {x.shape}, "
                              f"got {t.shape}")
+    if training and not eps > 0:
+        raise ValueError(f"batch_norm: eps must be positive in training, got {eps}")
+    if not eps >= 0:
+        raise ValueError(f"batch_norm: eps must be non-negative, got {eps}")
     a = x.data
     bshape = (1, c) + (1,) * (a.ndim - 2)
     count = a.size // c if c else 0

@@ -1,26 +1,35 @@
-"""Max, average and adaptive average pooling in 1, 2 and 3 spatial dimensions.
+"""Pooling in 1, 2 and 3 spatial dimensions: max (with indices), max unpooling, average,
+power-average (LP), adaptive average and adaptive max.
 
 Pooling slides a window exactly as convolution does, so it asks the same
-module, :mod:`convprop._windows`, for the output size, the padding and the
-strided window view ``(N, C, *kernel, *out)``; the backward is the adjoint of
-that view, :func:`~convprop._windows.fold_add`, fed with
+module, :mod:`convprop._windows`, for the output size (``ceil_mode`` included:
+:func:`~convprop._windows.pool_geometry` grows the right padding by what the
+last window needs), the padding and the strided window view
+``(N, C, *kernel, *out)``; the backward is the adjoint of that view,
+:func:`~convprop._windows.fold_add`, fed with
 
-* max pooling: the output gradient placed at each window's arg-max tap (the
-  first maximum in window scan order, as PyTorch picks it; overlapping windows
-  add up), the rest zero;
+* max pooling: the output gradient placed at each window's winning tap (the
+  first maximum in window scan order, or the last NaN, as PyTorch picks it;
+  overlapping windows add up), the rest zero; the same winners, mapped to input
+  positions by :func:`~convprop._windows.window_source`, are ``return_indices``;
 * average pooling: the output gradient divided by the window's divisor,
   broadcast to every tap.
 
 Max pooling pads with ``-inf`` so a padded cell never wins; average pooling
-pads with zeros and, with ``count_include_pad=False``, divides by the number of
-real cells, found by pooling a mask of ones through the same view.
+pads with zeros and, where a window holds cells that do not count (padding with
+``count_include_pad=False``, or the cells past the padding that ``ceil_mode``'s
+last window reaches), divides by the count of the cells that do, found by
+pooling a mask of ones through the same view.  LP pooling is composed from
+average pooling as PyTorch composes it; adaptive pooling takes its windows from
+:func:`~convprop._windows.adaptive_bounds`; max unpooling scatters by the indices
+and gathers them back in its backward.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,6 +52,11 @@ from .._windows import (
 from ..autograd import Tensor, as_tensor
 
 
+def _single(value: Any) -> Any:
+    """PyTorch's pooling takes a one-element sequence as that element for every axis."""
+    return value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
+
+
 def _prepare(input: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
              ceil_mode: bool, nd: int, name: str
              ) -> tuple[Tensor, bool, tuple[int, ...], tuple[int, ...], Pairs, tuple[int, ...]]:
@@ -59,10 +73,11 @@ def _prepare(input: Any, kernel_size: Any, stride: Any, padding: Any, dilation: 
         )
     if not isinstance(ceil_mode, (bool, np.bool_)):
         raise TypeError(f"{name}: ceil_mode must be a bool, got {ceil_mode!r}")
-    kernel = positive(kernel_size, nd, "kernel_size")
-    stride_t = kernel if stride is None or stride == [] else positive(stride, nd, "stride")
-    dil = positive(dilation, nd, "dilation")
-    pad = ntuple(padding, nd, "padding")
+    kernel = positive(_single(kernel_size), nd, "kernel_size")
+    empty = stride is None or (isinstance(stride, (tuple, list)) and not stride)
+    stride_t = kernel if empty else positive(_single(stride), nd, "stride")
+    dil = positive(_single(dilation), nd, "dilation")
+    pad = ntuple(_single(padding), nd, "padding")
     if any(p < 0 or 2 * p > k for p, k in zip(pad, kernel)):
         raise ValueError(
             f"{name}: padding must be >= 0 and at most half the kernel size, "
@@ -78,7 +93,7 @@ def _prepare(input: Any, kernel_size: Any, stride: Any, padding: Any, dilation: 
     return x, unbatched, kernel, stride_t, pads, dil
 
 
-def _padded_cells(pads: Pairs, sizes: Sequence[int]) -> bool:
+def _padded_cells(pads: Pairs) -> bool:
     return any(p for pair in pads for p in pair)
 
 
@@ -94,31 +109,55 @@ def max_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
     view = windows(xp, kernel, stride_t, dil)
     out_shape = view.shape[2 + nd:]
     taps = [(slice(None), slice(None)) + t for t in itertools.product(*(range(k) for k in kernel))]
-    # PyTorch's scan: start at the window's first real cell with -inf, then take every
-    # cell that is larger (so the first of tied maxima wins) or NaN (so the last NaN wins)
-    if _padded_cells(pads, x.shape[2:]):
-        real = pad_constant(np.ones((1, 1) + x.shape[2:], dtype=bool), pads, False)
-        first = windows(real, kernel, stride_t, dil).reshape((1, 1, -1) + out_shape).argmax(axis=2)
-    else:
-        first = np.zeros((1, 1) + out_shape, dtype=np.intp)
-    y = np.full((n, c) + out_shape, -np.inf, dtype=x.dtype)
-    arg = np.broadcast_to(first, y.shape).copy()
-    for i, tap in enumerate(taps):
-        v = view[tap]
-        take = v > y
-        take |= np.isnan(v)
-        np.copyto(y, v, where=take)
-        np.copyto(arg, i, where=take)
+    y = view[taps[0]].copy()
+    for tap in taps[1:]:
+        np.maximum(y, view[tap], out=y)  # propagates NaN, as PyTorch does
+
+    def winners() -> Iterator[tuple[int, np.ndarray, bool]]:
+        """``(tap, mask, again)``: the windows whose winner is ``tap``, as PyTorch's scan
+        settles it.  The scan starts at a window's first real cell and takes every larger
+        cell (so the first of tied maxima wins) and every NaN (so the last NaN wins):
+        one pass in tap order finds the first maximum of every window without NaN, then
+        ``again=True`` masks, in reverse tap order, give the NaN windows their last NaN."""
+        nan_out = np.isnan(y)
+        taken = nan_out.copy()
+        valid = None
+        if _padded_cells(pads) and np.isneginf(y).any():
+            # a window of -inf values: its maximum must not be claimed by a padded cell
+            real = pad_constant(np.ones((1, 1) + x.shape[2:], dtype=bool), pads, False)
+            valid = windows(real, kernel, stride_t, dil)
+        for i, tap in enumerate(taps):
+            hit = view[tap] == y
+            hit &= ~taken
+            if valid is not None:
+                hit &= valid[tap]
+            taken |= hit
+            yield i, hit, False
+        if nan_out.any():
+            for i in reversed(range(len(taps))):
+                hit = np.isnan(view[taps[i]]) & nan_out
+                nan_out &= ~hit
+                yield i, hit, True
+
+    index = None
+    if return_indices:
+        arg = np.zeros(y.shape, dtype=np.intp)
+        for i, hit, _ in winners():
+            np.copyto(arg, i, where=hit)
+        index = window_source(arg, kernel, stride_t, dil, pads, x.shape[2:])
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
-        # each window's gradient goes to the tap the forward scan chose; disjoint windows
-        # (2x2 pooling at stride 2) write straight into the gradient, others fold back
+        # each window's gradient goes to its winner; disjoint windows (2x2 pooling at
+        # stride 2) write straight into the gradient, overlapping ones fold back
         gxp = np.zeros(xp.shape, dtype=g.dtype)
         fold = not disjoint(kernel, stride_t, dil)
         gcols = (np.empty((n, c) + kernel + out_shape, dtype=g.dtype) if fold
                  else windows(gxp, kernel, stride_t, dil, out_shape, writeable=True))
-        for i, tap in enumerate(taps):
-            np.multiply(g, arg == i, out=gcols[tap])
+        for i, hit, again in winners():
+            if again:
+                gcols[taps[i]] += g * hit
+            else:
+                np.multiply(g, hit, out=gcols[taps[i]])
         if fold:
             fold_add(gxp, gcols, kernel, stride_t, dil)
         return (gxp[interior(pads, x.shape[2:])],)
@@ -126,9 +165,8 @@ def max_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
     out = Tensor._wrap(y, (x,), backward)
     if unbatched:
         out = out.reshape(out.shape[1:])
-    if not return_indices:
+    if index is None:
         return out
-    index = window_source(arg, kernel, stride_t, dil, pads, x.shape[2:])
     return out, Tensor._wrap(index[0] if unbatched else index)
 
 
@@ -178,9 +216,8 @@ def avg_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
     name = f"avg_pool{nd}d"
     x, unbatched, kernel, stride_t, pads, dil = _prepare(
         input, kernel_size, stride, padding, 1, ceil_mode, nd, name)
-    if divisor_override is not None and (not _is_int(divisor_override)
-                                         or divisor_override < 1):
-        raise ValueError(f"{name}: divisor_override must be a positive int, got {divisor_override!r}")
+    if divisor_override is not None and (not _is_int(divisor_override) or divisor_override == 0):
+        raise ValueError(f"{name}: divisor_override must be a non-zero int, got {divisor_override!r}")
     n, c = x.shape[:2]
     xp = pad_constant(x.data, pads)
     view = windows(xp, kernel, stride_t, dil)
@@ -189,7 +226,7 @@ def avg_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
     sym = tuple((pb, pb) for pb, _ in pads)  # the padding proper, without ceil_mode's extra
     if divisor_override is not None:
         divisor: Any = divisor_override
-    elif not _padded_cells(pads, x.shape[2:]) or (count_include_pad and sym == pads):
+    elif not _padded_cells(pads) or (count_include_pad and sym == pads):
         divisor = math.prod(kernel)
     else:  # count the cells of each window that count, by pooling a mask of ones
         counted = x.shape[2:]

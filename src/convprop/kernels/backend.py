@@ -29,6 +29,7 @@ import contextlib
 import importlib
 import importlib.util
 import os
+import sys
 import threading
 import time
 import warnings
@@ -93,12 +94,21 @@ def _numpy_backend() -> Backend:
     return Backend("numpy", np, reference.ALGORITHMS, reference.choose, reference.candidates)
 
 
+def _numba_installed() -> bool:
+    """Whether Numba can be imported, found without importing it (``import convprop`` and
+    ``convprop demo`` never load Numba)."""
+    if "numba" in sys.modules:
+        return sys.modules["numba"] is not None
+    return importlib.util.find_spec("numba") is not None
+
+
 def _numba_backend() -> Backend:
     """The compiled backend on top of the NumPy one, or the NumPy one with a warning."""
     base = load_backend("numpy")
     try:
+        if not _numba_installed():  # found, not imported: that waits for the first kernel
+            raise ImportError("No module named 'numba'")
         compiled = importlib.import_module("convprop.kernels.numba")
-        importlib.import_module("numba")
     except Exception as exc:  # noqa: BLE001 - any failure to import means: run on NumPy
         warnings.warn(f"convprop: the numba backend is unavailable ({type(exc).__name__}: {exc}); "
                       "running on the numpy backend", RuntimeWarning, stacklevel=4)
@@ -151,7 +161,7 @@ def default_backend_name() -> str:
                 raise ValueError(f"{ENV}={env!r} is not a backend; choose from {list(BACKENDS)}")
             name = env
         else:
-            name = "numba" if importlib.util.find_spec("numba") is not None else "numpy"
+            name = "numba" if _numba_installed() else "numpy"
         _default.append(name)
     return _default[0]
 

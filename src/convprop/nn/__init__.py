@@ -4,7 +4,8 @@
 wrappers that own parameters and call :mod:`convprop.functional`.
 """
 
-from . import init
+from . import functional, init  # functional: convprop.functional, as torch.nn.functional
+from . import utils as utils  # clip_grad_norm_, parameters_to_vector, ...
 from .activation import (
     CELU,
     ELU,
@@ -240,5 +241,6 @@ __all__ = [
     "ZeroPad1d",
     "ZeroPad2d",
     "ZeroPad3d",
+    "functional",
     "init",
 ]

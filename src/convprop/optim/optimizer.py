@@ -32,7 +32,7 @@ from ..autograd import Tensor
 _LABELS = {"lr": "learning rate", "eps": "epsilon value"}
 
 
-def as_state_array(value: Any) -> np.ndarray:
+def _as_state_array(value: Any) -> np.ndarray:
     """A state entry (ndarray, convprop Tensor, ``torch.Tensor`` or number) as a fresh ndarray."""
     if isinstance(value, Tensor):
         return np.array(value.data, copy=True)
@@ -81,13 +81,29 @@ class Optimizer:
             self.add_param_group(group)
 
     def add_param_group(self, group: dict[str, Any]) -> None:
-        """Append a group of parameters with its own options (validated first)."""
+        """Append a group of parameters with its own options (validated first).
+
+        ``group["params"]`` holds Tensors, or ``(name, Tensor)`` pairs (e.g. from
+        ``model.named_parameters()``), whose names are kept in ``group["param_names"]``
+        as PyTorch does; all groups have names or none has.
+        """
         if not isinstance(group, dict) or "params" not in group:
             raise TypeError("a param group must be a dict with a 'params' entry")
         params = group["params"]
+        if isinstance(params, (set, frozenset)):
+            raise TypeError("optimizer parameters must be in an ordered collection (a list), not "
+                            "a set: a set's order changes between runs")
         params = [params] if isinstance(params, Tensor) else list(params)
         if not params:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        names = [p[0] for p in params if isinstance(p, tuple)]
+        params = [p[1] if isinstance(p, tuple) and len(p) == 2 else p for p in params]
+        if names and len(names) != len(params):
+            raise ValueError("all optimizer params should be with/without names. "
+                             "Some param names are missing")
+        if any(("param_names" in g) != bool(names) for g in self.param_groups):
+            raise ValueError("all optimizer param groups should be with/without names: cannot "
+                             f"add a param group {'with' if names else 'without'} names")
         for p in params:
             if not isinstance(p, Tensor):
                 raise TypeError(f"{type(self).__name__} can only optimize Tensors, "
@@ -101,6 +117,8 @@ class Optimizer:
         full = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
         self._validate(full)
         full["params"] = params
+        if names:
+            full["param_names"] = names
         self.param_groups.append(full)
 
     def _validate(self, options: dict[str, Any]) -> None:
@@ -208,6 +226,8 @@ class Optimizer:
                 options["betas"] = tuple(options["betas"])
             self._validate(options)
             options["params"] = group["params"]
+            if "param_names" in group and "param_names" not in options:
+                options["param_names"] = group["param_names"]
             new_groups.append(options)
         new_state: dict[Tensor, dict[str, Any]] = {}
         for key, entries in state_dict["state"].items():
@@ -223,7 +243,7 @@ class Optimizer:
     def _load_entry(self, key: Any, p: Tensor, name: str, value: Any) -> Any:
         if value is None or not (_is_array_like(value) or isinstance(value, numbers.Number)):
             return copy.deepcopy(value)
-        arr = as_state_array(value)
+        arr = _as_state_array(value)
         if name in self._scalar_state:
             if arr.shape != ():
                 raise ValueError(f"loaded state dict's {name!r} for parameter id {key!r} has shape "

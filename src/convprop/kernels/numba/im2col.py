@@ -10,12 +10,13 @@ zero-padded input), and the three passes are three matrix products::
     dW[g]     += gy[n, g] (Og, L) @ cols^T (L, Cg*T),          db[g] += sum_l gy[n, g]
 
 Work is split over Numba's threads in items of (sample, group, chunk of output
-rows), so each thread packs its columns into its own buffer of about
+rows) -- or, for small images, (block of samples side by side, group), see
+:func:`layout` -- so each thread packs its columns into its own buffer of about
 :data:`COLS_BYTES` (it stays in cache for the product; at least
 :data:`MIN_COLUMNS` columns so the product keeps its efficiency), reading the
 unpadded input and writing zeros where a tap falls into the padding, then calls a
 single-threaded BLAS product (``np.dot`` inside the kernel), and copies the result
-out with the bias added.  The input gradient's items are whole (sample, group)
+out with the bias added.  The input gradient's items are whole (samples, group)
 pairs, because col2im of neighbouring row chunks adds into the same input rows;
 the weight gradient accumulates ``dW`` and ``db`` per thread and sums them once at
 the end.  Nothing is kept between passes: packing is cheap next to the products.
@@ -43,9 +44,9 @@ MIN_COLUMNS = 256
 # --- compiled kernels (plain Python until _kernels() compiles them) -------------------------
 
 
-def _pack(xn, c0, cols, r0, r1, kernel, stride, dilation, before, out):
-    """``cols[ci*T + t, (r - r0)*OW + ow] = xp[c0 + ci, (od, oh, ow)*s + t*d]`` for output
-    rows ``r = od*OH + oh`` in ``[r0, r1)``, reading the unpadded ``xn (C, D, H, W)``."""
+def _pack(xn, c0, cols, col0, r0, r1, kernel, stride, dilation, before, out):
+    """``cols[ci*T + t, col0 + (r - r0)*OW + ow] = xp[c0 + ci, (od, oh, ow)*s + t*d]`` for
+    output rows ``r = od*OH + oh`` in ``[r0, r1)``, reading the unpadded ``xn (C, D, H, W)``."""
     KD, KH, KW = kernel
     sd, sh, sw = stride
     dd, dh, dw = dilation
@@ -66,7 +67,8 @@ def _pack(xn, c0, cols, r0, r1, kernel, stride, dilation, before, out):
                         oh = r - od * OH
                         iz = od * sd + kd * dd - bd
                         iy = oh * sh + kh * dh - bh
-                        seg = crow[(r - r0) * OW:(r - r0 + 1) * OW]
+                        start = col0 + (r - r0) * OW
+                        seg = crow[start:start + OW]
                         if iz < 0 or iz >= D or iy < 0 or iy >= H:
                             for q in range(OW):
                                 seg[q] = 0
@@ -85,9 +87,9 @@ def _pack(xn, c0, cols, r0, r1, kernel, stride, dilation, before, out):
                             seg[q] = 0
 
 
-def _col2im(cols, dxn, c0, r0, r1, kernel, stride, dilation, before, out):
+def _col2im(cols, dxn, c0, col0, r0, r1, kernel, stride, dilation, before, out):
     """The adjoint of :func:`_pack`: ``dxn[c0 + ci, (od, oh, ow)*s + t*d - pad] +=
-    cols[ci*T + t, ...]`` where that position is inside the unpadded input."""
+    cols[ci*T + t, col0 + ...]`` where that position is inside the unpadded input."""
     KD, KH, KW = kernel
     sd, sh, sw = stride
     dd, dh, dw = dilation
@@ -110,7 +112,8 @@ def _col2im(cols, dxn, c0, r0, r1, kernel, stride, dilation, before, out):
                         iy = oh * sh + kh * dh - bh
                         if iz < 0 or iz >= D or iy < 0 or iy >= H:
                             continue
-                        src = crow[(r - r0) * OW + lo:(r - r0) * OW + hi]
+                        start = col0 + (r - r0) * OW
+                        src = crow[start + lo:start + hi]
                         dst = dc[iz, iy, lo * sw + off:]
                         if sw == 1:
                             for q in range(hi - lo):
@@ -120,65 +123,78 @@ def _col2im(cols, dxn, c0, r0, r1, kernel, stride, dilation, before, out):
                                 dst[q * sw] += src[q]
 
 
-def _forward(x5, w3, b, y3, kernel, stride, dilation, before, out, rows, nthreads):
-    """``y3[n, g*Og + o, l] = b[g*Og + o] + (w3[g] @ cols(n, g))[o, l]``, chunk by chunk."""
+def _forward(x5, w3, b, y3, kernel, stride, dilation, before, out, rows, samples, nthreads):
+    """``y3[n, g*Og + o, l] = b[g*Og + o] + (w3[g] @ cols(n, g))[o, l]``, one item (block of
+    samples, group, chunk of rows) at a time."""
     N = x5.shape[0]
     G, Og, K = w3.shape
     T = kernel[0] * kernel[1] * kernel[2]
     OW = out[2]
     R = out[0] * out[1]
     chunks = (R + rows - 1) // rows
-    items = N * G * chunks
+    items = (N + samples - 1) // samples * G * chunks
     for t in prange(nthreads):
-        colbuf = np.empty(K * rows * OW, dtype=x5.dtype)
-        ybuf = np.empty(Og * rows * OW, dtype=x5.dtype)
+        colbuf = np.empty(K * samples * rows * OW, dtype=x5.dtype)
+        ybuf = np.empty(Og * samples * rows * OW, dtype=x5.dtype)
         for i in range(t * items // nthreads, (t + 1) * items // nthreads):
-            n = i // (G * chunks)
+            n0 = i // (G * chunks) * samples
+            n1 = min(N, n0 + samples)
             g = (i // chunks) % G
             r0 = (i % chunks) * rows
             r1 = min(R, r0 + rows)
             Lc = (r1 - r0) * OW
-            cols = colbuf[:K * Lc].reshape((K, Lc))
-            _pack(x5[n], g * (K // T), cols, r0, r1, kernel, stride, dilation, before, out)
-            yc = ybuf[:Og * Lc].reshape((Og, Lc))
+            width = (n1 - n0) * Lc
+            cols = colbuf[:K * width].reshape((K, width))
+            for n in range(n0, n1):
+                _pack(x5[n], g * (K // T), cols, (n - n0) * Lc, r0, r1, kernel, stride, dilation,
+                      before, out)
+            yc = ybuf[:Og * width].reshape((Og, width))
             np.dot(w3[g], cols, yc)
-            for o in range(Og):
-                bias = b[g * Og + o]
-                dst = y3[n, g * Og + o, r0 * OW:r1 * OW]
-                src = yc[o]
-                for q in range(Lc):
-                    dst[q] = src[q] + bias
+            for n in range(n0, n1):
+                for o in range(Og):
+                    bias = b[g * Og + o]
+                    dst = y3[n, g * Og + o, r0 * OW:r1 * OW]
+                    src = yc[o, (n - n0) * Lc:(n - n0 + 1) * Lc]
+                    for q in range(Lc):
+                        dst[q] = src[q] + bias
 
 
-def _input_grad(gy3, wt3, dx5, kernel, stride, dilation, before, out, rows, nthreads):
-    """``dx5[n]`` (arrives zeroed) ``+=`` col2im of ``wt3[g] @ gy3[n, g]``, per (n, g)."""
+def _input_grad(gy3, wt3, dx5, kernel, stride, dilation, before, out, rows, samples, nthreads):
+    """``dx5[n]`` (arrives zeroed) ``+=`` col2im of ``wt3[g] @ gy3[n, g]``, one item (block of
+    samples, group) at a time: col2im of neighbouring row chunks adds into the same rows."""
     N = gy3.shape[0]
     G, K, Og = wt3.shape
     T = kernel[0] * kernel[1] * kernel[2]
     OW = out[2]
     R = out[0] * out[1]
-    items = N * G
+    items = (N + samples - 1) // samples * G
     for t in prange(nthreads):
-        gbuf = np.empty(Og * rows * OW, dtype=gy3.dtype)
-        colbuf = np.empty(K * rows * OW, dtype=gy3.dtype)
+        gbuf = np.empty(Og * samples * rows * OW, dtype=gy3.dtype)
+        colbuf = np.empty(K * samples * rows * OW, dtype=gy3.dtype)
         for i in range(t * items // nthreads, (t + 1) * items // nthreads):
-            n = i // G
-            g = i - n * G
+            n0 = i // G * samples
+            n1 = min(N, n0 + samples)
+            g = i % G
             for r0 in range(0, R, rows):
                 r1 = min(R, r0 + rows)
                 Lc = (r1 - r0) * OW
-                gc = gbuf[:Og * Lc].reshape((Og, Lc))
-                for o in range(Og):
-                    src = gy3[n, g * Og + o, r0 * OW:r1 * OW]
-                    dst = gc[o]
-                    for q in range(Lc):
-                        dst[q] = src[q]
-                cols = colbuf[:K * Lc].reshape((K, Lc))
+                width = (n1 - n0) * Lc
+                gc = gbuf[:Og * width].reshape((Og, width))
+                for n in range(n0, n1):
+                    for o in range(Og):
+                        src = gy3[n, g * Og + o, r0 * OW:r1 * OW]
+                        dst = gc[o, (n - n0) * Lc:(n - n0 + 1) * Lc]
+                        for q in range(Lc):
+                            dst[q] = src[q]
+                cols = colbuf[:K * width].reshape((K, width))
                 np.dot(wt3[g], gc, cols)
-                _col2im(cols, dx5[n], g * (K // T), r0, r1, kernel, stride, dilation, before, out)
+                for n in range(n0, n1):
+                    _col2im(cols, dx5[n], g * (K // T), (n - n0) * Lc, r0, r1, kernel, stride,
+                            dilation, before, out)
 
 
-def _weight_grad(x5, gy3, dwt, dbt, kernel, stride, dilation, before, out, rows, nthreads):
+def _weight_grad(x5, gy3, dwt, dbt, kernel, stride, dilation, before, out, rows, samples,
+                 nthreads):
     """``dwt[thread, g] += gy3[n, g] @ cols(n, g)^T`` and ``dbt[thread, o] += sum gy3[n, o]``
     (both arrive zeroed; the caller sums over threads)."""
     N = x5.shape[0]
@@ -187,28 +203,32 @@ def _weight_grad(x5, gy3, dwt, dbt, kernel, stride, dilation, before, out, rows,
     OW = out[2]
     R = out[0] * out[1]
     chunks = (R + rows - 1) // rows
-    items = N * G * chunks
+    items = (N + samples - 1) // samples * G * chunks
     for t in prange(nthreads):
-        colbuf = np.empty(K * rows * OW, dtype=x5.dtype)
-        gbuf = np.empty(Og * rows * OW, dtype=x5.dtype)
+        colbuf = np.empty(K * samples * rows * OW, dtype=x5.dtype)
+        gbuf = np.empty(Og * samples * rows * OW, dtype=x5.dtype)
         prod = np.empty((Og, K), dtype=x5.dtype)
         for i in range(t * items // nthreads, (t + 1) * items // nthreads):
-            n = i // (G * chunks)
+            n0 = i // (G * chunks) * samples
+            n1 = min(N, n0 + samples)
             g = (i // chunks) % G
             r0 = (i % chunks) * rows
             r1 = min(R, r0 + rows)
             Lc = (r1 - r0) * OW
-            gc = gbuf[:Og * Lc].reshape((Og, Lc))
-            for o in range(Og):
-                src = gy3[n, g * Og + o, r0 * OW:r1 * OW]
-                dst = gc[o]
-                total = dbt[t, g * Og + o]
-                for q in range(Lc):
-                    dst[q] = src[q]
-                    total += src[q]
-                dbt[t, g * Og + o] = total
-            cols = colbuf[:K * Lc].reshape((K, Lc))
-            _pack(x5[n], g * (K // T), cols, r0, r1, kernel, stride, dilation, before, out)
+            width = (n1 - n0) * Lc
+            gc = gbuf[:Og * width].reshape((Og, width))
+            cols = colbuf[:K * width].reshape((K, width))
+            for n in range(n0, n1):
+                for o in range(Og):
+                    src = gy3[n, g * Og + o, r0 * OW:r1 * OW]
+                    dst = gc[o, (n - n0) * Lc:(n - n0 + 1) * Lc]
+                    total = dbt[t, g * Og + o]
+                    for q in range(Lc):
+                        dst[q] = src[q]
+                        total += src[q]
+                    dbt[t, g * Og + o] = total
+                _pack(x5[n], g * (K // T), cols, (n - n0) * Lc, r0, r1, kernel, stride, dilation,
+                      before, out)
             np.dot(gc, cols.T, prod)
             acc = dwt[t, g]
             for o in range(Og):
@@ -229,13 +249,24 @@ def _kernels() -> None:
 # --- the algorithm ----------------------------------------------------------------------------
 
 
-def rows_per_chunk(spec: ConvSpec) -> int:
-    """Output rows ``(od, oh)`` per work item: :data:`COLS_BYTES` of columns, at least
-    :data:`MIN_COLUMNS` columns, at most the whole sample."""
+def layout(spec: ConvSpec, nthreads: int) -> tuple[int, int]:
+    """``(rows, samples)`` of one work item: output rows ``(od, oh)`` of one sample, or whole
+    samples side by side when a sample has fewer than :data:`MIN_COLUMNS` positions.
+
+    Rows: about :data:`COLS_BYTES` of columns, at least :data:`MIN_COLUMNS` columns, at most
+    the whole sample.  Samples (only when one sample is a single item): enough for
+    :data:`MIN_COLUMNS` columns, evened out so that every thread gets the same number of
+    items.
+    """
     g = geometry(spec)
+    whole = g.out[0] * g.out[1]
     row_bytes = spec.cg * g.taps * g.out[2] * spec.dtype.itemsize
-    rows = max(COLS_BYTES // max(1, row_bytes), -(-MIN_COLUMNS // g.out[2]), 1)
-    return min(rows, g.out[0] * g.out[1])
+    rows = min(max(COLS_BYTES // max(1, row_bytes), -(-MIN_COLUMNS // g.out[2]), 1), whole)
+    if rows < whole or spec.n == 0:
+        return rows, 1
+    most = max(1, -(-MIN_COLUMNS // g.positions))
+    per_thread = -(-spec.n // (nthreads * most))
+    return rows, max(1, -(-spec.n // (nthreads * per_thread)))
 
 
 class Im2colGemm:
@@ -254,6 +285,7 @@ class Im2colGemm:
         ``b (O,)`` or None."""
         _kernels()
         g = geometry(spec)
+        nthreads = _common.threads()
         x5 = as3d(x, 2, spec.dtype)
         w3 = np.ascontiguousarray(w, dtype=spec.dtype).reshape(spec.groups, spec.og, spec.cg * spec.taps)
         bias = (np.zeros(spec.o, spec.dtype) if b is None
@@ -262,7 +294,7 @@ class Im2colGemm:
         if y.size:
             with _common.one_blas_thread():
                 _forward(x5, w3, bias, y.reshape(spec.n, spec.o, spec.positions), g.kernel, g.stride,
-                         g.dilation, g.before, g.out, rows_per_chunk(spec), _common.threads())
+                         g.dilation, g.before, g.out, *layout(spec, nthreads), nthreads)
         return y, None
 
     def input_grad(self, spec: ConvSpec, gy: np.ndarray, w: np.ndarray,
@@ -270,6 +302,7 @@ class Im2colGemm:
         """``dx (N, C, *size)`` from ``gy (N, O, *out)`` and ``w (O, C/G, *kernel)``."""
         _kernels()
         g = geometry(spec)
+        nthreads = _common.threads()
         gy3 = np.ascontiguousarray(gy, dtype=spec.dtype).reshape(spec.n, spec.o, spec.positions)
         wt3 = np.ascontiguousarray(np.asarray(w, dtype=spec.dtype).reshape(
             spec.groups, spec.og, -1).transpose(0, 2, 1))
@@ -277,7 +310,7 @@ class Im2colGemm:
         if dx5.size and gy3.size:
             with _common.one_blas_thread():
                 _input_grad(gy3, wt3, dx5, g.kernel, g.stride, g.dilation, g.before, g.out,
-                            rows_per_chunk(spec), _common.threads())
+                            *layout(spec, nthreads), nthreads)
         return dx5.reshape(spec.x_shape)
 
     def weight_grad(self, spec: ConvSpec, x: np.ndarray, gy: np.ndarray,
@@ -294,6 +327,6 @@ class Im2colGemm:
         if gy3.size and x5.size:
             with _common.one_blas_thread():
                 _weight_grad(x5, gy3, dwt, dbt, g.kernel, g.stride, g.dilation, g.before,
-                             g.out, rows_per_chunk(spec), nthreads)
+                             g.out, *layout(spec, nthreads), nthreads)
         dw = dwt.sum(axis=0).reshape(spec.w_shape)
         return dw, (dbt.sum(axis=0) if spec.bias else None)
