@@ -3,27 +3,29 @@ and container modules, and op_db's samples of the functional ops, run against co
 
 For each configuration torch's test suite keeps (``module_db`` samples and
 ``common_nn`` module tests for the modules; ``op_db`` samples and ``common_nn``'s
-functional entries for the functional ops; see ``tests/torch_configs.py``) the same module or call is made in torch and in
-convprop from the same arguments; the convprop module takes torch's parameters and
-buffers (``load_state_dict(torch_module.state_dict())``); both run in float64 and must
-agree to 1e-10 in every output (indices exactly), every input gradient torch computes,
-every parameter gradient and every buffer after the forward (running statistics).
+functional entries for the functional ops; see ``tests/torch_configs.py``) the same
+module or call is made in torch and in convprop from the same arguments; the convprop
+module takes torch's parameters and buffers (``load_state_dict(torch.state_dict())``);
+both run in float64 and must agree to 1e-10 in every output (indices exactly), every
+input gradient torch computes, every parameter gradient and every buffer after the
+forward (running statistics).
 
 Torch keeps no configuration for a few modules in scope (``Identity``, the dropout
 family, the containers), and its configurations miss some arguments the issue names
 (transposed convolution's ``output_size``, a 3-D reflect-padded convolution, ...):
-those come from :data:`OWN`, built the same way and checked the same way.
+those come from :func:`_own_configs`, built the same way and checked the same way.
 
 Dropout in training draws its own numbers (convprop's generator is not torch's): such
 a sample is checked for its structure instead (each element, or each channel, is
 dropped or kept; kept ones are scaled, and the gradient repeats the mask), and
-:func:`test_dropout_statistics` checks the drop rate and alpha dropout's preserved
+:func:`test_dropout.test_dropout_statistics` checks the drop rate and alpha dropout's preserved
 mean and variance on large inputs, the same check passing on torch's output.
 
 Set aside, each with its reason: complex inputs, ``interpolate(mode='bicubic')``
-(outside the issue's list of modes).  :data:`KNOWN_GAPS` lists the configurations
-convprop does not take yet, with the missing feature; the test fails if the set of
-failing configurations differs from it in either direction.
+(outside the issue's list of modes).  Any other configuration convprop cannot run
+fails the test.  The pooling, padding, resampling and normalisation layers (batch
+norm included) and their functional forms have theirs in ``test_layer_configs.py``;
+activations and losses in ``test_torch_configs_act_loss.py``.
 
 ``python tests/test_torch_configs_core.py`` prints the summary table.
 """
@@ -32,8 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import itertools
-import os
 import sys
 import time
 import warnings
@@ -58,45 +58,18 @@ from convprop import nn  # noqa: E402
 TOL = 1e-10
 
 MODULES = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
-           "Linear", "Flatten", "Unflatten", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
-FUNCTIONS = [
-    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
-    "linear", "pad", "unfold", "pixel_shuffle", "pixel_unshuffle", "interpolate",
-    "upsample_nearest", "upsample_bilinear",
-    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
-    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
-    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
-    "max_unpool1d", "max_unpool2d", "max_unpool3d",
-    "batch_norm", "group_norm", "layer_norm", "instance_norm", "local_response_norm",
-    "dropout", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"]
-# op_db keeps 2880 max_pool samples (every combination of its argument lists, with and
-# without return_indices): the tests run every 7th (7 is prime to every list's length,
-# so every value of every argument is reached), CONVPROP_ALL_CONFIGS=1 and the summary
-# run them all
-EVERY = {"max_pool1d": 7, "max_pool2d": 7, "max_pool3d": 7}
+           "Linear", "Flatten", "Unflatten"]
+FUNCTIONS = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+             "conv_transpose3d", "linear", "dropout", "dropout2d", "dropout3d", "alpha_dropout",
+             "feature_alpha_dropout"]
+# tests/test_layer_configs.py runs torch's configurations of the pooling, padding,
+# resampling and normalisation layers and of their functional forms (BatchNorm and
+# F.batch_norm among them); here only our own configurations of batch norm
+# (momentum=None without running statistics, eval after moved statistics), and
+# common_nn's functional interpolate entries, which that file does not read
+COMMON_NN_FUNCTIONS = frozenset(FUNCTIONS + ["interpolate"])
 DROPOUTS = {"dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
             "feature_alpha_dropout"}
-
-# config name -> the convprop feature it needs, missing today (the owner's files named)
-KNOWN_GAPS = {
-    "nn.functional.avg_pool2d[3]": "avg_pool2d: padding=(1,) (one value for both spatial axes, "
-                                   "as torch broadcasts a 1-tuple) is refused (_windows.ntuple)",
-    "nn.functional.avg_pool2d[4]": "avg_pool2d: stride=() (empty = kernel_size, as torch) is "
-                                   "refused (_windows / functional/pool.py)",
-    "nn.functional.avg_pool2d[5]": "avg_pool2d: padding=(2,) (a 1-tuple) is refused "
-                                   "(_windows.ntuple)",
-    "nn.functional.avg_pool3d[5]": "avg_pool3d: a negative divisor_override (torch divides by "
-                                   "it) is refused (functional/pool.py)",
-    "nn.functional.batch_norm[3]": "batch_norm: a 1-D zero-size input (0,) is refused "
-                                   "(functional/normalization.py)",
-    "nn.functional.batch_norm[4]": "batch_norm: a 1-D zero-size input (0,) is refused "
-                                   "(functional/normalization.py)",
-    "nn.functional.batch_norm.without_cudnn[3]": "batch_norm: a 1-D zero-size input (0,) is "
-                                                 "refused (functional/normalization.py)",
-    "nn.functional.batch_norm.without_cudnn[4]": "batch_norm: a 1-D zero-size input (0,) is "
-                                                 "refused (functional/normalization.py)",
-}
-
 
 # --------------------------------------------------------------- own configurations
 def _x(*shape: int) -> torch.Tensor:
@@ -387,20 +360,21 @@ def _one_thread() -> Iterator[None]:
 
 def module_results(module: str) -> list[tuple[tc.Config, str, str]]:
     with _one_thread():
-        cfgs = list(tc.configs(module)) + [c for c in _OWN if c.module == module]
+        theirs = list(tc.configs(module)) if module in MODULES else []
+        cfgs = theirs + [c for c in _OWN if c.module == module]
         return [(c, *run(c)) for c in cfgs]
 
 
-def op_results(function: str, every: int = 1) -> list[tuple[tc.Config, str, str]]:
-    """op_db's samples of ``function`` (every ``every``-th one), run."""
+def op_results(function: str) -> list[tuple[tc.Config, str, str]]:
+    """op_db's samples of ``function``, run."""
     with _one_thread():
-        return [(c, *run(c)) for c in itertools.islice(tc.op_configs(function), 0, None, every)]
+        return [(c, *run(c)) for c in tc.op_configs(function)]
 
 
 def functional_results() -> list[tuple[tc.Config, str, str]]:
-    """common_nn's entries that wrap one call of a function in :data:`FUNCTIONS`."""
+    """common_nn's entries that wrap one call of a function in :data:`COMMON_NN_FUNCTIONS`."""
     with _one_thread():
-        return [(c, *run(c)) for c in tc.functional_configs(frozenset(FUNCTIONS))]
+        return [(c, *run(c)) for c in tc.functional_configs(COMMON_NN_FUNCTIONS)]
 
 
 def _failures(rows, outcomes=("mismatch", "unsupported")) -> dict[str, str]:
@@ -410,11 +384,7 @@ def _failures(rows, outcomes=("mismatch", "unsupported")) -> dict[str, str]:
 
 def _check(rows) -> None:
     failing = _failures(rows)
-    unexpected = {k: v for k, v in failing.items() if k not in KNOWN_GAPS}
-    assert not unexpected, "\n".join(unexpected.values())
-    names = {c.name for c, _, _ in rows}
-    fixed = {k for k in KNOWN_GAPS if k in names and k not in failing}
-    assert not fixed, f"these now pass: remove them from KNOWN_GAPS: {sorted(fixed)}"
+    assert not failing, "\n".join(failing.values())
 
 
 _OWN = _own_configs()
@@ -430,8 +400,7 @@ def test_torch_configs_of_module_match(module: str) -> None:
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_torch_op_db_samples_match(function: str) -> None:
-    every = 1 if os.environ.get("CONVPROP_ALL_CONFIGS") else EVERY.get(function, 1)
-    rows = op_results(function, every)
+    rows = op_results(function)
     assert rows, f"op_db has no OpInfo for torch.nn.functional.{function}"
     _check(rows)
 
@@ -449,13 +418,6 @@ def test_containers_match(name: str, build: Callable) -> None:
     with _one_thread():
         out, detail = _run_container(build)
     assert out == "match", detail
-
-
-def test_known_gaps_are_op_db_configurations() -> None:
-    """Every known gap names a configuration torch's op_db really has."""
-    functions = {k.split("[")[0].split(".")[2] for k in KNOWN_GAPS}
-    names = {c.name for f in functions for c in tc.op_configs(f)}
-    assert set(KNOWN_GAPS) <= names
 
 
 def summary() -> str:
