@@ -373,7 +373,8 @@ def op_results(function: str) -> list[tuple[tc.Config, str, str]]:
 
 def functional_results() -> list[tuple[tc.Config, str, str]]:
     """common_nn's entries that wrap one call of a function in :data:`COMMON_NN_FUNCTIONS`."""
-    with _one_thread():
+    with _one_thread(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # building the other entries (legacy size_average)
         return [(c, *run(c)) for c in tc.functional_configs(COMMON_NN_FUNCTIONS)]
 
 
@@ -389,24 +390,45 @@ def _check(rows) -> None:
 
 _OWN = _own_configs()
 OWN_MODULES = sorted({c.module for c in _OWN} - set(MODULES))
+SEEN: dict[str, list] = {}  # table row name -> its results, as the tests run
+
+
+def _container_rows(name: str, build: Callable) -> list[tuple[tc.Config, str, str]]:
+    with _one_thread():
+        out, detail = _run_container(build)
+    return [(tc.Config("convprop", build.__name__, name), out, detail)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _summary_at_the_end(request):
+    """Print the table of what ran once the module is done (as test_conv_parity does)."""
+    yield
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.getplugin("terminalreporter"), plugins.getplugin("capturemanager")
+    if not SEEN or reporter is None or capture is None:
+        return
+    with capture.global_and_fixture_disabled():  # show the table even under output capture
+        reporter.write_line("")
+        for line in table(list(SEEN.items())).splitlines():
+            reporter.write_line(line)
 
 
 @pytest.mark.parametrize("module", MODULES + OWN_MODULES)
 def test_torch_configs_of_module_match(module: str) -> None:
-    rows = module_results(module)
+    rows = SEEN[module] = module_results(module)
     assert rows, f"no configuration for {module}"
     _check(rows)
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_torch_op_db_samples_match(function: str) -> None:
-    rows = op_results(function)
+    rows = SEEN[f"F.{function} (op_db)"] = op_results(function)
     assert rows, f"op_db has no OpInfo for torch.nn.functional.{function}"
     _check(rows)
 
 
 def test_torch_functional_configs_match() -> None:
-    rows = functional_results()
+    rows = SEEN["F.interpolate (common_nn)"] = functional_results()
     assert len(rows) >= 30, "common_nn's interpolate entries went missing"
     _check(rows)
     scope = [c.name for c, out, _ in rows if out == "out of scope"]
@@ -415,27 +437,16 @@ def test_torch_functional_configs_match() -> None:
 
 @pytest.mark.parametrize("name, build", _containers(), ids=[n for n, _ in _containers()])
 def test_containers_match(name: str, build: Callable) -> None:
-    with _one_thread():
-        out, detail = _run_container(build)
-    assert out == "match", detail
+    rows = SEEN[f"{name} ({build.__name__})"] = _container_rows(name, build)
+    assert rows[0][1] == "match", rows[0][2]
 
 
-def summary() -> str:
-    """The table: configurations per module and function, by outcome."""
+def table(groups: list[tuple[str, list]]) -> str:
+    """Configurations per module and function, by outcome, with every failure and the
+    reasons for what was set aside."""
     lines = [f"{'module / function':34} {'configs':>7} {'match':>6} {'random':>6} "
              f"{'mismatch':>8} {'unsupported':>11} {'out of scope':>12}"]
     total: Counter = Counter()
-    groups = [(m, module_results(m)) for m in MODULES + OWN_MODULES]
-    with _one_thread():
-        for name, build in _containers():
-            out, detail = _run_container(build)
-            cfg = tc.Config("convprop", build.__name__, name)
-            groups.append((f"{name} ({build.__name__})", [(cfg, out, detail)]))
-    by_fn: dict[str, list] = {}
-    for row in functional_results():
-        by_fn.setdefault(f"F.{row[0].functional} (common_nn)", []).append(row)
-    groups += sorted(by_fn.items())
-    groups += [(f"F.{f} (op_db)", op_results(f)) for f in FUNCTIONS]
     for name, rows in groups:
         n = Counter(out for _, out, _ in rows)
         total.update(n)
@@ -449,6 +460,16 @@ def summary() -> str:
                  f"{total['mismatch']:8} {total['unsupported']:11} {total['out of scope']:12}")
     lines.append("random: dropout in training draws its own numbers; checked for its structure")
     return "\n".join(lines)
+
+
+def summary() -> str:
+    """The table for every configuration this file runs."""
+    groups = [(m, module_results(m)) for m in MODULES + OWN_MODULES]
+    groups += [(f"{name} ({build.__name__})", _container_rows(name, build))
+               for name, build in _containers()]
+    groups.append(("F.interpolate (common_nn)", functional_results()))
+    groups += [(f"F.{f} (op_db)", op_results(f)) for f in FUNCTIONS]
+    return table(groups)
 
 
 if __name__ == "__main__":
