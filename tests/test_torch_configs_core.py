@@ -22,10 +22,12 @@ dropped or kept; kept ones are scaled, and the gradient repeats the mask), and
 mean and variance on large inputs, the same check passing on torch's output.
 
 Set aside, each with its reason: complex inputs, ``interpolate(mode='bicubic')``
-(outside the issue's list of modes).  Any other configuration convprop cannot run
-fails the test.  The pooling, padding, resampling and normalisation layers (batch
-norm included) and their functional forms have theirs in ``test_layer_configs.py``;
-activations and losses in ``test_torch_configs_act_loss.py``.
+(outside the issue's list of modes); ``module_db``'s ``LazyConv*`` modules (shapes
+inferred at the first call) are not asked for by the issue and not read.  Any other
+configuration convprop cannot run fails the test.  The pooling, padding, resampling
+and normalisation layers (batch norm included) and their functional forms have theirs
+in ``test_layer_configs.py``; activations and losses in ``test_torch_configs_act_loss.py``;
+the Tensor methods' op_db samples are in ``test_tensor_api.py``.
 
 ``python tests/test_torch_configs_core.py`` prints the summary table.
 """
