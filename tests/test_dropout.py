@@ -155,6 +155,24 @@ def test_inplace_writes_into_the_input() -> None:
         np.testing.assert_array_equal(x.data, ref.data)
 
 
+@pytest.mark.parametrize("function", FUNCTIONS[1:])
+def test_inplace_inside_a_graph_as_out_of_place(function: str) -> None:
+    """In place on an intermediate result: the same values and gradients as out of place
+    (the tensor takes on the new history, as in PyTorch)."""
+    data = np.random.default_rng(3).standard_normal(SHAPES[function][:2] + (2,) * (
+        len(SHAPES[function]) - 2))
+    grads = []
+    for inplace in (False, True):
+        x = cp.tensor(data, requires_grad=True)
+        h = x * 2.0
+        y = getattr(F, function)(h, 0.5, True, inplace, generator=cp.Generator().manual_seed(4))
+        assert (y is h) == inplace
+        (y * y).sum().backward()
+        grads.append((y.data.copy(), x.grad.copy()))
+    np.testing.assert_array_equal(grads[0][0], grads[1][0])
+    np.testing.assert_array_equal(grads[0][1], grads[1][1])
+
+
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_modules_train_and_eval(name: str) -> None:
     function = MODULES[name]
@@ -180,8 +198,9 @@ ERRORS = {
                        r"\(N, C, L\) or \(C, L\)"),
     "feature dropout of a vector": (lambda: F.feature_alpha_dropout(cp.ones(5), 0.5, True),
                                     ValueError, "at least 2 dimensions"),
-    "inplace on a graph": (lambda: F.dropout2d(cp.ones((2, 3, 2, 2), requires_grad=True),
-                                               0.5, True, True), ValueError, "inplace=True"),
+    "inplace on a leaf that requires grad": (
+        lambda: F.dropout2d(cp.ones((2, 3, 2, 2), requires_grad=True), 0.5, True, True),
+        RuntimeError, "leaf tensor that requires grad"),
     "module p above 1": (lambda: nn.Dropout2d(2.0), ValueError, "p has to be"),
     "module p not a number": (lambda: nn.AlphaDropout(None), TypeError, "p must be a number"),
 }

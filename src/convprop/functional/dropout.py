@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import Tensor, as_tensor, is_grad_enabled
+from ..autograd import Tensor, as_tensor
 from ..random import numpy_generator
 
 SELU_SATURATION = 1.7580993408473766  # -(SELU's scale * alpha): SELU's value at -inf, negated
@@ -44,19 +44,9 @@ def _check_p(name: str, p: Any) -> float:
     return float(p)
 
 
-def _check_inplace(name: str, x: Tensor) -> None:
-    if x.requires_grad and is_grad_enabled():
-        raise ValueError(f"{name}: inplace=True needs an input that does not require grad "
-                         "(or convprop.no_grad()); use inplace=False inside a graph")
-
-
-def _masked(name: str, x: Tensor, p: float, training: bool, inplace: bool, feature: bool,
-            alpha: bool, generator: Any) -> Tensor:
+def _masked(name: str, x: Tensor, p: float, feature: bool, alpha: bool,
+            generator: Any) -> Tensor:
     """``x * m + b`` with a fresh mask (see the module docstring); ``dx = g * m``."""
-    if inplace:
-        _check_inplace(name, x)
-    if p == 0.0 or not training or x.size == 0:
-        return x
     if p == 1.0:
         scale, shift = np.zeros((), dtype=x.dtype), None
     else:
@@ -72,20 +62,23 @@ def _masked(name: str, x: Tensor, p: float, training: bool, inplace: bool, featu
         else:
             scale, shift = keep * x.dtype.type(1.0 / (1.0 - p)), None
     out = (x.data * scale if shift is None else x.data * scale + shift).astype(x.dtype, copy=False)
-    if inplace:
-        x.data[...] = out
-        return x
     return Tensor._wrap(out, (x,), lambda g: (np.broadcast_to(g * scale, x.shape),))
 
 
-def _unbatched(name: str, x: Tensor, p: float, training: bool, inplace: bool,
-               generator: Any) -> Tensor:
-    """Feature dropout of one unbatched sample: a batch of one (channels on axis 0)."""
-    if inplace:
-        _check_inplace(name, x)
-        _masked(name, Tensor._wrap(x.data[None]), p, training, True, True, False, generator)
-        return x  # written through the view
-    return _masked(name, x.unsqueeze(0), p, training, False, True, False, generator).squeeze(0)
+def _dropout(name: str, x: Tensor, p: float, training: bool, inplace: bool, feature: bool,
+             alpha: bool, generator: Any, unbatched: bool = False) -> Tensor:
+    """The input itself outside training, at ``p = 0`` or when empty; else the masked
+    result (``unbatched``: one sample, channels on axis 0), written into ``x`` with
+    ``inplace=True`` under PyTorch's in-place rules (a leaf that requires grad is refused)."""
+    if p == 0.0 or not training or x.size == 0:
+        return x
+
+    def fn(t: Tensor) -> Tensor:
+        if unbatched:
+            return _masked(name, t.unsqueeze(0), p, feature, alpha, generator).squeeze(0)
+        return _masked(name, t, p, feature, alpha, generator)
+
+    return x._inplace(fn, f"{name}(inplace=True)") if inplace else fn(x)
 
 
 def dropout1d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False, *,
@@ -96,7 +89,8 @@ def dropout1d(input: Any, p: float = 0.5, training: bool = True, inplace: bool =
         input: ``(N, C, L)`` or ``(C, L)``.
         p: probability of dropping a channel, in [0, 1].
         training: drop at all (otherwise the input is returned).
-        inplace: write the result into ``input`` (which must not require grad).
+        inplace: make ``input`` hold the result (PyTorch's in-place rules: inside a
+            graph it takes on the new history; a leaf that requires grad is refused).
         generator: a :class:`convprop.Generator` for the mask (default stream otherwise).
 
     Returns:
@@ -106,9 +100,8 @@ def dropout1d(input: Any, p: float = 0.5, training: bool = True, inplace: bool =
     x = as_tensor(input)
     if x.ndim not in (2, 3):
         raise ValueError(f"dropout1d: input must be (N, C, L) or (C, L), got shape {x.shape}")
-    if x.ndim == 3:
-        return _masked("dropout1d", x, p, training, inplace, True, False, generator)
-    return _unbatched("dropout1d", x, p, training, inplace, generator)
+    return _dropout("dropout1d", x, p, training, inplace, True, False, generator,
+                    unbatched=x.ndim == 2)
 
 
 def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False, *,
@@ -133,7 +126,7 @@ def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool =
     if x.ndim == 3:
         warnings.warn("dropout2d: a 3-D input is read as (N, C, L) (channel-wise 1-D dropout), "
                       "as PyTorch does; use dropout1d for that", stacklevel=2)
-    return _masked("dropout2d", x, p, training, inplace, True, False, generator)
+    return _dropout("dropout2d", x, p, training, inplace, True, False, generator)
 
 
 def dropout3d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False, *,
@@ -156,9 +149,8 @@ def dropout3d(input: Any, p: float = 0.5, training: bool = True, inplace: bool =
         warnings.warn(f"dropout3d: received a {x.ndim}-D input; dropout3d is for "
                       "(N, C, D, H, W) or (C, D, H, W) inputs (PyTorch deprecates other ranks)",
                       stacklevel=2)
-    if x.ndim == 5:
-        return _masked("dropout3d", x, p, training, inplace, True, False, generator)
-    return _unbatched("dropout3d", x, p, training, inplace, generator)
+    return _dropout("dropout3d", x, p, training, inplace, True, False, generator,
+                    unbatched=x.ndim != 5)
 
 
 def alpha_dropout(input: Any, p: float = 0.5, training: bool = False, inplace: bool = False, *,
@@ -175,8 +167,8 @@ def alpha_dropout(input: Any, p: float = 0.5, training: bool = False, inplace: b
         the input's shape: ``a (x keep - alpha' (1 - keep)) + a alpha' p``.
     """
     p = _check_p("alpha_dropout", p)
-    return _masked("alpha_dropout", as_tensor(input), p, training, inplace, False, True,
-                   generator)
+    return _dropout("alpha_dropout", as_tensor(input), p, training, inplace, False, True,
+                    generator)
 
 
 def feature_alpha_dropout(input: Any, p: float = 0.5, training: bool = False,
@@ -192,8 +184,8 @@ def feature_alpha_dropout(input: Any, p: float = 0.5, training: bool = False,
         the input's shape.
     """
     p = _check_p("feature_alpha_dropout", p)
-    return _masked("feature_alpha_dropout", as_tensor(input), p, training, inplace, True, True,
-                   generator)
+    return _dropout("feature_alpha_dropout", as_tensor(input), p, training, inplace, True, True,
+                    generator)
 
 
 __all__ = ["alpha_dropout", "dropout1d", "dropout2d", "dropout3d", "feature_alpha_dropout"]
