@@ -13,25 +13,26 @@ import sys
 import backends
 import pytest
 from hypothesis import HealthCheck, settings
+from oracle import require_torch
 
-#: Why a test that compares against PyTorch did not run (one reason for all of them).
-TORCH_MISSING = ("PyTorch (the parity oracle) is not installed; the naive-reference, "
-                 "finite-difference and seed tests still run. Install the CPU build: "
-                 "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu")
+
+class _NoTorch:
+    """A meta-path finder that answers every ``import torch`` as a machine without it would."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
 
 if os.environ.get("CONVPROP_TESTS_WITHOUT_TORCH"):  # run the suite as a machine without torch would
-    sys.modules["torch"] = None  # type: ignore[assignment]
-
-
-def import_torch():
-    """The torch module, or a module-level skip with :data:`TORCH_MISSING`."""
-    return pytest.importorskip("torch", reason=TORCH_MISSING)
+    sys.meta_path.insert(0, _NoTorch())
 
 
 @pytest.fixture(scope="session")
 def torch():
     """PyTorch for the tests that use it as an oracle; those tests skip without it."""
-    return import_torch()
+    return require_torch()
 
 settings.register_profile(
     "ci",

@@ -11,16 +11,11 @@ import warnings
 
 import numpy as np
 import pytest
+from oracle import needs_torch, torch  # parity tests skip without it; the rest runs
 
 import convprop as cp
 import convprop.functional as F
 from convprop import nn
-
-try:
-    import torch
-except ImportError:  # the parity tests skip; finite differences and error rules still run
-    torch = None
-needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch (the parity oracle) is not installed")
 
 TOL = 1e-10
 

@@ -154,6 +154,8 @@ def test_pad_argument_shape():
     with pytest.raises(TypeError, match="pad must be a sequence of ints"):
         F.pad(X2, (1.0, 1))
     assert F.pad(X2, (-1, 1), mode="reflect").shape == X2.shape  # negative amounts crop, as torch
+    with pytest.raises(ValueError, match="reflect padding .* at least 1 must remain"):
+        F.pad(X2, (-5, 0), mode="reflect")  # a negative pad crops, as in PyTorch, but not all
     with pytest.raises(ValueError, match="negative padding .* removes more than the input holds"):
         F.pad(X2, (-3, -3))
     assert F.pad(X2, (-3, -2)).shape == (1, 4, 5, 0)  # cropping to nothing is allowed

@@ -10,16 +10,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oracle import needs_torch, torch  # parity tests skip without it; the rest runs
 
 import convprop as cp
 import convprop.functional as F
 from convprop import nn
-
-try:
-    import torch
-except ImportError:  # the parity tests skip; finite differences and error rules still run
-    torch = None
-needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch (the parity oracle) is not installed")
 
 TOL = 1e-10
 REDUCTIONS = ["mean", "sum", "none"]

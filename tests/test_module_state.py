@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from oracle import torch  # noqa: E402  (the real module, or a skip on first use)
 
 import convprop as cp
 import convprop.nn.functional as F
 from convprop import nn
-
-torch = pytest.importorskip("torch")
 
 
 def test_shared_module_state_dict_lists_every_name():

@@ -9,9 +9,9 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from oracle import torch
 
 import convprop as cp
 import convprop.functional as F

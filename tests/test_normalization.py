@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from oracle import torch  # noqa: E402  (the real module, or a skip on first use)
 
 import convprop as cp
 import convprop.functional as F
 from convprop import nn
 
-torch = pytest.importorskip("torch")
 tF = torch.nn.functional
 
 from test_nn_layers import check_parity  # noqa: E402

@@ -7,11 +7,10 @@ import copy
 
 import numpy as np
 import pytest
+from oracle import torch  # noqa: E402  (the real module, or a skip on first use)
 from test_optim import GROUPED, SCHEDULERS, mlp, twin_models, two_groups
 
 from convprop import nn, optim
-
-torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(autouse=True, scope="module")

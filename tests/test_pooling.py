@@ -9,12 +9,14 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from oracle import torch  # noqa: E402  (the real module, or a skip on first use)
 
 import convprop as cp
 import convprop.functional as F
 from convprop import nn
 
-torch = pytest.importorskip("torch")
 tF = torch.nn.functional
 
 from test_nn_layers import check_parity  # noqa: E402
@@ -144,6 +146,22 @@ def test_pooling_matches_naive_loops(k: int, s: int, p: int, ceil_mode: bool) ->
             naive_pool2d(x, k, s, p, ceil_mode, "avg", include)[0], rtol=0, atol=1e-13)
 
 
+@settings(max_examples=40)
+@given(k=st.integers(1, 4), s=st.integers(1, 3), p=st.integers(0, 2), h=st.integers(1, 7),
+       w=st.integers(1, 7), seed=st.integers(0, 100), ceil_mode=st.booleans())
+def test_pooling_matches_naive_loops_on_random_windows(k, s, p, h, w, seed, ceil_mode) -> None:
+    assume(2 * p <= k and h + 2 * p >= k and w + 2 * p >= k)
+    x = np.random.default_rng(seed).integers(-3, 4, (1, 2, h, w)).astype(np.float64)
+    y, idx = F.max_pool2d(x, k, s, p, ceil_mode=ceil_mode, return_indices=True)
+    y_ref, idx_ref = naive_pool2d(x, k, s, p, ceil_mode, "max")
+    np.testing.assert_array_equal(y.data, y_ref)
+    np.testing.assert_array_equal(idx.data, idx_ref)
+    for include in (True, False):
+        np.testing.assert_allclose(
+            F.avg_pool2d(x, k, s, p, ceil_mode, include).data,
+            naive_pool2d(x, k, s, p, ceil_mode, "avg", include)[0], rtol=0, atol=1e-13)
+
+
 def test_max_pool_indices_with_ties_nan_and_padding_match_torch() -> None:
     x = np.random.default_rng(5).integers(0, 2, (2, 2, 6, 7)).astype(np.float64)
     x[0, 0, 0, :3] = np.nan
@@ -202,6 +220,8 @@ def test_max_unpool_errors() -> None:
         F.max_unpool2d(y, idx.data + 100, 2)
     with pytest.raises(ValueError, match="padding must be >= 0"):
         F.max_unpool2d(y, idx, 2, padding=-1)
+    with pytest.raises(ValueError, match=r"output size would be \(-1,\); reduce padding"):
+        F.max_unpool1d(np.zeros((1, 1, 1)), np.zeros((1, 1, 1), dtype=np.int64), 1, padding=1)
     with pytest.raises(ValueError, match=r"MaxUnpool2d.*\(2, 2\)"):
         nn.MaxUnpool2d(2)(y.data[0, 0], idx.data[0, 0])
 
@@ -357,3 +377,13 @@ def test_pooling_keeps_float32(op) -> None:
     y = op(x)
     y.sum().backward()
     assert y.dtype == np.float32 and x.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_with_indices_spellings_match_torch(nd: int) -> None:
+    x = rand(2, 3, *SIZES[:nd])
+    name = f"max_pool{nd}d_with_indices"
+    compare(lambda t: getattr(F, name)(t, 3, 2, 1, ceil_mode=True),
+            lambda t: getattr(tF, name)(t, 3, 2, 1, ceil_mode=True), x, indices=True)
+    name = f"adaptive_max_pool{nd}d_with_indices"
+    compare(lambda t: getattr(F, name)(t, 2), lambda t: getattr(tF, name)(t, 2), x, indices=True)

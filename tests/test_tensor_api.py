@@ -9,12 +9,11 @@ import math
 
 import numpy as np
 import pytest
+from oracle import require_torch, torch  # noqa: E402  (the real module, or a skip on first use)
 
 import convprop as cp
 import convprop.nn.functional as F
 from convprop import nn
-
-torch = pytest.importorskip("torch")
 
 RNG = np.random.default_rng(0)
 TOL = {"rtol": 1e-12, "atol": 1e-12}
@@ -677,6 +676,7 @@ def _sample_matches(op, fn, s):
 def test_pytorch_op_db_samples_for_every_tensor_method(capsys):
     """PyTorch's own sample inputs (``common_methods_invocations.op_db``) for each Tensor
     op in scope, in float64 with gradients: zero mismatches and zero errors."""
+    require_torch()
     pytest.importorskip("expecttest", reason="torch's op_db needs the expecttest package")
     from torch.testing._internal.common_methods_invocations import op_db
 

@@ -23,12 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from oracle import require_torch
 
 import convprop as cp
 import convprop.functional as F
 from convprop import nn
 
-torch = pytest.importorskip("torch")
+torch = require_torch()  # the whole module compares against torch
 sys.path.insert(0, str(Path(__file__).parent))
 import torch_configs as tc  # noqa: E402  (it needs torch)
 

@@ -47,10 +47,10 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import import_torch  # noqa: E402
+from oracle import require_torch  # noqa: E402
 
-torch = import_torch()
-import torch_configs as tc  # noqa: E402
+torch = require_torch()  # the whole module compares against torch
+import torch_configs as tc  # noqa: E402  (it needs torch)
 from test_dropout import check_dropout  # noqa: E402
 
 import convprop as cp  # noqa: E402

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -72,24 +73,41 @@ def positive_int(s: str) -> int:
     return _typed(s, int, lambda v: v >= 1, "a positive integer")
 
 
-def output_file(*suffixes: str) -> Callable[[str], str]:
-    """An argument type for a file the command will write, checked before any work starts.
+def check_output(path: str | os.PathLike | None, option: str, suffixes: tuple[str, ...] = ()) -> None:
+    """Refuse a path a command will write, before any work starts (every command, one wording).
 
-    The directory must exist (nothing is created behind the user's back) and the
-    name must end in one of ``suffixes`` (case-insensitive), e.g. ``output_file(".png")``.
+    The name must end in one of ``suffixes`` (case-insensitive; any when empty), the
+    directory must exist (nothing is created behind the user's back) and be writable,
+    and the path must not be a directory.
+
+    Raises:
+        ValueError: naming ``option``, the path and the rule it breaks.
     """
-    wanted = tuple(s.lower() for s in suffixes)
+    if path is None:
+        return
+    p = Path(path)
+    s = os.fspath(path)
+    wanted = tuple(x.lower() for x in suffixes)
+    if wanted and p.suffix.lower() not in wanted:
+        raise ValueError(f"{option}: {s!r} must end in {' or '.join(wanted)}")
+    if p.is_dir():
+        raise ValueError(f"{option}: {s!r} is a directory; give a file name")
+    folder = p.parent
+    if not folder.is_dir():
+        raise ValueError(f"{option}: cannot write {s!r}: directory {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise ValueError(f"{option}: cannot write {s!r}: permission denied")
+
+
+def output_file(*suffixes: str) -> Callable[[str], str]:
+    """An argument type for a file the command will write: :func:`check_output` at parse time,
+    e.g. ``output_file(".png")``."""
 
     def check(s: str) -> str:
-        path = Path(s)
-        if wanted and path.suffix.lower() not in wanted:
-            raise argparse.ArgumentTypeError(
-                f"{s!r} must end in {' or '.join(wanted)}")
-        if path.is_dir():
-            raise argparse.ArgumentTypeError(f"{s!r} is a directory; give a file name")
-        if not path.parent.is_dir():
-            raise argparse.ArgumentTypeError(
-                f"cannot write {s!r}: directory {str(path.parent)!r} does not exist")
+        try:
+            check_output(s, "", suffixes)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e).removeprefix(": ")) from None
         return s
 
     return check

@@ -1,9 +1,13 @@
 """Window arithmetic: the one place that knows how a kernel slides over an input.
 
-Everything that convolves or pools asks this module for output sizes, for the
+Everything that convolves, pools, unfolds or resamples asks this module for
+output sizes (pooling's ``ceil_mode`` and unpooling included), for the
 normalised padding of every accepted spelling, for the strided window view
 (im2col without a copy) and for its adjoint, the overlap-add back onto the input
-(col2im).  Nothing else in convprop computes window bounds.
+(col2im), for the input position a window's tap reads (max pooling's indices),
+for adaptive windows, for the source index of every padded cell, and for the
+source indices and weights of nearest and linear resampling.  Nothing else in
+convprop computes window bounds.
 
 Conventions are PyTorch's: arrays are ``(N, C, *spatial)``, ``dilation=1`` means
 no dilation, and a padding pair is ``(before, after)`` along one spatial axis.

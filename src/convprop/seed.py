@@ -113,7 +113,9 @@ class Geometry:
     """Where every kernel element meets the input, in the document's ``(W, H)`` notation.
 
     Build with :meth:`create`.  ``output_shape`` is eq. 1 per dimension,
-    ``Z_S = floor((X_S − K_S + 2P) / S) + 1`` (via :func:`convprop.output_size`).
+    ``Z_S = floor((X_S − K_S + 2P) / S) + 1`` (via :func:`convprop.output_size`); with
+    dilation ``d`` the kernel's footprint spans the guide's effective size
+    ``K_S + (K_S − 1)(d − 1)`` and that replaces ``K_S`` in eq. 1.
     """
 
     input_shape: Pair
@@ -122,28 +124,34 @@ class Geometry:
     padding: Pair
     divisor: int | float
     divisor_rule: str
+    dilation: Pair = (1, 1)
 
     @classmethod
     def create(cls, input_shape: int | Sequence[int], kernel_shape: int | Sequence[int],
                stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
-               divisor: Divisor = "kernel") -> Geometry:
+               divisor: Divisor = "kernel", dilation: int | Sequence[int] = 1) -> Geometry:
         """Validate and normalise; every pair is ``(W, H)``, an int means both."""
         inp = as_pair(input_shape, "input_shape")
         ker = as_pair(kernel_shape, "kernel_shape")
         st = as_pair(stride, "stride")
         pad = as_pair(padding, "padding", minimum=0)
+        dil = as_pair(dilation, "dilation")
         for n, axis in ((0, "W"), (1, "H")):
-            if ker[n] > inp[n] + 2 * pad[n]:
+            span = ker[n] + (ker[n] - 1) * (dil[n] - 1)
+            if span > inp[n] + 2 * pad[n]:
+                size = f"K_{axis} = {ker[n]}" if dil[n] == 1 else \
+                    f"K_{axis} + (K_{axis} - 1)(d_{axis} - 1) = {span}"
                 raise ValueError(
-                    f"the kernel does not fit: K_{axis} = {ker[n]} > X_{axis} + 2P_{axis} = "
+                    f"the kernel does not fit: {size} > X_{axis} + 2P_{axis} = "
                     f"{inp[n]} + 2·{pad[n]} (S_K = {ker}, S_X = {inp}, P = {pad})")
-        return cls(inp, ker, st, pad, resolve_divisor(divisor, ker, st), divisor_rule(divisor))
+        return cls(inp, ker, st, pad, resolve_divisor(divisor, ker, st), divisor_rule(divisor),
+                   dil)
 
     @cached_property
     def output_shape(self) -> Pair:
         """``S_Z = (Z_W, Z_H)`` by eq. 1."""
         oh, ow = output_size(self.input_shape[::-1], self.kernel_shape[::-1],
-                             self.stride[::-1], self.padding[::-1])
+                             self.stride[::-1], self.padding[::-1], self.dilation[::-1])
         return ow, oh
 
     @property
@@ -158,7 +166,7 @@ class Geometry:
         in ``z_{x,y}`` (0 where that cell is padding).
         """
         xp = pad_constant(np.asarray(x)[None, None], self.pads)
-        return windows(xp, self.kernel_shape[::-1], self.stride[::-1], (1, 1),
+        return windows(xp, self.kernel_shape[::-1], self.stride[::-1], self.dilation[::-1],
                        self.output_shape[::-1])[0, 0]
 
     @cached_property
@@ -166,8 +174,8 @@ class Geometry:
         w, h = self.input_shape
         index = np.arange(w * h, dtype=np.int64).reshape(1, 1, h, w)
         padded = pad_constant(index, self.pads, value=-1)
-        return np.array(windows(padded, self.kernel_shape[::-1], self.stride[::-1], (1, 1),
-                                self.output_shape[::-1])[0, 0])
+        return np.array(windows(padded, self.kernel_shape[::-1], self.stride[::-1],
+                                self.dilation[::-1], self.output_shape[::-1])[0, 0])
 
     def source(self, i: int, j: int, x: int, y: int) -> Pair | None:
         """The input cell ``(column, row)`` that ``k_{i,j}`` meets in ``z_{x,y}``, None for padding."""
@@ -228,7 +236,8 @@ def _matrix(a: Any, name: str) -> np.ndarray:
 
 
 def forward_backward(x: Any, k: Any, y: Any, stride: int | Sequence[int] = 1,
-                     padding: int | Sequence[int] = 0, divisor: Divisor = "kernel") -> Pass:
+                     padding: int | Sequence[int] = 0, divisor: Divisor = "kernel",
+                     dilation: int | Sequence[int] = 1) -> Pass:
     """Run the document's pipeline once on the autograd engine, in float64.
 
     Args:
@@ -236,6 +245,7 @@ def forward_backward(x: Any, k: Any, y: Any, stride: int | Sequence[int] = 1,
         k: kernel, ``(K_H, K_W)``.
         y: target, ``(Z_H, Z_W)`` (the output shape, eq. 1).
         stride, padding: int or ``(W, H)`` pair; padding is zeros on both sides.
+        dilation: spacing of the kernel taps, int or ``(W, H)`` (1 = none).
         divisor: ``"kernel"``, ``"stride"`` or a number (see the module docstring).
 
     Returns:
@@ -243,7 +253,7 @@ def forward_backward(x: Any, k: Any, y: Any, stride: int | Sequence[int] = 1,
         and ``∂L/∂K``, all computed by :func:`convprop.functional.conv2d` and backward().
     """
     xa, ka, ya = _matrix(x, "x"), _matrix(k, "k"), _matrix(y, "y")
-    geo = Geometry.create(xa.shape[::-1], ka.shape[::-1], stride, padding, divisor)
+    geo = Geometry.create(xa.shape[::-1], ka.shape[::-1], stride, padding, divisor, dilation)
     if ya.shape != geo.output_shape[::-1]:
         raise ValueError(
             f"y must have the output's shape (Z_H, Z_W) = {geo.output_shape[::-1]}, got {ya.shape}"
@@ -251,7 +261,8 @@ def forward_backward(x: Any, k: Any, y: Any, stride: int | Sequence[int] = 1,
     X = Tensor(xa[None, None], dtype=np.float64)
     K = Tensor(ka[None, None], requires_grad=True, dtype=np.float64)
     Y = Tensor(ya, dtype=np.float64)
-    Z = F.conv2d(X, K, stride=geo.stride[::-1], padding=geo.padding[::-1])[0, 0] / geo.divisor
+    Z = F.conv2d(X, K, stride=geo.stride[::-1], padding=geo.padding[::-1],
+                 dilation=geo.dilation[::-1])[0, 0] / geo.divisor
     O = Z.sigmoid()
     Z.retain_grad()
     O.retain_grad()

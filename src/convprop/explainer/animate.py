@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from matplotlib.animation import PillowWriter
 
-from .page import check_output, num, page_model
+from .._args import check_output
+from .page import num, page_model
 
 if TYPE_CHECKING:
     from .derivation import Derivation

@@ -1,17 +1,24 @@
 """Symbolic derivations in the founding document's notation (``convprop explain``).
 
-:func:`explain` builds, with SymPy, for any input/kernel shape, stride and zero
-padding, what sections I–III of the document write out for the 3×3 / 2×2 case:
-the output shape (eq. 1 with numbers), every ``z_{x,y}`` expanded (eq. 5),
-every ``o_{x,y}`` (eq. 6), ``L`` expanded (eq. 4) and, for **every** kernel
-element, ``∂L/∂k_{i,j}`` as the chain-rule sum over the outputs it touches::
+:func:`explain` builds, with SymPy, for any input/kernel shape, stride, zero padding
+and dilation, what sections I–III of the document write out for the 3×3 / 2×2 case:
+the output shape (eq. 1 with numbers), every ``z_{x,y}`` expanded (eq. 5), every
+``o_{x,y}`` (eq. 6), ``L`` expanded (eq. 4) and, for **every** kernel element,
+``∂L/∂k_{i,j}`` as the chain-rule sum over the outputs it touches::
 
     ∂L/∂k_{i,j} = Σ_{x,y} ∂L/∂o_{x,y} · ∂o_{x,y}/∂z_{x,y} · ∂z_{x,y}/∂k_{i,j}
     ∂L/∂o_{x,y} = 2(o_{x,y} − y_{x,y}),   ∂o/∂z = σ(z)(1 − σ(z)),   ∂z_{x,y}/∂k_{i,j} = x_{…}/D
 
-Terms that meet a padded zero are kept, shown to vanish, and dropped.  With
-values, every quantity is evaluated and the symbolic gradient is checked
-against convprop's autograd (:func:`convprop.seed.forward_backward`).
+and, for every input, ``∂L/∂x`` (a transposed convolution of ``∂L/∂Z`` with the
+kernel).  The same model covers several channels with groups and a bias, the
+transposed convolution (derived both as the adjoint of the forward and as the
+guide's equivalent direct convolution), 1-D shapes and max/average pooling; the
+index structure comes from :class:`.layout.Layout`.
+
+Terms that meet a padded (or inserted) zero are kept, shown to vanish, and dropped.
+With values, every quantity is evaluated and the symbolic gradients are checked
+against convprop's autograd (``convprop.functional`` conv, transposed conv and
+pooling, ``Tensor.sigmoid`` and ``backward()``).
 
 Notation and the ``(W, H)`` order of every shape are those of :mod:`convprop.seed`.
 SymPy is imported here and only here; ``import convprop`` does not load it.
@@ -20,9 +27,9 @@ SymPy is imported here and only here; ``import convprop`` does not load it.
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,16 +37,30 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from .. import seed
-from ..seed import Divisor, Geometry, Pair, sym
+from .._args import check_output
+from ..seed import Divisor, Geometry, Pair
+from .layout import Cell, Layout, Tap
+from .options import (
+    MAX_INPUTS,
+    MAX_KERNEL,
+    MAX_OUTPUTS,
+    MAX_WEIGHTS,
+    channels_arg,
+    check_size,
+    options,
+    sizes_arg,
+)
+from .values import Values, autograd_gradients, compile_exprs, load_values, sym
 
-MAX_OUTPUTS = 64
-"""Largest number of outputs z written out: beyond it the equations stop reading well."""
-MAX_KERNEL = 25
-"""Largest number of kernel elements (5×5)."""
-MAX_INPUTS = 256
+__all__ = ["MAX_INPUTS", "MAX_KERNEL", "MAX_OUTPUTS", "MAX_WEIGHTS", "TOLERANCE", "Derivation",
+           "InputTerm", "Term", "Values", "check_size", "explain", "load_values", "sym"]
+
 TOLERANCE = 1e-12
 """Largest difference allowed between the symbolic and the autograd gradient (float64)."""
+
+first_max = sp.Function("first_max")
+"""``first_max(x_c, z_o)``: 1 when ``x_c`` is the first maximum of ``z_o``'s window, else 0
+(max pooling's ``∂z_o/∂x_c``; PyTorch sends the gradient to the first maximum in scan order)."""
 
 
 def sigmoid(z: sp.Expr) -> sp.Expr:
@@ -49,18 +70,21 @@ def sigmoid(z: sp.Expr) -> sp.Expr:
 
 @dataclass(frozen=True)
 class Term:
-    """One term of the chain-rule sum for ``∂L/∂k_{i,j}``.
+    """One term of the chain-rule sum for ``∂L/∂k``.
 
-    ``source`` is the input cell ``(column, row)`` that ``k_{i,j}`` multiplies in
-    ``z_{x,y}``, or None when it is a padded zero, in which case the term vanishes.
+    ``source`` is the input cell that ``kernel`` multiplies in ``z_{output}``, or None
+    when it is a zero (``zero``: ``"padding"``, or ``"inserted"`` between the inputs of a
+    transposed convolution), in which case the term vanishes.  Cells are shown cells
+    (see :mod:`.layout`): ``(i, j)`` for one channel in 2-D.
     """
 
-    kernel: Pair
-    output: Pair
-    source: Pair | None
+    kernel: Cell
+    output: Cell
+    source: Cell | None
     dl_do: sp.Expr  # 2(o_{x,y} − y_{x,y})
     do_dz: sp.Expr  # σ(z_{x,y})(1 − σ(z_{x,y}))
     dz_dk: sp.Expr  # x_{source}/D, or 0 on padding
+    zero: str | None = None
 
     @property
     def vanishes(self) -> bool:
@@ -71,137 +95,310 @@ class Term:
         return self.dl_do * self.do_dz * self.dz_dk
 
 
-@dataclass
-class Values:
-    """Numbers for one derivation.  Arrays are row-major ``(H, W)``, like the document's matrices.
+@dataclass(frozen=True)
+class InputTerm:
+    """One term of ``∂L/∂x_{input} = Σ ∂L/∂z_{output} · ∂z_{output}/∂x_{input}``.
 
-    ``grad`` is the symbolic gradient evaluated in float64, ``grad_autograd``
-    convprop's autograd result, and ``max_difference`` the largest ``|difference|``.
+    ``output`` is None when the kernel element ``kernel`` would read ``∂L/∂z`` at a
+    zero of the transposed convolution that computes ``∂L/∂X`` (the zeros inserted
+    between the outputs, or its padding): the term vanishes.  ``kernel`` is None for
+    pooling.  ``dl_dz`` is ``2(o − y)·σ(z)(1 − σ(z))``; ``dz_dx`` is ``k/D`` (convolution),
+    ``1/D`` (average pooling) or ``first_max(x, z)`` (max pooling).
     """
 
-    source: str
-    x: np.ndarray
-    k: np.ndarray
-    y: np.ndarray
-    z: np.ndarray
-    o: np.ndarray
-    loss: float
-    terms: np.ndarray  # (K_H, K_W, Z_H, Z_W): every chain-rule term, evaluated
-    grad: np.ndarray
-    grad_autograd: np.ndarray
-    max_difference: float
+    input: Cell
+    output: Cell | None
+    kernel: Cell | None
+    dl_dz: sp.Expr
+    dz_dx: sp.Expr
+
+    @property
+    def vanishes(self) -> bool:
+        return self.output is None
+
+    @property
+    def expr(self) -> sp.Expr:
+        return self.dl_dz * self.dz_dx
 
 
 class Derivation:
-    """Sections I–III of the founding document for one geometry, as SymPy expressions.
+    """Sections I–III of the founding document for one shape and operation, as SymPy expressions.
 
-    Attributes (``(x, y)`` keys are output cells, ``(i, j)`` kernel cells, 1-based,
-    column first as in the document):
+    Attributes (cells are *shown* cells, 1-based, column first as in the document:
+    ``(x, y)`` outputs and ``(i, j)`` kernel elements for one channel in 2-D;
+    ``(c, x, y)`` and ``(o, c, i, j)`` with channels; ``(x,)`` and ``(i,)`` in 1-D):
 
-    * ``X``, ``K``, ``Y``, ``Zs``, ``Os``: SymPy matrices of the symbols
-      ``x_{i,j}`` … laid out row-major like the arrays (``X[j-1, i-1]`` is ``x_{i,j}``).
-    * ``z[(x, y)]``: eq. 5, ``Σ x·k / D`` in the x and k symbols.
-    * ``o[(x, y)]``: ``σ(z_{x,y})`` in the z symbol.
-    * ``loss``: ``Σ (o − y)²`` in the o and y symbols.
-    * ``terms[(i, j)]``: the :class:`Term` list of the chain rule for ``k_{i,j}``.
-    * ``grad[(i, j)]``: ``Σ`` of the non-vanishing terms, in o, y, z and x symbols.
-    * :meth:`loss_full`, :meth:`grad_full`: the same in x, k and y only.
+    * ``layout``: the :class:`.layout.Layout` (operation, shapes, channels, index maps).
+    * ``geometry``: the :class:`convprop.seed.Geometry` of a single-channel 2-D
+      convolution or pooling (with ``dilation``); None for the transposed convolution
+      and with channels (use ``layout``).
+    * ``X``, ``K``, ``Y``, ``Zs``, ``Os``: SymPy matrices (arrays with channels or in 1-D)
+      of the symbols, laid out like the value arrays (``X[j-1, i-1]`` is ``x_{i,j}``);
+      ``K`` is None for pooling, ``Bs`` the bias symbols ``b_{c}`` (empty without a bias).
+    * ``z[cell]``: eq. 5, ``Σ x·k / D (+ b)``, ``Max`` of the window (max pooling) or the
+      window's sum over ``K_W K_H`` (average pooling).
+    * ``o[cell]``: ``σ(z)`` in the z symbol.  ``loss``: ``Σ (o − y)²``.
+    * ``footprints[z cell]``: the :class:`.layout.Tap` list of that output's sum with
+      shown cells (``kernel``, ``input`` or None for a zero, ``position``, ``zero``): which
+      input cells and kernel cells each output reads, in reading order.
+    * ``terms[k cell]``: the :class:`Term` list of the chain rule for that kernel element,
+      one per output of its channel (vanishing ones included): which outputs and input
+      cells each ``∂L/∂k`` sums over.  ``grad[k cell]``: the sum of the non-vanishing terms.
+    * ``x_terms[x cell]``: the :class:`InputTerm` list of ``∂L/∂x`` (one per kernel element
+      and output channel for a convolution, vanishing ones included; one per window for
+      pooling); ``grad_x[x cell]``: their sum.
+    * ``bias_terms[(c,)]`` (outputs of channel c) and ``grad_b[(c,)] = Σ ∂L/∂z`` with a bias.
+    * ``dl_dz[z cell]``: ``2(o − y)·σ(z)(1 − σ(z))``.
+    * :meth:`loss_full`, :meth:`grad_full`: in x, k (b) and y only.
     * ``values``: a :class:`Values` when numbers were given, else None.
     """
 
-    def __init__(self, geometry: Geometry) -> None:
-        self.geometry = g = geometry
-        (w, h), (kw, kh), (zw, zh) = g.input_shape, g.kernel_shape, g.output_shape
-        self.X = _symbols("x", w, h)
-        self.K = _symbols("k", kw, kh)
-        self.Y = _symbols("y", zw, zh)
-        self.Zs = _symbols("z", zw, zh)
-        self.Os = _symbols("o", zw, zh)
-        d = sp.sympify(g.divisor)
-        self.z: dict[Pair, sp.Expr] = {}
-        self.o: dict[Pair, sp.Expr] = {}
-        for (x, y) in g.outputs():
-            products = [self.x_(src) * self.k_((i, j))
-                        for (i, j) in g.kernel_elements()
-                        if (src := g.source(i, j, x, y)) is not None]
-            self.z[(x, y)] = sp.Add(*products) / d
-            self.o[(x, y)] = sigmoid(self.z_((x, y)))
-        self.loss: sp.Expr = sp.Add(*[(self.o_(c) - self.y_(c)) ** 2 for c in g.outputs()])
-        self.terms: dict[Pair, list[Term]] = {}
-        self.grad: dict[Pair, sp.Expr] = {}
-        for (i, j) in g.kernel_elements():
+    def __init__(self, layout: Layout | Geometry) -> None:
+        if isinstance(layout, Geometry):
+            g = layout
+            layout = dataclasses.replace(
+                Layout.create(g.input_shape, g.kernel_shape, g.stride, g.padding, g.dilation,
+                              g.divisor), divisor_rule=g.divisor_rule)
+        self.layout = L = layout
+        self.geometry = None if (L.transposed or L.multichannel) else Geometry(
+            L.input_shape, L.kernel_shape, L.stride, L.padding, L.divisor, L.divisor_rule,
+            L.dilation)
+        show = L.show
+        self._sym: dict[tuple[str, Cell], sp.Symbol] = {}
+        self.X = self._array("x", L.inputs(), L.shown_shape("x"))
+        self.K = None if L.pooling else self._array("k", L.kernels(), L.shown_shape("k"))
+        self.Y = self._array("y", L.outputs(), L.shown_shape("z"))
+        self.Zs = self._array("z", L.outputs(), L.shown_shape("z"))
+        self.Os = self._array("o", L.outputs(), L.shown_shape("z"))
+        chans = [(c,) for c in range(1, L.out_channels + 1)]
+        self.Bs = [self.s("b", c) for c in chans] if L.bias else []
+        d = sp.sympify(L.divisor)
+        self.z: dict[Cell, sp.Expr] = {}
+        self.o: dict[Cell, sp.Expr] = {}
+        self.footprints: dict[Cell, list[Tap]] = {}
+        self.dl_dz: dict[Cell, sp.Expr] = {}
+        for out in L.outputs():
+            oc = show(out)
+            taps = L.taps(out)
+            self.footprints[oc] = [Tap(show(t.kernel), show(t.input), t.position, t.zero)
+                                   for t in taps]
+            xs = [self.s("x", show(t.input)) for t in taps if t.input is not None]
+            if L.op == "maxpool":
+                self.z[oc] = sp.Max(*xs, evaluate=False)  # pairwise simplification is slow
+            elif L.op == "avgpool":
+                self.z[oc] = sp.Add(*xs) / d
+            else:
+                self.z[oc] = sp.Add(*[self.s("x", show(t.input)) * self.s("k", show(t.kernel))
+                                      for t in taps if t.input is not None]) / d
+                if L.bias:
+                    self.z[oc] += self.s("b", (out[0],))
+            self.o[oc] = sigmoid(self.s("z", oc))
+            s = sigmoid(self.s("z", oc))
+            self.dl_dz[oc] = 2 * (self.s("o", oc) - self.s("y", oc)) * s * (1 - s)
+        self.loss: sp.Expr = sp.Add(*[(self.s("o", c) - self.s("y", c)) ** 2 for c in self.z])
+        self.terms: dict[Cell, list[Term]] = {}
+        self.grad: dict[Cell, sp.Expr] = {}
+        for kc in L.kernels():
+            cin, cout = L.channels_of(kc)
             terms = []
-            for (x, y) in g.outputs():
-                src = g.source(i, j, x, y)
-                s = sigmoid(self.z_((x, y)))
-                terms.append(Term((i, j), (x, y), src, 2 * (self.o_((x, y)) - self.y_((x, y))),
-                                  s * (1 - s), self.x_(src) / d if src else sp.S.Zero))
-            self.terms[(i, j)] = terms
-            self.grad[(i, j)] = sp.Add(*[t.expr for t in terms if not t.vanishes])
+            for o_sp in _spatial(L.output_shape):
+                oc = show((cout, *o_sp))
+                src, zero = L.source(kc[2:], o_sp)
+                src_c = None if src is None else show((cin, *src))
+                s = sigmoid(self.s("z", oc))
+                terms.append(Term(show(kc), oc, src_c, 2 * (self.s("o", oc) - self.s("y", oc)),
+                                  s * (1 - s), self.s("x", src_c) / d if src_c else sp.S.Zero,
+                                  zero))
+            self.terms[show(kc)] = terms
+            self.grad[show(kc)] = sp.Add(*[t.expr for t in terms if not t.vanishes])
+        self.x_terms: dict[Cell, list[InputTerm]] = {}
+        self.grad_x: dict[Cell, sp.Expr] = {}
+        for inp in L.inputs():
+            xc = show(inp)
+            terms = []
+            for oc_ in L.reached_by(inp):
+                for t in _spatial(L.kernel_shape):
+                    o_sp = L.reader(t, inp[1:])
+                    if L.pooling and o_sp is None:
+                        continue  # pooling: only the windows that hold x
+                    out = None if o_sp is None else show((oc_, *o_sp))
+                    kc = None
+                    if not L.pooling:
+                        a, b = (inp[0], oc_ - (L.reached_by(inp)[0] - 1)) if L.transposed else \
+                            (oc_, inp[0] - (L.connected(oc_)[0][0] - 1))
+                        kc = show((a, b, *t))
+                    if L.op == "maxpool":
+                        dz = first_max(self.s("x", xc), self.s("z", out))
+                    elif L.op == "avgpool":
+                        dz = 1 / d
+                    else:
+                        dz = self.s("k", kc) / d
+                    terms.append(InputTerm(xc, out, kc, self.dl_dz[out] if out else sp.S.Zero,
+                                           dz if out else sp.S.Zero))
+            self.x_terms[xc] = terms
+            self.grad_x[xc] = sp.Add(*[t.expr for t in terms if not t.vanishes])
+        self.bias_terms: dict[Cell, list[Cell]] = {}
+        self.grad_b: dict[Cell, sp.Expr] = {}
+        for c in (chans if L.bias else []):
+            outs = [oc for oc in self.z if oc[0] == c[0]]
+            self.bias_terms[c] = outs
+            self.grad_b[c] = sp.Add(*[self.dl_dz[oc] for oc in outs])
         self.values: Values | None = None
 
+    # ------------------------------------------------------------- symbols
+    def s(self, name: str, cell: Cell) -> sp.Symbol:
+        """The symbol ``name_{cell}`` for a shown cell (``x``, ``k``, ``b``, ``y``, ``z``, ``o``)."""
+        key = (name, tuple(cell))
+        if key not in self._sym:
+            self._sym[key] = sp.Symbol(sym(name, cell), real=True)
+        return self._sym[key]
+
+    def _array(self, name: str, full: list[Cell], shape: tuple[int, ...]) -> Any:
+        cells = np.empty(self.layout.array_shape("z" if name in ("y", "o") else name), dtype=object)
+        for c in full:
+            cells[Layout.index(c)] = self.s(name, self.layout.show(c))
+        cells = cells.reshape(shape)
+        return sp.Matrix(cells.tolist()) if cells.ndim == 2 else sp.Array(cells.tolist())
+
     # symbol look-ups in the document's (column, row) order
-    def x_(self, cell: Pair) -> sp.Symbol:
-        return self.X[cell[1] - 1, cell[0] - 1]
+    def x_(self, cell: Cell) -> sp.Symbol:
+        return self.s("x", cell)
 
-    def k_(self, cell: Pair) -> sp.Symbol:
-        return self.K[cell[1] - 1, cell[0] - 1]
+    def k_(self, cell: Cell) -> sp.Symbol:
+        return self.s("k", cell)
 
-    def y_(self, cell: Pair) -> sp.Symbol:
-        return self.Y[cell[1] - 1, cell[0] - 1]
+    def y_(self, cell: Cell) -> sp.Symbol:
+        return self.s("y", cell)
 
-    def z_(self, cell: Pair) -> sp.Symbol:
-        return self.Zs[cell[1] - 1, cell[0] - 1]
+    def z_(self, cell: Cell) -> sp.Symbol:
+        return self.s("z", cell)
 
-    def o_(self, cell: Pair) -> sp.Symbol:
-        return self.Os[cell[1] - 1, cell[0] - 1]
+    def o_(self, cell: Cell) -> sp.Symbol:
+        return self.s("o", cell)
 
     def _full(self, e: sp.Expr) -> sp.Expr:
-        o_done = e.xreplace({self.o_(c): self.o[c] for c in self.geometry.outputs()})
-        return o_done.xreplace({self.z_(c): self.z[c] for c in self.geometry.outputs()})
+        o_done = e.xreplace({self.o_(c): self.o[c] for c in self.z})
+        return o_done.xreplace({self.z_(c): self.z[c] for c in self.z})
 
     def loss_full(self) -> sp.Expr:
-        """``L`` in the x, k and y symbols (o and z substituted)."""
+        """``L`` in the x, k, b and y symbols (o and z substituted)."""
         return self._full(self.loss)
 
-    def grad_full(self, i: int, j: int) -> sp.Expr:
-        """``∂L/∂k_{i,j}`` (the chain-rule sum) in the x, k and y symbols."""
-        return self._full(self.grad[(i, j)])
+    def grad_full(self, *cell: int) -> sp.Expr:
+        """``∂L/∂k_{cell}`` (the chain-rule sum) in the x, k, b and y symbols."""
+        return self._full(self.grad[tuple(cell)])
 
     # ------------------------------------------------------------ numbers
-    def evaluate(self, x: Any, k: Any, y: Any, source: str = "given") -> Values:
-        """Evaluate every quantity from row-major arrays and cross-check with autograd.
+    def evaluate(self, x: Any, k: Any, y: Any, source: str = "given", b: Any = None) -> Values:
+        """Evaluate every quantity from arrays in the shown layout and cross-check with autograd.
 
-        ``z`` from eq. 5, ``o`` from σ, ``L``, and each chain-rule term from its
+        ``z`` from its expression, ``o`` from σ, ``L``, and each chain-rule term from its
         SymPy expression (compiled with ``lambdify``, float64), then compared with
-        :func:`convprop.seed.forward_backward`.  Sets and returns ``self.values``.
+        convprop's autograd.  Sets and returns ``self.values``.
         """
-        g = self.geometry
-        xa, ka, ya = (np.asarray(a, dtype=np.float64) for a in (x, k, y))
-        for name, a, want in (("x", xa, g.input_shape), ("k", ka, g.kernel_shape),
-                              ("y", ya, g.output_shape)):
-            if a.shape != want[::-1]:
-                raise ValueError(f"values: {name} must have shape (H, W) = {want[::-1]} "
-                                 f"for this geometry, got {a.shape}")
-        outs = g.outputs()
-        (kw, kh), (zw, zh) = g.kernel_shape, g.output_shape
+        L = self.layout
+        arrays = {"x": x, "k": k, "y": y, "b": b}
+        if L.pooling:
+            arrays.pop("k")
+        if not L.bias:
+            arrays.pop("b")
+        full = {}
+        for name, a in arrays.items():
+            if a is None:
+                raise ValueError(f"values: {name} is missing (this derivation needs "
+                                 f"{', '.join(arrays)})")
+            a = np.asarray(a, dtype=np.float64)
+            want = (L.out_channels,) if name == "b" else L.shown_shape(name)
+            if a.shape != want:
+                raise ValueError(f"values: {name} must have shape {want} for this derivation, "
+                                 f"got {a.shape}")
+            full[name] = a if name == "b" else L.to_full(name, a)
         env: dict[sp.Symbol, float] = {}
-        env.update(zip(self.X, xa.ravel()))
-        env.update(zip(self.K, ka.ravel()))
-        env.update(zip(self.Y, ya.ravel()))
-        zv = _compile(list(self.X) + list(self.K), [self.z[c] for c in outs])(env)
+        for cell in L.inputs():
+            env[self.s("x", L.show(cell))] = full["x"][Layout.index(cell)]
+        for cell in L.kernels():
+            env[self.s("k", L.show(cell))] = full["k"][Layout.index(cell)]
+        for c, s_ in enumerate(self.Bs):
+            env[s_] = full["b"][c]
+        for cell in L.outputs():
+            env[self.s("y", L.show(cell))] = full["y"][Layout.index(cell)]
+        outs = list(self.z)
+        zv = compile_exprs(list(env), [self.z[c] for c in outs])(env)
         env.update({self.z_(c): v for c, v in zip(outs, zv)})
-        ov = _compile([self.z_(c) for c in outs], [self.o[c] for c in outs])(env)
+        ov = compile_exprs([self.z_(c) for c in outs], [self.o[c] for c in outs])(env)
         env.update({self.o_(c): v for c, v in zip(outs, ov)})
-        term_exprs = [t.expr for kc in g.kernel_elements() for t in self.terms[kc]]
-        terms = np.array(_compile(list(env), term_exprs)(env)).reshape(kh, kw, zh, zw)
-        loss = _compile(list(env), [self.loss])(env)[0]
-        o_arr = np.array(ov).reshape(zh, zw)
-        grad = terms.sum(axis=(2, 3))
-        p = seed.forward_backward(xa, ka, ya, g.stride, g.padding, g.divisor)
-        self.values = Values(source, xa, ka, ya, np.array(zv).reshape(zh, zw), o_arr, loss,
-                             terms, grad, p.grad, float(np.abs(grad - p.grad).max()))
+        winners = self._winners(env) if L.op == "maxpool" else None
+        picks = {} if winners is None else {
+            first_max(self.x_(t.input), self.z_(t.output)): int(winners[t.output] == t.input)
+            for ts in self.x_terms.values() for t in ts if not t.vanishes}
+        kcells, xcells = list(self.terms), list(self.x_terms)
+        # every term is a product of a few factors (2(o - y), σ(z)(1 - σ(z)), x/D, k/D, …):
+        # each distinct factor is compiled once and the terms multiply their values
+        term_factors = [(t.dl_do, t.do_dz, t.dz_dk) for kc in kcells for t in self.terms[kc]]
+        xterm_factors = [(t.dl_dz, t.dz_dx.xreplace(picks)) for xc in xcells
+                         for t in self.x_terms[xc]]
+        bias_factors = [(self.grad_b[c],) for c in self.grad_b]
+        groups = term_factors + xterm_factors + bias_factors + [(self.loss,)]
+        distinct = list({f: None for fs in groups for f in fs})
+        value = dict(zip(distinct, compile_exprs(list(env), distinct)(env)))
+        every = [float(np.prod([value[f] for f in fs])) for fs in groups]
+        nk, nx = len(term_factors), len(xterm_factors)
+        loss = every[-1]
+        zfull = np.zeros(L.array_shape("z"))
+        ofull = np.zeros(L.array_shape("z"))
+        for cell in L.outputs():
+            zfull[Layout.index(cell)] = env[self.z_(L.show(cell))]
+            ofull[Layout.index(cell)] = env[self.o_(L.show(cell))]
+        ag = autograd_gradients(L, full)
+        terms = grad = None
+        if not L.pooling:
+            tfull = np.zeros(L.array_shape("k") + L.array_shape("z"))
+            n = 0
+            for kc in L.kernels():
+                for t in self.terms[L.show(kc)]:
+                    out_full = _full_cell(L, t.output, L.channels_of(kc)[1])
+                    tfull[Layout.index(kc) + Layout.index(out_full)] = every[n]
+                    n += 1
+            gfull = tfull.sum(axis=tuple(range(4, 7)))
+            shown_k, shown_z = L.shown_shape("k"), L.shown_shape("z")
+            terms = tfull.reshape(shown_k + shown_z)
+            grad = L.to_shown("k", gfull)
+        gx = np.zeros(L.array_shape("x"))
+        n = nk
+        for cell in L.inputs():
+            gx[Layout.index(cell)] = sum(every[n:n + len(self.x_terms[L.show(cell)])])
+            n += len(self.x_terms[L.show(cell)])
+        gb = np.array(every[nk + nx:-1]) if L.bias else None
+        diffs = [np.abs(gx - ag["x"]).max()]
+        if grad is not None:
+            diffs.append(np.abs(L.to_full("k", grad) - ag["k"]).max())
+        if gb is not None:
+            diffs.append(np.abs(gb - ag["b"]).max())
+        self.values = Values(
+            source, L.to_shown("x", full["x"]), None if L.pooling else L.to_shown("k", full["k"]),
+            L.to_shown("z", full["y"]), L.to_shown("z", zfull), L.to_shown("z", ofull), loss,
+            terms, grad, None if L.pooling else L.to_shown("k", ag["k"]),
+            float(max(diffs)), L.to_shown("x", gx), L.to_shown("x", ag["x"]),
+            full.get("b"), gb, ag.get("b"), winners, dict(env))
+        self._x_term_values = dict(zip(
+            [(xc, n) for xc in xcells for n in range(len(self.x_terms[xc]))], every[nk:nk + nx]))
         return self.values
+
+    def x_term_value(self, cell: Cell, n: int) -> float:
+        """The value of term ``n`` of ``∂L/∂x_{cell}`` (after :meth:`evaluate`)."""
+        return self._x_term_values[(tuple(cell), n)]
+
+    def _winners(self, env: dict[sp.Symbol, float]) -> dict[Cell, Cell]:
+        """Max pooling: the input each output picks, the first maximum in scan order (PyTorch)."""
+        out = {}
+        for oc, taps in self.footprints.items():
+            best = None
+            for t in taps:
+                if t.input is not None and (best is None or
+                                            env[self.x_(t.input)] > env[self.x_(best)]):
+                    best = t.input
+            out[oc] = best
+        return out
 
     # ----------------------------------------------------------- renderers
     def to_text(self) -> str:
@@ -237,64 +434,64 @@ class Derivation:
         explain_figure(self, path)
 
     def __repr__(self) -> str:
-        g = self.geometry
-        return (f"Derivation(input_shape={g.input_shape}, kernel_shape={g.kernel_shape}, "
-                f"stride={g.stride}, padding={g.padding}, divisor={g.divisor})")
+        L = self.layout
+        n = L.nd
+
+        def show(p: Pair) -> Any:
+            return p[0] if n == 1 else p
+
+        parts = [f"input_shape={L.input_shape[:n]}", f"kernel_shape={L.kernel_shape[:n]}",
+                 f"stride={show(L.stride)}", f"padding={show(L.padding)}", f"divisor={L.divisor}"]
+        if L.op != "conv":
+            parts.insert(0, f"op={L.op!r}")
+        if L.dilation != (1, 1):
+            parts.append(f"dilation={show(L.dilation)}")
+        if L.transposed and any(L.output_padding):
+            parts.append(f"output_padding={show(L.output_padding)}")
+        if L.multichannel:
+            parts.append(f"channels={(L.in_channels, L.out_channels)}, groups={L.groups}")
+        return f"Derivation({', '.join(parts)})"
 
 
-def _compile(args: list[sp.Symbol], exprs: list[sp.Expr]) -> Any:
-    """``env -> [float(e) for e in exprs]`` in float64, through ``lambdify`` (``math`` module).
-
-    The symbols are renamed to plain identifiers first, in one pass: lambdify would
-    otherwise replace names like ``x_{1,1}`` one symbol at a time over every
-    expression, which is quadratic.
-    """
-    plain = {s: sp.Symbol(f"_a{n}") for n, s in enumerate(args)}
-    fn = sp.lambdify([list(plain.values())], [e.xreplace(plain) for e in exprs], "math",
-                     dummify=False)
-    return lambda env: [float(v) for v in fn([float(env[s]) for s in args])]
+def _spatial(shape: Pair) -> list[Pair]:
+    return [(a, b) for b in range(1, shape[1] + 1) for a in range(1, shape[0] + 1)]
 
 
-def _symbols(name: str, w: int, h: int) -> sp.Matrix:
-    return sp.Matrix(h, w, lambda r, c: sp.Symbol(sym(name, (c + 1, r + 1)), real=True))
-
-
-def check_size(geo: Geometry) -> None:
-    """Refuse geometries whose derivation would not read well, suggesting smaller ones."""
-    (w, h), (kw, kh), (zw, zh) = geo.input_shape, geo.kernel_shape, geo.output_shape
-    problems = []
-    if zw * zh > MAX_OUTPUTS:
-        problems.append(f"{zw}x{zh} = {zw * zh} outputs z (at most {MAX_OUTPUTS})")
-    if kw * kh > MAX_KERNEL:
-        problems.append(f"{kw}x{kh} = {kw * kh} kernel elements (at most {MAX_KERNEL})")
-    if w * h > MAX_INPUTS:
-        problems.append(f"{w}x{h} = {w * h} inputs (at most {MAX_INPUTS})")
-    if problems:
-        raise ValueError(
-            f"too large to write out: {' and '.join(problems)}; every equation is printed, so "
-            f"try smaller shapes (e.g. --input 5x5 --kernel 3x3) or a larger stride"
-        )
+def _full_cell(L: Layout, shown: Cell, channel: int) -> Cell:
+    """The full cell of a shown output/input cell whose channel is ``channel``."""
+    spatial = shown[-2:] if L.nd == 2 else (shown[-1], 1)
+    return (channel, *spatial)
 
 
 def explain(input_shape: int | Sequence[int] = (3, 3), kernel_shape: int | Sequence[int] = (2, 2),
             stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
-            divisor: Divisor = "kernel", values: Any = None, seed: int | None = None
-            ) -> Derivation:
+            divisor: Divisor = "kernel", values: Any = None, seed: int | None = None, *,
+            dilation: int | Sequence[int] = 1, channels: tuple[int, int] | None = None,
+            groups: int = 1, transposed: bool = False, output_padding: int | Sequence[int] = 0,
+            op: str = "conv") -> Derivation:
     """The founding document's derivation for any shape, as SymPy expressions.
 
     Args:
         input_shape: ``S_X = (X_W, X_H)``, **width first** as in the document
-            (an int means square).
-        kernel_shape: ``S_K = (K_W, K_H)``.
+            (an int means square; a 1-tuple ``(X_W,)`` gives the 1-D derivation).
+        kernel_shape: ``S_K = (K_W, K_H)`` (``(K_W,)`` in 1-D).
         stride: ``S`` or ``(S_W, S_H)``.
         padding: zero padding ``P`` or ``(P_W, P_H)`` on both sides of each axis.
         divisor: what eq. 5 divides by: ``"kernel"`` (``K_W·K_H``, the document's
             worked equations; default), ``"stride"`` (``S_W·S_H``) or a number.
+            Pooling ignores it (average pooling divides by ``K_W·K_H``).
         values: None (symbols only); ``"seed"`` (the demo's numbers, 3×3 / 2×2
             only); ``"random"`` (from ``seed``); a path to ``.npz`` or ``.json``
-            with arrays ``x``, ``k``, ``y``; or a mapping/tuple of those arrays.
-            Arrays are row-major ``(H, W)``.
+            with arrays ``x``, ``k``, ``y`` (and ``b`` with channels); or a
+            mapping/tuple of those arrays, in the shown layout (row-major ``(H, W)``
+            for one channel, ``(C, H, W)`` and ``(A, B, K_H, K_W)`` with channels).
         seed: random seed for ``values="random"`` (default 0).
+        dilation: ``d`` or ``(d_W, d_H)``: the kernel's taps are ``d`` apart (1 = none).
+        channels: ``(C_in, C_out)``: several channels, with a bias ``b`` per output channel.
+        groups: ``G``: each output channel sums over the ``C_in/G`` input channels of its group.
+        transposed: the transposed convolution (weights ``(C_in, C_out/G, K_H, K_W)``).
+        output_padding: with ``transposed``, extra rows/columns after the output.
+        op: ``"conv"`` (default), ``"maxpool"`` or ``"avgpool"``.
 
     Returns:
         A :class:`Derivation` (``.to_text()``, ``.to_markdown()``, ``.to_latex()``,
@@ -304,65 +501,21 @@ def explain(input_shape: int | Sequence[int] = (3, 3), kernel_shape: int | Seque
         ValueError: bad shapes, a kernel larger than the padded input, sizes
             beyond :data:`MAX_OUTPUTS`/:data:`MAX_KERNEL`, or unusable values.
     """
-    geo = Geometry.create(input_shape, kernel_shape, stride, padding, divisor)
-    check_size(geo)
-    d = Derivation(geo)
+    if transposed:
+        if op != "conv":
+            raise ValueError(f"transposed applies to the convolution, not to {op}")
+        if divisor == "stride":
+            raise ValueError("the transposed convolution divides by the kernel size or a number; "
+                             "divisor 'stride' (eq. 5 as printed) belongs to the forward one")
+        op = "conv_transpose"
+    layout = Layout.create(input_shape, kernel_shape, stride, padding, dilation, divisor, op=op,
+                           channels=channels, groups=groups, output_padding=output_padding)
+    check_size(layout)
+    d = Derivation(layout)
     if values is not None:
-        x, k, y, source = load_values(values, geo, seed)
-        d.evaluate(x, k, y, source)
+        x, k, y, b, source = load_values(values, layout, seed)
+        d.evaluate(x, k, y, source, b)
     return d
-
-
-def load_values(values: Any, geo: Geometry, seed_: int | None = None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """``(x, k, y, description)`` from any spelling :func:`explain` accepts."""
-    if isinstance(values, str) and values == "seed":
-        if (geo.input_shape, geo.kernel_shape, geo.output_shape) != ((3, 3), (2, 2), (2, 2)):
-            raise ValueError("values 'seed' are the demo's 3x3 input, 2x2 kernel and 2x2 target; "
-                             "use 'random' or a file for other shapes")
-        x, k, y = seed.demo_values()
-        return x, k, y, "the demo's numbers (convprop.seed.DEFAULT_X, DEFAULT_K, DEFAULT_Y)"
-    if isinstance(values, str) and values == "random":
-        s = 0 if seed_ is None else seed_
-        rng = np.random.default_rng(s)
-        (w, h), (kw, kh), (zw, zh) = geo.input_shape, geo.kernel_shape, geo.output_shape
-        x = np.round(rng.normal(size=(h, w)), 2)
-        k = np.round(rng.normal(scale=0.5, size=(kh, kw)), 2)
-        y = np.round(rng.uniform(0.05, 0.95, size=(zh, zw)), 2)
-        return x, k, y, f"random (seed {s})"
-    if isinstance(values, (str, Path)):
-        return (*_read_values(Path(values)), f"file {values}")
-    if isinstance(values, Mapping):
-        return (*_pick(values, "values"), "given")
-    if isinstance(values, (tuple, list)) and len(values) == 3:
-        x, k, y = (np.asarray(v, dtype=np.float64) for v in values)
-        return x, k, y, "given"
-    raise ValueError("values must be 'seed', 'random', a .npz/.json file, or arrays (x, k, y)")
-
-
-def _pick(m: Mapping, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    missing = [n for n in ("x", "k", "y") if n not in m]
-    if missing:
-        raise ValueError(f"{where} needs arrays x, k and y; missing {', '.join(missing)}")
-    return tuple(np.asarray(m[n], dtype=np.float64) for n in ("x", "k", "y"))  # type: ignore
-
-
-def _read_values(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    if not path.is_file():
-        raise ValueError(f"values file {str(path)!r} not found (expected 'seed', 'random' or a "
-                         f".npz/.json file with arrays x, k, y)")
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            return _pick(dict(data), f"values file {path}")
-    if path.suffix == ".json":
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"values file {path}: invalid JSON ({e.msg}, line {e.lineno})") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"values file {path}: expected an object with keys x, k, y")
-        return _pick(data, f"values file {path}")
-    raise ValueError(f"values file {path}: expected a .npz or .json file")
 
 
 # ------------------------------------------------------------------- CLI
@@ -370,28 +523,53 @@ FORMATS = ("text", "markdown", "latex")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``convprop explain`` options.  Shapes are WxH: width first, as S_X = (X_W, X_H)."""
-    from .._args import divisor_arg, pair_arg, shape_arg
+    """``convprop explain`` options.  Shapes are WxH: width first, as S_X = (X_W, X_H).
 
-    parser.add_argument("--input", type=shape_arg, default=(3, 3), metavar="WxH",
-                        help="input shape S_X = (X_W, X_H), width x height (default 3x3)")
-    parser.add_argument("--kernel", type=shape_arg, default=(2, 2), metavar="WxH",
-                        help="kernel shape S_K = (K_W, K_H), width x height (default 2x2)")
-    parser.add_argument("--stride", type=shape_arg, default=(1, 1), metavar="S|WxH",
+    A single number for ``--input`` means a 1-D input; for the other sizes it means the
+    same number along every axis.
+    """
+    from .._args import divisor_arg
+
+    parser.add_argument("--input", type=sizes_arg(1), default=(3, 3), metavar="WxH|W",
+                        help="input shape S_X = (X_W, X_H), width x height (default 3x3); "
+                             "one number W gives the 1-D derivation (write WxW for a square)")
+    parser.add_argument("--kernel", type=sizes_arg(1), default=None, metavar="WxH|K",
+                        help="kernel shape S_K = (K_W, K_H), width x height (default 2x2, "
+                             "2 in 1-D); one number means square")
+    parser.add_argument("--stride", type=sizes_arg(1), default=(1,), metavar="S|WxH",
                         help="stride S, or S_W x S_H (default 1)")
-    parser.add_argument("--padding", type=pair_arg, default=(0, 0), metavar="P|WxH",
+    parser.add_argument("--padding", type=sizes_arg(0), default=(0,), metavar="P|WxH",
                         help="zero padding P on every side, or P_W x P_H (default 0)")
-    parser.add_argument("--divisor", type=divisor_arg, default="kernel", metavar="kernel|stride|N",
+    parser.add_argument("--dilation", type=sizes_arg(1), default=(1,), metavar="D|WxH",
+                        help="dilation d: the kernel's taps d apart, an effective kernel of "
+                             "K + (K-1)(d-1) (default 1, none)")
+    parser.add_argument("--divisor", type=divisor_arg, default=None, metavar="kernel|stride|N",
                         help="what eq. 5 divides by: 'kernel' (K_W*K_H, the document's worked "
                              "equations; default), 'stride' (S_W*S_H, eq. 5 as printed) or a "
-                             "number (1 = standard convolution)")
+                             "number (1 = standard convolution); not with --op pooling")
+    parser.add_argument("--channels", type=channels_arg, default=None, metavar="CIN,COUT",
+                        help="input and output channels: every z sums over its input channels, "
+                             "one dL/dK table per (out, in) pair, and a bias b per output channel")
+    parser.add_argument("--groups", type=int, default=1, metavar="G",
+                        help="groups G (divides both channel counts; default 1)")
+    parser.add_argument("--transposed", action="store_true",
+                        help="the transposed convolution, derived as the adjoint of the forward "
+                             "and as the guide's equivalent direct convolution, shown to agree")
+    parser.add_argument("--output-padding", type=sizes_arg(0), default=(0,), metavar="A|WxH",
+                        help="with --transposed: extra output rows/columns after (A < S or d)")
+    parser.add_argument("--op", choices=("conv", "maxpool", "avgpool"), default="conv",
+                        help="conv (default), maxpool or avgpool (one channel, same shape options)")
+    parser.add_argument("--relationships", action="store_true",
+                        help="print Dumoulin & Visin's relationships for this shape instead: its "
+                             "case, output size and the transposed convolution's equivalent")
     parser.add_argument("--format", choices=(*FORMATS, "html"), default="text",
                         help="text (default), markdown (GitHub math), latex (a full document) or "
                              "html (an interactive offline page; needs --output FILE.html)")
     parser.add_argument("--values", default=None, metavar="seed|random|FILE",
                         help="evaluate everything with numbers: the demo's ('seed'), random ones, "
-                             "or a .npz/.json file with row-major arrays x, k, y; the symbolic "
-                             "gradient is then checked against convprop's autograd")
+                             "or a .npz/.json file with arrays x, k, y (b with --channels) in "
+                             "the shown layout; the symbolic gradients are then checked against "
+                             "convprop's autograd")
     parser.add_argument("--seed", type=int, default=None, help="seed for --values random")
     parser.add_argument("--output", metavar="FILE", default=None,
                         help="write the derivation to FILE instead of stdout")
@@ -404,14 +582,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``convprop explain``: print (or write) the derivation; exit 1 if the cross-check fails."""
-    from .page import check_output  # output paths are refused before any work
-
     if args.format == "html" and not args.output:
         raise ValueError("--format html writes a page: give --output FILE.html")
     check_output(args.output, "--output", (".html", ".htm") if args.format == "html" else ())
+    check_output(args.figure, "--figure", (".png",))
     check_output(args.animate, "--animate", (".gif",))
-    d = explain(args.input, args.kernel, args.stride, args.padding, args.divisor,
-                values=args.values, seed=args.seed)
+    kwargs = options(args)
+    if args.relationships:
+        from .relationships import relationships
+
+        if args.values is not None or args.figure:
+            raise ValueError("--relationships prints the guide's relationships only; leave out "
+                             "--values and --figure")
+        r = relationships(**{k: v for k, v in kwargs.items() if k != "divisor"})
+        out = {"text": r.to_text, "markdown": r.to_markdown, "latex": r.to_latex}[args.format]()
+        _emit(out, args.output, "relationships")
+        return 0
+    d = explain(**kwargs, values=args.values, seed=args.seed)
     if args.format == "text":
         out = d.to_text()
     elif args.format == "markdown":
@@ -422,11 +609,7 @@ def run(args: argparse.Namespace) -> int:
         out = html_page(d)
     else:
         out = d.to_latex(standalone=True)
-    if args.output:
-        Path(args.output).write_text(out + "\n", encoding="utf-8")
-        print(f"wrote {args.format} derivation to {args.output}")
-    else:
-        print(out)
+    _emit(out, args.output, f"{args.format} derivation")
     if args.figure:
         d.figure(args.figure)
         print(f"wrote figure to {args.figure}")
@@ -440,3 +623,11 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def _emit(out: str, path: str | None, what: str) -> None:
+    if path:
+        Path(path).write_text(out + "\n", encoding="utf-8")
+        print(f"wrote {what} to {path}")
+    else:
+        print(out)

@@ -89,8 +89,9 @@ def _padded(geo: Geometry, cell: Pair) -> Pair:
 
 def _window_cells(geo: Geometry, x: int, y: int) -> dict[Pair, Pair]:
     """Padded-grid cell of each kernel element ``(i, j)`` in the window of ``z_{x,y}``."""
-    (sw, sh) = geo.stride
-    return {(i, j): ((x - 1) * sw + i, (y - 1) * sh + j) for (i, j) in geo.kernel_elements()}
+    (sw, sh), (dw, dh) = geo.stride, geo.dilation
+    return {(i, j): ((x - 1) * sw + (i - 1) * dw + 1, (y - 1) * sh + (j - 1) * dh + 1)
+            for (i, j) in geo.kernel_elements()}
 
 
 def explain_figure(d: Derivation, path: str | Path) -> None:
@@ -105,9 +106,13 @@ def explain_figure(d: Derivation, path: str | Path) -> None:
     from matplotlib.figure import Figure
 
     geo = d.geometry
+    if geo is None:
+        raise ValueError("the figure draws one-channel convolutions and pooling; for channels "
+                         "and the transposed convolution read the derivation's footprints")
     (w, h), (pw, ph) = geo.input_shape, geo.padding
     gw, gh = w + 2 * pw, h + 2 * ph
     outs, kels = geo.outputs(), geo.kernel_elements()
+    pool = d.layout.pooling
     cell_in = min(0.42, 3.2 / max(gw, gh))
     panel = (gw * cell_in + 0.3, gh * cell_in + 0.55)
     cols_o = min(len(outs), max(4, math.ceil(math.sqrt(len(outs)))))
@@ -130,7 +135,8 @@ def explain_figure(d: Derivation, path: str | Path) -> None:
         labels = {_padded(geo, c): _sub("x", c) for c in geo.inputs()}
         for (i, j), c in cells.items():
             src = geo.source(i, j, x, y)
-            labels[c] = f"{_sub('x', src) if src else '0'}\n·{_sub('k', (i, j))}"
+            x_ = _sub('x', src) if src else '0'
+            labels[c] = x_ if pool else f"{x_}\n·{_sub('k', (i, j))}"
         fill.update({c: _SKIP for c in untouched})
         _draw_grid(ax, geo, fill, labels, fontsize=font)
         ax.set_title(rf"$z_{{{x},{y}}}$", fontsize=9)
@@ -152,7 +158,8 @@ def explain_figure(d: Derivation, path: str | Path) -> None:
         vanish = len(outs) - live
         extra = f", {vanish} on padding" if vanish else ""
         terms = f"{live} term" + ("" if live == 1 else "s")
-        ax.set_title(rf"$\partial L/\partial k_{{{i},{j}}}$: {terms}{extra}", fontsize=8)
+        what = f"window position ({i}, {j})" if pool else rf"$\partial L/\partial k_{{{i},{j}}}$"
+        ax.set_title(f"{what}: {terms}{extra}", fontsize=8)
     fig.savefig(path, dpi=120)
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._args import check_output
 from .._windows import windows
 from ..seed import Pair, fmt
 from ._page_assets import PATTERNS, SCRIPT, STYLE
@@ -413,24 +414,6 @@ pass (each ∂L/∂k adds up its terms).</p></div>
 def html_page(derivation: Derivation) -> str:
     """The interactive page of ``derivation``, as one self-contained HTML string."""
     return render_html(page_model(derivation))
-
-
-def check_output(path: str | Path | None, option: str, suffixes: tuple[str, ...] = ()) -> None:
-    """Refuse an output path before any work: its folder must exist, its suffix be one of ``suffixes``.
-
-    Raises:
-        ValueError: naming ``option``, the path and the rule it breaks.
-    """
-    if path is None:
-        return
-    p = Path(path)
-    if suffixes and p.suffix.lower() not in suffixes:
-        raise ValueError(f"{option} {str(path)!r} must end in {' or '.join(suffixes)}")
-    parent = p.parent
-    if not parent.is_dir():
-        raise ValueError(f"{option} {str(path)!r}: folder {str(parent)!r} does not exist")
-    if p.is_dir():
-        raise ValueError(f"{option} {str(path)!r} is a folder, not a file")
 
 
 def write_html(derivation: Derivation, path: str | Path) -> None:

@@ -54,21 +54,21 @@ def pad(input: Any, pad: Sequence[int], mode: str = "constant", value: float = 0
     for i, (before, after) in enumerate(pairs):
         size = x.shape[lead + i]
         out = size + before + after
-        where = f"along dim {lead + i} (size {size})"
+        where = f"along dim {lead + i}"
         if mode == "reflect" and max(before, after) >= size and (before > 0 or after > 0):
             raise ValueError(f"reflect padding ({before}, {after}) must be smaller than the input "
-                             f"size {where}")
+                             f"size {size} {where}")
         kept = size - max(-before, 0) - max(-after, 0)  # circular wraps what the crop leaves
         if mode == "circular" and kept < 0:
             raise ValueError(f"circular padding ({before}, {after}) removes more than the input "
-                             f"holds {where}")
+                             f"holds (input size {size}) {where}")
         if mode == "circular" and (before > kept or after > kept):
+            left = "" if kept == size else f" left after cropping, {kept}, not {size}"
             raise ValueError(f"circular padding ({before}, {after}) must not exceed the input "
-                             f"size left after cropping ({kept}) {where}: it would wrap around "
-                             f"more than once")
+                             f"size {kept} {where}{left}: it would wrap around more than once")
         if mode in ("reflect", "replicate") and out < 1 and (before or after):
-            raise ValueError(f"{mode} padding ({before}, {after}) leaves {out} cells {where}; "
-                             f"at least 1 must remain")
+            raise ValueError(f"{mode} padding ({before}, {after}) leaves {out} cells of the input "
+                             f"size {size} {where}; at least 1 must remain")
     return pad_gather(x, pairs, mode)
 
 

@@ -34,7 +34,7 @@ from .._windows import (
     windows,
 )
 from ..autograd import Tensor, as_tensor
-from .pool import adaptive_avg_pool_nd
+from .adaptive_pool import adaptive_avg_pool_nd
 
 
 def _window_args(kernel_size: Any, dilation: Any, padding: Any, stride: Any

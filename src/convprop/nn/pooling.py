@@ -7,9 +7,8 @@ from typing import Any
 
 from .._windows import ntuple
 from ..autograd import Tensor, as_tensor
+from ..functional.adaptive_pool import adaptive_avg_pool_nd, adaptive_max_pool_nd
 from ..functional.pool import (
-    adaptive_avg_pool_nd,
-    adaptive_max_pool_nd,
     avg_pool_nd,
     lp_pool_nd,
     max_pool_nd,
