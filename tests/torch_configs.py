@@ -161,11 +161,15 @@ def _make_input(entry: dict, key: str) -> tuple:
 def _module_kwargs(module: torch.nn.Module) -> dict:
     """Constructor kwargs of an already-built module, read back from its attributes."""
     out = {}
-    for p in list(inspect.signature(type(module).__init__).parameters)[1:]:
+    for p, param in list(inspect.signature(type(module).__init__).parameters.items())[1:]:
         if p in ("size_average", "reduce", "device", "dtype", "args", "kwargs"):
             continue
         if hasattr(module, p):
-            out[p] = getattr(module, p)
+            value = getattr(module, p)
+            if isinstance(param.default, bool) and (value is None
+                                                    or isinstance(value, torch.nn.Parameter)):
+                value = value is not None  # a flag stored as the parameter it creates (bias)
+            out[p] = value
     return out
 
 
@@ -279,6 +283,11 @@ def functional_configs(names: set[str] | frozenset[str]) -> Iterator[Config]:
             yield cfg
 
 
+# op_db names that are a torch function's name but not that function: ``unfold`` is
+# ``Tensor.unfold(dimension, size, step)``, not ``nn.functional.unfold`` (im2col)
+_NOT_FUNCTIONAL = frozenset({"unfold"})
+
+
 def op_configs(function: str) -> Iterator[Config]:
     """``common_methods_invocations.op_db``'s float64 samples of ``torch.nn.functional.
     <function>`` (the OpInfo named ``nn.functional.<function>``, or ``<function>`` for
@@ -289,7 +298,7 @@ def op_configs(function: str) -> Iterator[Config]:
     from torch.testing._internal.common_methods_invocations import op_db
 
     for op in op_db:
-        if op.name not in (f"nn.functional.{function}", function):
+        if op.name not in (f"nn.functional.{function}", function) or op.name in _NOT_FUNCTIONAL:
             continue
         _seed()
         variant = f".{op.variant_test_name}" if op.variant_test_name else ""

@@ -51,6 +51,7 @@ from .conv import (
     conv_transpose2d,
     conv_transpose3d,
 )
+from .dropout import alpha_dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
 from .linear import linear
 from .loss import (
     TargetError,
@@ -122,6 +123,7 @@ __all__ = [
     "adaptive_max_pool2d_with_indices",
     "adaptive_max_pool3d",
     "adaptive_max_pool3d_with_indices",
+    "alpha_dropout",
     "avg_pool1d",
     "avg_pool2d",
     "avg_pool3d",
@@ -138,8 +140,12 @@ __all__ = [
     "cosine_embedding_loss",
     "cross_entropy",
     "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
     "elu",
     "exp",
+    "feature_alpha_dropout",
     "fold",
     "gaussian_nll_loss",
     "gelu",

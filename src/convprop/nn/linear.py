@@ -83,3 +83,39 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split axis ``dim`` into ``unflattened_size``: ``(N, C*H*W)`` -> ``(N, C, H, W)``
+    (the inverse of :class:`Flatten`; one size may be -1).
+
+    Args:
+        dim: the axis to split (negative counts from the end).
+        unflattened_size: a tuple or list of ints whose product is that axis's size.
+
+    Shapes:
+        input ``(*, S, *)`` -> output ``(*, U_1, ..., U_n, *)`` with ``prod(U) = S``.
+    """
+
+    def __init__(self, dim: int, unflattened_size: Any) -> None:
+        super().__init__()
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"Unflatten: dim must be an int, got {type(dim).__name__}")
+        if not isinstance(unflattened_size, (tuple, list)):
+            raise TypeError(f"Unflatten: unflattened_size must be a tuple of ints, but found "
+                            f"type {type(unflattened_size).__name__}")
+        for i, s in enumerate(unflattened_size):
+            if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+                raise TypeError(f"Unflatten: unflattened_size must be tuple of ints, but found "
+                                f"element of type {type(s).__name__} at pos {i}")
+        self.dim, self.unflattened_size = int(dim), unflattened_size
+
+    def forward(self, input: Any) -> Tensor:
+        x = as_tensor(input)
+        if not -max(x.ndim, 1) <= self.dim < max(x.ndim, 1):
+            raise ValueError(f"{self!r}: dim {self.dim} is out of range for input of shape "
+                             f"{x.shape}")
+        return x.unflatten(self.dim, self.unflattened_size)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
