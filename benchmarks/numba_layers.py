@@ -12,7 +12,7 @@ Numba's cache: run it twice to see both).
 Usage::
 
     PYTHONPATH=src python benchmarks/numba_layers.py [--layers a,b] [--repeats 5]
-        [--threads 2] [--numpy]
+        [--threads 2] [--numpy] [--clock wall|cpu]
 
 ``NUMBA_THREADING_LAYER=workqueue`` (or ``omp``) compares Numba's threading layers.
 """
@@ -37,6 +37,12 @@ def spec_of(layer: Layer, dtype: type = np.float32) -> ConvSpec:
                     np.dtype(dtype), True)
 
 
+#: The clock samples are timed with: wall time, or (``--clock cpu``) the CPU time of all of
+#: the process's threads, which on a machine whose cores are busy with other work leaves
+#: out the time spent waiting for a core (but counts threads that spin while they wait).
+CLOCK = time.perf_counter
+
+
 def interleave(fns: dict, repeats: int) -> dict[str, float]:
     """Best seconds per call of each function, timed in turn with the pause rule."""
     inner = {}
@@ -50,10 +56,10 @@ def interleave(fns: dict, repeats: int) -> dict[str, float]:
         for key, fn in fns.items():
             time.sleep(SETTLE_S)
             fn()  # untimed: wakes this library's threads and caches after the pause
-            t = time.perf_counter()
+            t = CLOCK()
             for _ in range(inner[key]):
                 fn()
-            res[key] = min(res[key], (time.perf_counter() - t) / inner[key])
+            res[key] = min(res[key], (CLOCK() - t) / inner[key])
     return res
 
 
@@ -134,7 +140,11 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--numpy", action="store_true", help="also time convprop's NumPy path")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="time samples by wall clock or by the process's CPU time")
     args = parser.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
 
     import numba
     import torch
@@ -147,7 +157,7 @@ def main() -> int:
     kernels.set_threads(args.threads)
     names = [s for s in args.layers.split(",") if s]
     layers = [L for L in LAYERS if not names or L.name in names]
-    print(f"threads {args.threads}, Numba threading layer requested "
+    print(f"{args.clock} clock, threads {args.threads}, Numba threading layer requested "
           f"{numba.config.THREADING_LAYER}, repeats {args.repeats}; times in ms, f+b = forward "
           "+ all gradients; ratio = time / PyTorch's")
     first_call: dict[str, float] = {}

@@ -265,6 +265,27 @@ def test_one_blas_thread_restores():
     assert counts() == before
 
 
+def test_concurrent_calls_from_python_threads():
+    """Two Python threads running compiled convolutions at once get the right answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    shapes = [SHAPES[1], SHAPES[9]]
+    specs = [make_spec(shape) for shape in shapes]
+    inputs = [arrays(spec) for spec in specs]
+    expect = [torch_answer(spec, *a) for spec, a in zip(specs, inputs)]
+
+    def work(k):
+        algo = DEPTHWISE if DEPTHWISE.supports(specs[k]) else IM2COL
+        return [run(algo, specs[k], *inputs[k]) for _ in range(5)]
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(work, [0, 1, 0, 1]))
+    for k, runs in zip([0, 1, 0, 1], results):
+        for got in runs:
+            for a, r in zip(got, expect[k]):
+                assert rel_err(a, r) <= 1e-10
+
+
 # --- each kernel's numerical core against naive NumPy loops ----------------------------------
 
 
