@@ -62,9 +62,13 @@ def _pack(xn, c0, cols, col0, r0, r1, kernel, stride, dilation, before, out):
                     crow = cols[ci * T + (kd * KH + kh) * KW + kw]
                     off = kw * dw - bw
                     lo, hi = span(off, sw, W, OW)
+                    od = r0 // OH
+                    oh = r0 - od * OH - 1
                     for r in range(r0, r1):
-                        od = r // OH
-                        oh = r - od * OH
+                        oh += 1  # (od, oh) of row r, without a division per row
+                        if oh == OH:
+                            oh = 0
+                            od += 1
                         iz = od * sd + kd * dd - bd
                         iy = oh * sh + kh * dh - bh
                         start = col0 + (r - r0) * OW
@@ -105,9 +109,13 @@ def _col2im(cols, dxn, c0, col0, r0, r1, kernel, stride, dilation, before, out):
                     crow = cols[ci * T + (kd * KH + kh) * KW + kw]
                     off = kw * dw - bw
                     lo, hi = span(off, sw, W, OW)
+                    od = r0 // OH
+                    oh = r0 - od * OH - 1
                     for r in range(r0, r1):
-                        od = r // OH
-                        oh = r - od * OH
+                        oh += 1
+                        if oh == OH:
+                            oh = 0
+                            od += 1
                         iz = od * sd + kd * dd - bd
                         iy = oh * sh + kh * dh - bh
                         if iz < 0 or iz >= D or iy < 0 or iy >= H:
