@@ -207,10 +207,20 @@ def geometry(spec: ConvSpec) -> Geometry:
                     three(spec.padded, 1))
 
 
-def as3d(a: np.ndarray, lead: int, dtype: np.dtype) -> np.ndarray:
-    """``a`` of shape ``(*lead axes, *spatial)`` as a C-contiguous ``dtype`` array with
-    exactly three spatial axes (size-1 axes inserted before the first)."""
+def c_array(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``a`` as a writeable C-contiguous ``dtype`` array (a copy only where needed).
+
+    The kernels are compiled for exactly that array type: a read-only or strided
+    array would be a new signature, compiled again for tens of seconds.
+    """
     a = np.ascontiguousarray(a, dtype=dtype)
+    return a if a.flags.writeable else a.copy()
+
+
+def as3d(a: np.ndarray, lead: int, dtype: np.dtype) -> np.ndarray:
+    """``a`` of shape ``(*lead axes, *spatial)`` as a writeable C-contiguous ``dtype`` array
+    with exactly three spatial axes (size-1 axes inserted before the first)."""
+    a = c_array(a, dtype)
     spatial = a.shape[lead:]
     return a.reshape(a.shape[:lead] + (1,) * (MAX_DIMS - len(spatial)) + spatial)
 
