@@ -5,9 +5,13 @@ supports it, times forward + backward (output, input, weight and bias gradients;
 float32) and the forward alone, interleaved with PyTorch (and, with ``--numpy``,
 with convprop's NumPy path), each timed sample after a pause of
 :data:`convprop.bench.SETTLE_S` and one untimed call; the best of ``--repeats`` is
-kept.  It prints times, ratios to PyTorch and the float32 error against PyTorch's
-float64 answer, and the first-call time of each algorithm (compile, or load from
-Numba's cache: run it twice to see both).
+kept.  It prints times, ratios to PyTorch (``numpy r``: the NumPy path's f+b ratio),
+the float32 and float64 errors against PyTorch's float64 answer (largest over output
+and gradients, relative to the largest value), and the first-call time of each
+algorithm (compile, or load from Numba's cache: run it twice to see both).
+
+On a machine whose cores are busy with other work, wall-clock samples mostly measure
+waiting for a core; ``--threads 1 --clock cpu`` then still compares the work done.
 
 Usage::
 
