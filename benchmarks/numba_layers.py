@@ -5,14 +5,18 @@ supports it, times forward + backward (output, input, weight and bias gradients;
 float32) and the forward alone, interleaved with PyTorch (and, with ``--numpy``,
 with convprop's NumPy path), each timed sample after a pause of
 :data:`convprop.bench.SETTLE_S` and one untimed call; the best of ``--repeats`` is
-kept.  It prints times, ratios to PyTorch and the float32 error against PyTorch's
-float64 answer, and the first-call time of each algorithm (compile, or load from
-Numba's cache: run it twice to see both).
+kept.  It prints times, ratios to PyTorch (``numpy r``: the NumPy path's f+b ratio),
+the float32 and float64 errors against PyTorch's float64 answer (largest over output
+and gradients, relative to the largest value), and the first-call time of each
+algorithm (compile, or load from Numba's cache: run it twice to see both).
+
+On a machine whose cores are busy with other work, wall-clock samples mostly measure
+waiting for a core; ``--threads 1 --clock cpu`` then still compares the work done.
 
 Usage::
 
     PYTHONPATH=src python benchmarks/numba_layers.py [--layers a,b] [--repeats 5]
-        [--threads 2] [--numpy]
+        [--threads 2] [--numpy] [--clock wall|cpu]
 
 ``NUMBA_THREADING_LAYER=workqueue`` (or ``omp``) compares Numba's threading layers.
 """
@@ -37,6 +41,12 @@ def spec_of(layer: Layer, dtype: type = np.float32) -> ConvSpec:
                     np.dtype(dtype), True)
 
 
+#: The clock samples are timed with: wall time, or (``--clock cpu``) the CPU time of all of
+#: the process's threads, which on a machine whose cores are busy with other work leaves
+#: out the time spent waiting for a core (but counts threads that spin while they wait).
+CLOCK = time.perf_counter
+
+
 def interleave(fns: dict, repeats: int) -> dict[str, float]:
     """Best seconds per call of each function, timed in turn with the pause rule."""
     inner = {}
@@ -50,10 +60,10 @@ def interleave(fns: dict, repeats: int) -> dict[str, float]:
         for key, fn in fns.items():
             time.sleep(SETTLE_S)
             fn()  # untimed: wakes this library's threads and caches after the pause
-            t = time.perf_counter()
+            t = CLOCK()
             for _ in range(inner[key]):
                 fn()
-            res[key] = min(res[key], (time.perf_counter() - t) / inner[key])
+            res[key] = min(res[key], (CLOCK() - t) / inner[key])
     return res
 
 
@@ -134,7 +144,11 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--numpy", action="store_true", help="also time convprop's NumPy path")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="time samples by wall clock or by the process's CPU time")
     args = parser.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
 
     import numba
     import torch
@@ -147,7 +161,7 @@ def main() -> int:
     kernels.set_threads(args.threads)
     names = [s for s in args.layers.split(",") if s]
     layers = [L for L in LAYERS if not names or L.name in names]
-    print(f"threads {args.threads}, Numba threading layer requested "
+    print(f"{args.clock} clock, threads {args.threads}, Numba threading layer requested "
           f"{numba.config.THREADING_LAYER}, repeats {args.repeats}; times in ms, f+b = forward "
           "+ all gradients; ratio = time / PyTorch's")
     first_call: dict[str, float] = {}

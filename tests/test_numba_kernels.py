@@ -104,7 +104,7 @@ def arrays(spec: ConvSpec, seed: int = 0):
 
 def run(algo, spec: ConvSpec, x, w, b, gy):
     """Forward and all gradients of ``algo``, in ``spec.dtype``; ``db`` None without bias."""
-    cast = [None if a is None else a.astype(spec.dtype) for a in (x, w, b, gy)]
+    cast = [None if a is None else a.astype(spec.dtype, copy=False) for a in (x, w, b, gy)]
     x, w, b, gy = cast
     y, saved = algo.forward(spec, x, w, b, True)
     dx = algo.input_grad(spec, gy, w, saved)
@@ -180,17 +180,25 @@ def test_im2col_layouts(monkeypatch, cols_bytes, min_columns, expect):
         assert rel_err(a, r) <= 1e-10
 
 
-def test_noncontiguous_inputs():
-    """Views (transposed, strided) are accepted and read correctly."""
+def test_noncontiguous_and_readonly_inputs_reuse_the_compiled_kernels():
+    """Views (transposed, strided) and read-only arrays are read correctly, and compile
+    nothing new: each kernel has at most one signature per data type."""
     shape = (2, 3, 3, (9, 8), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 3, True)
     spec = make_spec(shape)
     x, w, b, gy = arrays(spec)
     xv = np.asfortranarray(x)
     gyv = np.ascontiguousarray(np.swapaxes(gy, 2, 3)).swapaxes(2, 3)
+    frozen = [a.copy() for a in (x, w, b, gy)]
+    for a in frozen:
+        a.setflags(write=False)
     for algo in ALGORITHMS:
-        got = run(algo, spec, xv, w, b, gyv)
-        for a, r in zip(got, torch_answer(spec, x, w, b, gy)):
-            assert rel_err(a, r) <= 1e-10
+        for inputs in ((xv, w, b, gyv), frozen):
+            got = run(algo, spec, *inputs)
+            for a, r in zip(got, torch_answer(spec, x, w, b, gy)):
+                assert rel_err(a, r) <= 1e-10
+    for module in (depthwise, im2col):
+        for name in module._PARALLEL:
+            assert len(getattr(module, name).signatures) <= 2, getattr(module, name).signatures
 
 
 def test_supports():
@@ -262,6 +270,27 @@ def test_one_blas_thread_restores():
         inside = counts()
     assert all(n == 1 for n in inside)
     assert counts() == before
+
+
+def test_concurrent_calls_from_python_threads():
+    """Two Python threads running compiled convolutions at once get the right answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    shapes = [SHAPES[1], SHAPES[9]]
+    specs = [make_spec(shape) for shape in shapes]
+    inputs = [arrays(spec) for spec in specs]
+    expect = [torch_answer(spec, *a) for spec, a in zip(specs, inputs)]
+
+    def work(k):
+        algo = DEPTHWISE if DEPTHWISE.supports(specs[k]) else IM2COL
+        return [run(algo, specs[k], *inputs[k]) for _ in range(5)]
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(work, [0, 1, 0, 1]))
+    for k, runs in zip([0, 1, 0, 1], results):
+        for got in runs:
+            for a, r in zip(got, expect[k]):
+                assert rel_err(a, r) <= 1e-10
 
 
 # --- each kernel's numerical core against naive NumPy loops ----------------------------------

@@ -4,12 +4,13 @@ Importing this package imports no Numba: each algorithm compiles its kernels on
 its first call (cached on disk by Numba afterwards; see :mod:`._common`), so a
 process that never runs a large enough convolution never loads Numba.
 
-* :class:`~.depthwise.Depthwise` (``numba_depthwise``): ``groups == C == O``.
-* :class:`~.im2col.Im2colGemm` (``numba_im2col``): every shape.
+* :data:`DEPTHWISE` (:class:`~.depthwise.Depthwise`, ``numba_depthwise``):
+  ``groups == C == O``, any kernel, stride, dilation and padding.
+* :data:`IM2COL` (:class:`~.im2col.Im2colGemm`, ``numba_im2col``): every shape.
 
-:func:`choose` takes the plan of the NumPy backend and swaps in a compiled
-algorithm for each pass where one supports the convolution and was measured
-faster (``benchmarks/numba_layers.py``).
+Both handle 1-D, 2-D and 3-D convolutions in float32 and float64.  :func:`choose`
+takes the plan of the NumPy backend and swaps in a compiled algorithm for each pass
+where one supports the convolution and was measured faster.
 """
 
 from __future__ import annotations
@@ -24,16 +25,28 @@ IM2COL = Im2colGemm()
 #: The compiled algorithms, most specialised first.
 ALGORITHMS: tuple[Algorithm, ...] = (DEPTHWISE, IM2COL)
 
-#: Below this many multiply-adds (x2) in the forward, a convolution stays on the NumPy
-#: backend: compiling (or loading from the cache) costs more than it could ever save, and
-#: ``convprop demo``'s convolutions must never compile anything.
+#: Below this many multiply-adds (x2) in the forward a convolution stays on the fallback.
+#: Per call the compiled kernels were faster at every size measured (forward + both
+#: gradients, float32, CPU time: 0.2-0.7x the NumPy path from 162 flops to 38 Mflops),
+#: but the first compiled call of a process costs 0.2-2.5 s (importing Numba and SciPy,
+#: loading the kernels from Numba's cache) or, with no cache yet, tens of seconds of
+#: compiling.  Below 1 Mflop a call saves under 0.2 ms, so thousands of calls would be
+#: needed to repay that; ``convprop demo`` (a 3x3 input and a 2x2 kernel: 32 flops) and
+#: the explainers' worked examples sit far below it and never load Numba.
 MIN_FLOPS = 1_000_000
 
-__all__ = ["ALGORITHMS", "DEPTHWISE", "IM2COL", "MIN_FLOPS", "choose"]
+__all__ = ["ALGORITHMS", "DEPTHWISE", "IM2COL", "MIN_FLOPS", "choose", "compiled_for"]
 
 
 def compiled_for(spec: ConvSpec) -> Algorithm | None:
-    """The compiled algorithm measured fastest for ``spec``, or None to keep the fallback."""
+    """The compiled algorithm for ``spec``, or None to keep the fallback.
+
+    Measured with ``benchmarks/numba_layers.py --numpy`` on every layer of the conv
+    suite (forward + backward, float32): ``numba_depthwise`` and ``numba_im2col`` beat
+    the NumPy path on every layer they were given, the depthwise one by far on
+    depthwise layers (where im2col multiplies block-diagonal matrices), so the first
+    supporting algorithm of :data:`ALGORITHMS` is the choice above :data:`MIN_FLOPS`.
+    """
     if spec.flops < MIN_FLOPS:
         return None
     for algo in ALGORITHMS:
@@ -43,8 +56,12 @@ def compiled_for(spec: ConvSpec) -> Algorithm | None:
 
 
 def choose(spec: ConvSpec, fallback: Plan) -> Plan:
-    """The plan to run: the compiled algorithm for every pass it is measured faster on,
-    else ``fallback``'s algorithm for that pass."""
+    """The plan to run ``spec`` with: the compiled algorithm of :func:`compiled_for` for
+    all three passes, or ``fallback`` unchanged where there is none.
+
+    The compiled algorithms keep no state between passes; they were measured on whole
+    forward + backward steps (not pass by pass), so a plan is never mixed.
+    """
     algo = compiled_for(spec)
     if algo is None:
         return fallback

@@ -24,11 +24,17 @@ Numba routes to SciPy's BLAS; :func:`one_blas_thread` holds that BLAS library to
 thread for the call, so Numba's threads are the only pool running.
 
 **Threading layer** (:data:`THREADING_LAYER`, used unless ``NUMBA_THREADING_LAYER``
-is set): ``omp``.  Measured with ``benchmarks/numba_layers.py`` on 2 cores against
-``workqueue``, in one process with PyTorch (which loads its own OpenMP runtime):
-see the benchmark's docstring for the numbers; ``omp`` was as fast or faster on
-every suite layer, and its workers sleep after a call instead of spinning against
-the next library's threads for as long as the BLAS ones.
+is set): ``omp``, for three reasons.  It is thread-safe: convprop may be called from
+several Python threads at once (grad mode is per thread), and Numba's ``workqueue``
+layer does not support concurrent parallel launches (``tbb`` is not a dependency).
+The feasibility study before this backend measured the compiled depthwise kernel at
+0.58x PyTorch with ``omp`` and 0.86x with ``workqueue`` (2 cores, quiet machine);
+``workqueue`` only helped pipelines that ran a multi-threaded BLAS beside Numba's
+threads, which these kernels never do (their BLAS runs single-threaded inside the
+pool).  Re-measured here with ``benchmarks/numba_layers.py`` (``NUMBA_THREADING_LAYER=
+omp`` against ``workqueue``, in one process with PyTorch) on a machine whose two
+cores were shared with other work: the two layers' differences were smaller than
+the run-to-run noise, so nothing measured here overturns the study.
 """
 
 from __future__ import annotations
@@ -59,6 +65,12 @@ MAX_DIMS = 3
 #: while NaN and infinity keep their IEEE meaning.
 FASTMATH = frozenset({"reassoc", "contract", "nsz"})
 
+#: Numba's parallel transformations: only the explicit ``prange`` loops (each kernel splits
+#: its work by hand); the others find nothing to do in these kernels and cost compile time.
+PARALLEL_OPTIONS = {"prange": True, "comprehension": False, "reduction": False,
+                    "setitem": False, "stencil": False, "fusion": False, "numpy": False,
+                    "inplace_binop": False}
+
 _lock = threading.Lock()
 _notice = {"listener": None, "printed": False}
 _blas: dict[str, Any] = {}
@@ -84,7 +96,7 @@ def compile_kernels(module: ModuleType, serial: Sequence[str], parallel: Sequenc
         for name in serial:
             namespace[name] = numba.njit(cache=True, fastmath=set(FASTMATH))(namespace[name])
         for name in parallel:
-            namespace[name] = numba.njit(cache=True, parallel=True,
+            namespace[name] = numba.njit(cache=True, parallel=PARALLEL_OPTIONS,
                                          fastmath=set(FASTMATH))(namespace[name])
         namespace["_compiled"] = True
 
@@ -123,27 +135,36 @@ def one_blas_thread() -> Iterator[None]:
     """Hold the BLAS library that Numba's ``np.dot`` calls (SciPy's) to one thread.
 
     The kernels call it from each of Numba's threads; left at its default it would
-    start a second pool of threads inside every one of them.  The controller is
-    looked up once per process (listing the loaded libraries costs milliseconds).
+    start a second pool of threads inside every one of them.  The libraries are looked
+    up once per process (listing them costs milliseconds); calls from several Python
+    threads at once share one hold, and the first caller's setting returns when the
+    last one leaves.
     """
-    controller = _blas.get("controller")
-    if controller is None:
-        import scipy.linalg.cython_blas  # noqa: F401  (loads the library np.dot will call)
-        from threadpoolctl import ThreadpoolController
+    with _lock:
+        libs = _blas.get("libs")
+        if libs is None:
+            import scipy.linalg.cython_blas  # noqa: F401  (loads the library np.dot calls)
+            from threadpoolctl import ThreadpoolController
 
-        found = ThreadpoolController().select(user_api="blas").lib_controllers
-        # SciPy's wheels bundle their own BLAS (under scipy.libs); elsewhere NumPy and
-        # SciPy usually share one library, and holding all of them is the safe choice.
-        own = [lib for lib in found if "scipy.libs" in lib.filepath]
-        controller = _blas["controller"] = own or found
-    saved = [lib.num_threads for lib in controller]
-    for lib in controller:
-        lib.set_num_threads(1)
+            found = ThreadpoolController().select(user_api="blas").lib_controllers
+            # SciPy's wheels bundle their own BLAS (under scipy.libs); elsewhere NumPy and
+            # SciPy usually share one library, and holding all of them is the safe choice.
+            own = [lib for lib in found if "scipy.libs" in lib.filepath]
+            libs = _blas["libs"] = own or found
+            _blas["holders"] = 0
+        if _blas["holders"] == 0:
+            _blas["saved"] = [lib.num_threads for lib in libs]
+            for lib in libs:
+                lib.set_num_threads(1)
+        _blas["holders"] += 1
     try:
         yield
     finally:
-        for lib, n in zip(controller, saved):
-            lib.set_num_threads(n)
+        with _lock:
+            _blas["holders"] -= 1
+            if _blas["holders"] == 0:
+                for lib, n in zip(libs, _blas["saved"]):
+                    lib.set_num_threads(n)
 
 
 @dataclass(frozen=True)
@@ -186,10 +207,20 @@ def geometry(spec: ConvSpec) -> Geometry:
                     three(spec.padded, 1))
 
 
-def as3d(a: np.ndarray, lead: int, dtype: np.dtype) -> np.ndarray:
-    """``a`` of shape ``(*lead axes, *spatial)`` as a C-contiguous ``dtype`` array with
-    exactly three spatial axes (size-1 axes inserted before the first)."""
+def c_array(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``a`` as a writeable C-contiguous ``dtype`` array (a copy only where needed).
+
+    The kernels are compiled for exactly that array type: a read-only or strided
+    array would be a new signature, compiled again for tens of seconds.
+    """
     a = np.ascontiguousarray(a, dtype=dtype)
+    return a if a.flags.writeable else a.copy()
+
+
+def as3d(a: np.ndarray, lead: int, dtype: np.dtype) -> np.ndarray:
+    """``a`` of shape ``(*lead axes, *spatial)`` as a writeable C-contiguous ``dtype`` array
+    with exactly three spatial axes (size-1 axes inserted before the first)."""
+    a = c_array(a, dtype)
     spatial = a.shape[lead:]
     return a.reshape(a.shape[:lead] + (1,) * (MAX_DIMS - len(spatial)) + spatial)
 

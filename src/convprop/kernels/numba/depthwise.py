@@ -33,7 +33,7 @@ import numpy as np
 
 from ..spec import ConvSpec, Saved
 from . import _common
-from ._common import as3d, geometry, span, supported_dtype
+from ._common import as3d, c_array, geometry, span, supported_dtype
 
 prange = range  # numba.prange once compiled (see _common.compile_kernels)
 _compiled = False
@@ -313,7 +313,7 @@ class Depthwise:
         x5 = as3d(x, 2, spec.dtype)
         w4 = as3d(w.reshape((spec.c,) + tuple(spec.kernel)), 1, spec.dtype)
         bias = (np.zeros(spec.c, spec.dtype) if b is None
-                else np.ascontiguousarray(b, dtype=spec.dtype))
+                else c_array(b, spec.dtype))
         y5 = np.empty((spec.n, spec.c) + g.out, dtype=spec.dtype)
         _forward(x5, w4, bias, y5, g.before, g.padded, g.stride, g.dilation, _common.threads())
         return y5.reshape(spec.y_shape), None

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..spec import ConvSpec, Saved
 from . import _common
-from ._common import as3d, geometry, span, supported_dtype
+from ._common import as3d, c_array, geometry, span, supported_dtype
 
 prange = range  # numba.prange once compiled (see _common.compile_kernels)
 _compiled = False
@@ -62,9 +62,13 @@ def _pack(xn, c0, cols, col0, r0, r1, kernel, stride, dilation, before, out):
                     crow = cols[ci * T + (kd * KH + kh) * KW + kw]
                     off = kw * dw - bw
                     lo, hi = span(off, sw, W, OW)
+                    od = r0 // OH
+                    oh = r0 - od * OH - 1
                     for r in range(r0, r1):
-                        od = r // OH
-                        oh = r - od * OH
+                        oh += 1  # (od, oh) of row r, without a division per row
+                        if oh == OH:
+                            oh = 0
+                            od += 1
                         iz = od * sd + kd * dd - bd
                         iy = oh * sh + kh * dh - bh
                         start = col0 + (r - r0) * OW
@@ -105,9 +109,13 @@ def _col2im(cols, dxn, c0, col0, r0, r1, kernel, stride, dilation, before, out):
                     crow = cols[ci * T + (kd * KH + kh) * KW + kw]
                     off = kw * dw - bw
                     lo, hi = span(off, sw, W, OW)
+                    od = r0 // OH
+                    oh = r0 - od * OH - 1
                     for r in range(r0, r1):
-                        od = r // OH
-                        oh = r - od * OH
+                        oh += 1
+                        if oh == OH:
+                            oh = 0
+                            od += 1
                         iz = od * sd + kd * dd - bd
                         iy = oh * sh + kh * dh - bh
                         if iz < 0 or iz >= D or iy < 0 or iy >= H:
@@ -287,9 +295,9 @@ class Im2colGemm:
         g = geometry(spec)
         nthreads = _common.threads()
         x5 = as3d(x, 2, spec.dtype)
-        w3 = np.ascontiguousarray(w, dtype=spec.dtype).reshape(spec.groups, spec.og, spec.cg * spec.taps)
+        w3 = c_array(w, spec.dtype).reshape(spec.groups, spec.og, spec.cg * spec.taps)
         bias = (np.zeros(spec.o, spec.dtype) if b is None
-                else np.ascontiguousarray(b, dtype=spec.dtype))
+                else c_array(b, spec.dtype))
         y = np.empty(spec.y_shape, dtype=spec.dtype)
         if y.size:
             with _common.one_blas_thread():
@@ -303,9 +311,9 @@ class Im2colGemm:
         _kernels()
         g = geometry(spec)
         nthreads = _common.threads()
-        gy3 = np.ascontiguousarray(gy, dtype=spec.dtype).reshape(spec.n, spec.o, spec.positions)
-        wt3 = np.ascontiguousarray(np.asarray(w, dtype=spec.dtype).reshape(
-            spec.groups, spec.og, -1).transpose(0, 2, 1))
+        gy3 = c_array(gy, spec.dtype).reshape(spec.n, spec.o, spec.positions)
+        wt3 = c_array(np.asarray(w).reshape(spec.groups, spec.og, spec.cg * spec.taps)
+                      .transpose(0, 2, 1), spec.dtype)
         dx5 = np.zeros((spec.n, spec.c) + g.size, dtype=spec.dtype)
         if dx5.size and gy3.size:
             with _common.one_blas_thread():
@@ -321,7 +329,7 @@ class Im2colGemm:
         g = geometry(spec)
         nthreads = _common.threads()
         x5 = as3d(x, 2, spec.dtype)
-        gy3 = np.ascontiguousarray(gy, dtype=spec.dtype).reshape(spec.n, spec.o, spec.positions)
+        gy3 = c_array(gy, spec.dtype).reshape(spec.n, spec.o, spec.positions)
         dwt = np.zeros((nthreads, spec.groups, spec.og, spec.cg * g.taps), dtype=spec.dtype)
         dbt = np.zeros((nthreads, spec.o), dtype=spec.dtype)
         if gy3.size and x5.size:
