@@ -124,10 +124,17 @@ def _watch_compiles() -> None:
 
 
 def threads() -> int:
-    """Threads each compiled call splits its work over (``numba.set_num_threads`` sets it)."""
+    """Threads each compiled call splits its work over: ``convprop.kernels.set_threads``'s
+    count (the same setting as the NumPy kernels' pool), at most the threads Numba launched;
+    Numba's own count for the calling thread is set to match."""
     import numba
 
-    return int(numba.get_num_threads())
+    from .._pool import get_threads
+
+    n = max(1, min(get_threads(), int(numba.config.NUMBA_NUM_THREADS)))
+    if numba.get_num_threads() != n:
+        numba.set_num_threads(n)
+    return n
 
 
 @contextmanager
