@@ -6,7 +6,8 @@
 - ``device=`` and ``dtype=`` on every layer constructor that takes them in PyTorch;
 - the padding layers that take no fill ``value``;
 - the dtype aliases of ``torch.*`` (``cp.int``, ``cp.long``, ...);
-- the plain wording of a kernel larger than its input.
+- the plain wording of a kernel larger than its input (and of a transposed convolution's
+  empty output), naming the axis.
 
 Values are compared in float64 at 1e-10; every error rule has a test.
 """
@@ -456,6 +457,8 @@ KERNEL_MESSAGES = [
      "kernel 3 is larger than the input's width 2 (+0 padding)"),
     (lambda: nn.Conv2d(1, 1, 9)(rand(1, 1, 8, 9)),
      "kernel 9 is larger than the input's height 8 (+0 padding)"),
+    (lambda: F.conv_transpose2d(rand(1, 2, 3, 1), rand(2, 1, 2, 2), padding=(0, 2)),
+     "transposed convolution output size would be -2 (< 1) along the width; reduce padding"),
 ]
 
 

@@ -207,12 +207,12 @@ def transpose_output_shape(
     ``(X - 1)*S - 2P + d*(K - 1) + output_padding + 1``."""
     full = transpose_full_shape(sizes, kernel, stride, output_padding, dilation)
     out = tuple(f - 2 * p for f, p in zip(full, padding))
+    names = _AXIS_NAMES.get(len(out))
     for i, o in enumerate(out):
         if o < 1:
-            raise ValueError(
-                f"transposed convolution output size would be {o} (< 1) in spatial dimension {i}; "
-                f"reduce padding"
-            )
+            axis = f"the {names[i]}" if names else f"spatial axis {i}"
+            raise ValueError(f"transposed convolution output size would be {o} (< 1) along "
+                             f"{axis}; reduce padding")
     return out
 
 
