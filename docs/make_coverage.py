@@ -611,14 +611,15 @@ def argument_differences(theirs: object, ours: object
 
 
 def _signature_note(name: str, theirs: object, ours: object) -> str:
-    """Generated: ``inplace=`` is accepted but computes out of place; arguments PyTorch takes
+    """Generated: ``inplace=`` is accepted but computes out of place (outside
+    :data:`WRITES_IN_PLACE`); arguments PyTorch takes
     that convprop does not, the other way round, and renamed ones (:data:`SWITCHES` are
     summed up per area instead; operators' argument names do not matter)."""
     if name.startswith("__"):
         return ""
     mine = _arguments(ours) if callable(ours) and not isinstance(ours, types.ModuleType) else None
     notes = []
-    if mine is not None and "inplace" in mine[0]:
+    if mine is not None and "inplace" in mine[0] and name not in WRITES_IN_PLACE:
         notes.append("`inplace=True` is accepted and computes out of place")
     lacks, adds, renamed = argument_differences(theirs, ours)
     lacks = [a for a in lacks if a not in SWITCHES]
@@ -630,6 +631,10 @@ def _signature_note(name: str, theirs: object, ours: object) -> str:
         notes.append("; ".join(f"`{t}=` is `{c}=` here" for t, c in renamed))
     return "; ".join(notes)
 
+
+#: Where ``inplace=True`` writes into the input, as PyTorch (its in-place rules): no note.
+WRITES_IN_PLACE = {"dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
+                   "feature_alpha_dropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d"}
 
 #: PyTorch arguments that are plumbing, not options (``enable_grad(orig_func)``).
 _INTERNAL_ARGUMENTS = {"orig_func"}

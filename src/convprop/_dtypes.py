@@ -82,6 +82,30 @@ def check_device(device: Any, where: str) -> None:
                          "only (use 'cpu')")
 
 
+def factory_dtype(where: str, device: Any = None, dtype: Any = None) -> np.dtype:
+    """The parameter dtype that a layer's ``device=`` and ``dtype=`` arguments (PyTorch's
+    factory keywords) ask for.
+
+    ``device`` must name the CPU (see :func:`check_device`); ``dtype`` is a floating
+    dtype in any spelling :func:`to_dtype` reads, and ``None`` means the default
+    dtype (float32 unless :func:`set_default_dtype` changed it), as in PyTorch.
+
+    Raises:
+        ValueError: for a device other than the CPU, naming it and ``where``.
+        TypeError: for a dtype that is not floating, naming it and ``where``.
+    """
+    check_device(device, where)
+    if dtype is None:
+        return _default_dtype
+    try:
+        d = to_dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"{where}: {e}") from None
+    if d.kind != "f":
+        raise TypeError(f"{where}: dtype must be a floating type (parameters are learned), got {d}")
+    return d
+
+
 def is_device(x: Any) -> bool:
     """Whether a ``to()`` argument names a device (a string that is no dtype name, or a
     torch.device) rather than a dtype."""

@@ -151,6 +151,10 @@ def output_size(
     return out[0] if scalar else out
 
 
+# what a user calls each spatial axis, by the number of spatial axes (PyTorch's L, DHW)
+_AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
 def conv_output_shape(
     sizes: Sequence[int],
     kernel: Sequence[int],
@@ -158,17 +162,17 @@ def conv_output_shape(
     pads: Pairs,
     dilation: Sequence[int],
 ) -> tuple[int, ...]:
-    """Per-dimension output sizes; raises if the dilated kernel exceeds the padded input."""
+    """Per-dimension output sizes; raises if the dilated kernel exceeds the padded input,
+    naming the axis (length; height, width; depth, height, width) in plain words."""
     out = []
+    names = _AXIS_NAMES.get(len(sizes))
     for i, (x, k, s, (pb, pa), d) in enumerate(zip(sizes, kernel, stride, pads, dilation)):
         span = d * (k - 1) + 1
         padded = x + pb + pa
         if span > padded:
-            size = f"{k} (dilated: {span})" if d > 1 else f"{k}"
-            raise ValueError(
-                f"kernel size {size} is larger than the padded input ({x} + padding = {padded}) "
-                f"in spatial dimension {i} (counted from the first spatial axis)"
-            )
+            what = f"dilated kernel {span} ({k} taps, dilation {d})" if d > 1 else f"kernel {k}"
+            axis = f"{names[i]} {x}" if names else f"size {x} along spatial axis {i}"
+            raise ValueError(f"{what} is larger than the input's {axis} (+{pb + pa} padding)")
         out.append((padded - span) // s + 1)
     return tuple(out)
 
@@ -203,12 +207,12 @@ def transpose_output_shape(
     ``(X - 1)*S - 2P + d*(K - 1) + output_padding + 1``."""
     full = transpose_full_shape(sizes, kernel, stride, output_padding, dilation)
     out = tuple(f - 2 * p for f, p in zip(full, padding))
+    names = _AXIS_NAMES.get(len(out))
     for i, o in enumerate(out):
         if o < 1:
-            raise ValueError(
-                f"transposed convolution output size would be {o} (< 1) in spatial dimension {i}; "
-                f"reduce padding"
-            )
+            axis = f"the {names[i]}" if names else f"spatial axis {i}"
+            raise ValueError(f"transposed convolution output size would be {o} (< 1) along "
+                             f"{axis}; reduce padding")
     return out
 
 

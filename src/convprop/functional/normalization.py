@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Tensor, as_tensor
-from ..random import numpy_generator
+from .dropout import _check_p, _dropout
 
 
 def _array(value: Any) -> np.ndarray | None:
@@ -337,28 +337,26 @@ def local_response_norm(input: Any, size: int, alpha: float = 1e-4, beta: float 
     return x / (div * alpha + k) ** beta
 
 
-def dropout(input: Any, p: float = 0.5, training: bool = True,
+def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False, *,
             generator: Any = None) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by ``1/(1 - p)``.
 
-    Outside training (or with ``p = 0``) the input is returned unchanged.  The
-    backward multiplies by the same mask.
+    Outside training, with ``p = 0`` or on an empty input the input itself is
+    returned; ``p = 1`` gives zeros.  The backward multiplies by the same mask
+    (``dx = g * m``).  The mask is the one :func:`convprop.functional.dropout2d` and
+    its relatives draw, one entry per element.
 
     Args:
         input: any shape.
         p: drop probability in [0, 1].
         training: apply dropout at all.
+        inplace: make ``input`` hold the result (PyTorch's in-place rules: inside a
+            graph it takes on the new history; a leaf that requires grad is refused).
         generator: a :class:`convprop.Generator` (or NumPy generator) for the mask;
             without one, convprop's default stream, which :func:`convprop.manual_seed` seeds.
+
+    Returns:
+        the input's shape.
     """
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
-    x = as_tensor(input)
-    if not training or p == 0.0:
-        return x
-    rng = numpy_generator(generator)
-    if p == 1.0:
-        mask = np.zeros(x.shape, dtype=x.dtype)
-    else:
-        mask = (rng.random(x.shape) < 1.0 - p).astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))
-    return Tensor._wrap(x.data * mask, (x,), lambda g: (g * mask,))
+    p = _check_p("dropout", p)
+    return _dropout("dropout", as_tensor(input), p, training, inplace, False, False, generator)

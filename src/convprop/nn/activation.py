@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .._dtypes import factory_dtype
 from ..autograd import Tensor, as_tensor
 from ..functional import activation as A
 from . import init
@@ -253,8 +254,8 @@ class PReLU(Module):
     Args:
         num_parameters: 1, or the number of input channels (axis 1).
         init: the initial slope.
-        device: ``None`` or ``"cpu"``.
-        dtype: the weight's dtype (float32 by default).
+        device: ``None``, ``"cpu"`` or a torch CPU device (convprop runs on the CPU).
+        dtype: the weight's dtype (the default dtype, float32, unless given).
 
     Attributes:
         weight: ``(num_parameters,)``.
@@ -265,11 +266,9 @@ class PReLU(Module):
         super().__init__()
         if not isinstance(num_parameters, (int, np.integer)) or num_parameters < 1:
             raise ValueError(f"PReLU: num_parameters must be a positive int, got {num_parameters!r}")
-        if device not in (None, "cpu"):
-            raise ValueError(f"PReLU: device must be None or 'cpu', got {device!r}")
+        dt = factory_dtype("PReLU", device, dtype)
         self.num_parameters, self.init = int(num_parameters), init
-        self.weight = Parameter(np.full(self.num_parameters, init,
-                                        dtype=np.dtype(dtype or np.float32)))
+        self.weight = Parameter(np.full(self.num_parameters, init, dtype=dt))
 
     def reset_parameters(self) -> None:
         self.weight.data[...] = self.init

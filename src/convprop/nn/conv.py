@@ -7,19 +7,13 @@ from typing import Any
 
 import numpy as np
 
+from .._dtypes import factory_dtype
 from .._windows import _is_int, ntuple, positive, transpose_output_shape
 from ..autograd import Tensor, as_tensor
 from ..functional.conv import PADDING_MODES, conv_nd, conv_transpose_nd
 from . import init
 from ._checks import size_arg
 from .module import Module, Parameter
-
-
-def _dtype(dtype: Any) -> np.dtype:
-    dt = np.dtype(np.float32 if dtype is None else dtype)
-    if dt.kind != "f":
-        raise TypeError(f"dtype must be floating, got {dt}")
-    return dt
 
 
 def check_input(layer: Module, x: Tensor, nd: int, channels: int) -> None:
@@ -40,9 +34,10 @@ class _ConvNd(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int],
                  stride: int | Sequence[int], padding: Any, dilation: int | Sequence[int],
                  groups: int, bias: bool, padding_mode: str, output_padding: Any = 0,
-                 dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None) -> None:
         super().__init__()
         nd, name = self.nd, type(self).__name__
+        dt = factory_dtype(name, device, dtype)
         in_channels = size_arg(name, "in_channels", in_channels)
         out_channels = size_arg(name, "out_channels", out_channels)
         if not _is_int(groups) or groups < 1:
@@ -75,7 +70,6 @@ class _ConvNd(Module):
             self.padding = ntuple(padding, nd, "padding")
         self.output_padding = ntuple(output_padding, nd, "output_padding")
         self.padding_mode = padding_mode
-        dt = _dtype(dtype)
         if self.transposed:
             shape = (in_channels, out_channels // groups) + self.kernel_size
         else:
@@ -112,9 +106,9 @@ class _Conv(_ConvNd):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int],
                  stride: int | Sequence[int] = 1, padding: Any = 0,
                  dilation: int | Sequence[int] = 1, groups: int = 1, bias: bool = True,
-                 padding_mode: str = "zeros", dtype: Any = None) -> None:
+                 padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, 0, dtype)
+                         groups, bias, padding_mode, 0, device, dtype)
 
     def forward(self, input: Any) -> Tensor:
         x = as_tensor(input)
@@ -130,7 +124,8 @@ class Conv1d(_Conv):
     """1-D convolution over ``(N, C_in, L)``; weight ``(C_out, C_in/groups, K)``.
 
     Arguments as :func:`convprop.functional.conv1d` plus ``in_channels``,
-    ``out_channels``, ``kernel_size``, ``bias`` and ``dtype`` (float32 by default).
+    ``out_channels``, ``kernel_size``, ``bias``, ``device`` (the CPU) and ``dtype``
+    (the default dtype, float32, unless given).
     Initialised as PyTorch: weight and bias ``U(±1/sqrt(C_in/groups * K))``.
     """
 
@@ -141,7 +136,8 @@ class Conv2d(_Conv):
     """2-D convolution over ``(N, C_in, H, W)``; weight ``(C_out, C_in/groups, KH, KW)``.
 
     Arguments as :func:`convprop.functional.conv2d` plus ``in_channels``,
-    ``out_channels``, ``kernel_size``, ``bias`` and ``dtype`` (float32 by default).
+    ``out_channels``, ``kernel_size``, ``bias``, ``device`` (the CPU) and ``dtype``
+    (the default dtype, float32, unless given).
     Initialised as PyTorch: weight and bias ``U(±1/sqrt(C_in/groups * KH * KW))``.
     """
 
@@ -152,7 +148,8 @@ class Conv3d(_Conv):
     """3-D convolution over ``(N, C_in, D, H, W)``; weight ``(C_out, C_in/groups, KD, KH, KW)``.
 
     Arguments as :func:`convprop.functional.conv3d` plus ``in_channels``,
-    ``out_channels``, ``kernel_size``, ``bias`` and ``dtype`` (float32 by default).
+    ``out_channels``, ``kernel_size``, ``bias``, ``device`` (the CPU) and ``dtype``
+    (the default dtype, float32, unless given).
     """
 
     nd = 3
@@ -165,9 +162,9 @@ class _ConvTranspose(_ConvNd):
                  stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
                  output_padding: int | Sequence[int] = 0, groups: int = 1, bias: bool = True,
                  dilation: int | Sequence[int] = 1, padding_mode: str = "zeros",
-                 dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, output_padding, dtype)
+                         groups, bias, padding_mode, output_padding, device, dtype)
 
     def _output_padding(self, x: Tensor, output_size: Sequence[int] | None) -> tuple[int, ...]:
         """PyTorch's rule: the ``output_padding`` that makes the output ``output_size``."""
@@ -201,7 +198,8 @@ class _ConvTranspose(_ConvNd):
 class ConvTranspose1d(_ConvTranspose):
     """1-D transposed convolution; weight ``(C_in, C_out/groups, K)``.
 
-    Arguments as :func:`convprop.functional.conv_transpose1d`; ``forward`` also
+    Arguments as :func:`convprop.functional.conv_transpose1d` plus ``device`` and ``dtype``
+    (as :class:`Conv1d`); ``forward`` also
     takes ``output_size`` to pick the ``output_padding``, as in PyTorch.
     """
 
@@ -211,7 +209,8 @@ class ConvTranspose1d(_ConvTranspose):
 class ConvTranspose2d(_ConvTranspose):
     """2-D transposed convolution; weight ``(C_in, C_out/groups, KH, KW)``.
 
-    Arguments as :func:`convprop.functional.conv_transpose2d`; ``forward`` also
+    Arguments as :func:`convprop.functional.conv_transpose2d` plus ``device`` and ``dtype``
+    (as :class:`Conv2d`); ``forward`` also
     takes ``output_size`` to pick the ``output_padding``, as in PyTorch.
     """
 
@@ -221,7 +220,8 @@ class ConvTranspose2d(_ConvTranspose):
 class ConvTranspose3d(_ConvTranspose):
     """3-D transposed convolution; weight ``(C_in, C_out/groups, KD, KH, KW)``.
 
-    Arguments as :func:`convprop.functional.conv_transpose3d`; ``forward`` also
+    Arguments as :func:`convprop.functional.conv_transpose3d` plus ``device`` and ``dtype``
+    (as :class:`Conv3d`); ``forward`` also
     takes ``output_size`` to pick the ``output_padding``, as in PyTorch.
     """
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
+from .._dtypes import factory_dtype
 from ..autograd import Tensor, as_tensor
 from ..functional.linear import linear
 from . import init
 from ._checks import size_arg
-from .conv import _dtype
 from .module import Module, Parameter
 
 
@@ -21,7 +21,8 @@ class Linear(Module):
         in_features: size of each input's last axis.
         out_features: size of each output's last axis.
         bias: learn an additive bias.
-        dtype: parameter dtype (float32 by default).
+        device: ``None``, ``"cpu"`` or a torch CPU device (convprop runs on the CPU).
+        dtype: parameter dtype (the default dtype, float32, unless given).
 
     Shapes:
         input ``(*, in_features)`` -> output ``(*, out_features)``; weight
@@ -30,12 +31,12 @@ class Linear(Module):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None) -> None:
         super().__init__()
+        dt = factory_dtype("Linear", device, dtype)
         self.in_features = size_arg("Linear", "in_features", in_features, minimum=0)
         self.out_features = size_arg("Linear", "out_features", out_features, minimum=0)
         in_features, out_features = self.in_features, self.out_features
-        dt = _dtype(dtype)
         self.weight = Parameter(np.empty((out_features, in_features), dtype=dt))
         if bias:
             self.bias = Parameter(np.empty(out_features, dtype=dt))

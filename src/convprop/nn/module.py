@@ -13,8 +13,10 @@ convprop and PyTorch models of the same architecture unchanged.
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import chain
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -451,11 +453,53 @@ class Module:
         return head + "\n" + "\n".join(lines) + "\n)"
 
 
+def _position(container: Module, idx: Any) -> int:
+    """``idx`` as a position among ``container``'s children (negative counts from the end)."""
+    name, n = type(container).__name__, len(container._modules)
+    try:
+        i = operator.index(idx)
+    except TypeError:
+        raise TypeError(f"{name} indices must be integers or slices, "
+                        f"not {type(idx).__name__}") from None
+    if not -n <= i < n:
+        raise IndexError(f"{name}: index {i} is out of range for {n} modules")
+    return i % n
+
+
+def _insert_position(container: Module, index: Any, module: Any) -> int:
+    """Where ``insert(index, module)`` puts ``module``: ``-n <= index <= n``, as PyTorch."""
+    name, n = type(container).__name__, len(container._modules)
+    if not isinstance(module, Module):
+        raise TypeError(f"{name}.insert: module must be a Module, got {type(module).__name__}")
+    i = operator.index(index)
+    if not -n <= i <= n:
+        raise IndexError(f"{name}.insert: index {i} is out of range for {n} modules "
+                         f"(-{n}..{n})")
+    return i + n if i < 0 else i
+
+
+def _renumber(container: Module, modules: Iterable[Module]) -> None:
+    """Make ``modules`` the children ``"0"``, ``"1"``, ... of ``container``, in order.
+
+    After a delete or an insert PyTorch numbers a container's children afresh, so
+    state-dict keys stay ``"0.weight"``, ``"1.weight"``, ... with no gaps."""
+    modules = list(modules)
+    for key in list(container._modules):
+        delattr(container, key)
+    for i, m in enumerate(modules):
+        container.add_module(str(i), m)
+
+
 class Sequential(Module):
     """Modules applied one after another; children are named ``"0"``, ``"1"``, ...
 
     Args:
         *modules: the modules in order, or a single ``OrderedDict`` of name -> module.
+
+    Indexing, slicing (a ``Sequential`` of the same modules), ``append``, ``extend``,
+    ``insert``, ``pop``, item assignment and ``del`` behave as PyTorch's: after a
+    delete or an insert the children are numbered ``"0"``, ``"1"``, ... afresh.
+    ``+`` and ``+=`` take another ``Sequential``.
     """
 
     def __init__(self, *modules: Module | Mapping[str, Module]) -> None:
@@ -483,26 +527,100 @@ class Sequential(Module):
 
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
-            return Sequential(OrderedDict(list(self._modules.items())[index]))
-        items = list(self._modules.values())
-        return items[index]
+            return type(self)(OrderedDict(list(self._modules.items())[index]))
+        return list(self._modules.values())[_position(self, index)]
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        setattr(self, list(self._modules)[_position(self, index)], module)
+
+    def __delitem__(self, index: int | slice) -> None:
+        keys = list(self._modules)
+        for key in (keys[index] if isinstance(index, slice) else [keys[_position(self, index)]]):
+            delattr(self, key)
+        _renumber(self, self._modules.values())
+
+    def pop(self, index: int | slice) -> Any:
+        """Remove and return the module at ``index`` (a ``Sequential`` for a slice)."""
+        module = self[index]
+        del self[index]
+        return module
 
     def append(self, module: Module) -> Sequential:
         self.add_module(str(len(self)), module)
         return self
 
+    def extend(self, sequential: Iterable[Module]) -> Sequential:
+        """Append every module of ``sequential`` (any iterable of modules)."""
+        if not isinstance(sequential, Iterable):
+            raise TypeError(f"Sequential.extend takes an iterable of modules, "
+                            f"got {type(sequential).__name__}")
+        for m in list(sequential):
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> Sequential:
+        """Put ``module`` before position ``index`` (``-len <= index <= len``)."""
+        i = _insert_position(self, index, module)
+        if list(self._modules) != [str(j) for j in range(len(self))]:
+            raise ValueError(f"Sequential.insert needs children numbered 0, 1, ... (as PyTorch); "
+                             f"this one has named children {list(self._modules)}")
+        modules = list(self._modules.values())
+        _renumber(self, modules[:i] + [module] + modules[i:])
+        return self
+
+    def _sequential(self, other: Any) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but "
+                             f"{type(other).__name__} is given")
+        return other
+
+    def __add__(self, other: Sequential) -> Sequential:
+        return Sequential(*self, *self._sequential(other))
+
+    def __iadd__(self, other: Sequential) -> Sequential:
+        return self.extend(self._sequential(other))
+
 
 class ModuleList(Module):
-    """A list of modules, registered as children ``"0"``, ``"1"``, ... (no ``forward``)."""
+    """A list of modules, registered as children ``"0"``, ``"1"``, ... (no ``forward``).
 
-    def __init__(self, modules: Iterable[Module] = ()) -> None:
+    Args:
+        modules: an iterable of modules (or ``None``).
+
+    Indexing, slicing (a ``ModuleList``), ``append``, ``extend``, ``insert``, ``pop``,
+    item assignment, ``del``, ``+`` and ``+=`` behave as PyTorch's: after a delete or
+    an insert the children are numbered ``"0"``, ``"1"``, ... afresh.
+    """
+
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
-        for m in modules:
-            self.append(m)
+        if modules is not None:
+            self.extend(modules)
 
     def append(self, module: Module) -> ModuleList:
         self.add_module(str(len(self._modules)), module)
         return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        """Append every module of ``modules``."""
+        if not isinstance(modules, Iterable):
+            raise TypeError(f"ModuleList.extend should be called with an iterable, "
+                            f"but got {type(modules).__name__}")
+        for m in list(modules):
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        """Put ``module`` before position ``index`` (``-len <= index <= len``)."""
+        i = _insert_position(self, index, module)
+        modules = list(self._modules.values())
+        _renumber(self, modules[:i] + [module] + modules[i:])
+
+    def pop(self, index: int | slice) -> Any:
+        """Remove and return the module at ``index`` (a ``ModuleList`` for a slice)."""
+        module = self[index]
+        del self[index]
+        return module
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -510,5 +628,23 @@ class ModuleList(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def __getitem__(self, index: int) -> Module:
-        return list(self._modules.values())[index]
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return type(self)(list(self._modules.values())[index])
+        return self._modules[str(_position(self, index))]
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        setattr(self, str(_position(self, index)), module)
+
+    def __delitem__(self, index: int | slice) -> None:
+        positions = range(len(self))[index] if isinstance(index, slice) else [
+            _position(self, index)]
+        for i in positions:
+            delattr(self, str(i))
+        _renumber(self, self._modules.values())
+
+    def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
+        return self.extend(modules)
+
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
+        return ModuleList(chain(self, other))

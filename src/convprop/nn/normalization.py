@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._dtypes import factory_dtype
 from ..autograd import Tensor, as_tensor
 from ..functional.normalization import (
     batch_norm,
@@ -18,7 +19,6 @@ from ..functional.normalization import (
     local_response_norm,
 )
 from . import init
-from .conv import _dtype
 from .module import Module, Parameter
 
 _LAYOUTS = {2: "(N, C)", 3: "(N, C, L)", 4: "(N, C, H, W)", 5: "(N, C, D, H, W)"}
@@ -28,13 +28,13 @@ class _BatchNorm(Module):
     ranks: tuple[int, ...] = ()
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True, dtype: Any = None,
-                 *, bias: bool = True) -> None:
+                 affine: bool = True, track_running_stats: bool = True, device: Any = None,
+                 dtype: Any = None, *, bias: bool = True) -> None:
         super().__init__()
+        dt = factory_dtype(type(self).__name__, device, dtype)
         self.has_bias = affine and bias
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        dt = _dtype(dtype)
         if affine:
             self.weight = Parameter(np.ones(num_features, dtype=dt))
         else:
@@ -97,7 +97,8 @@ class BatchNorm1d(_BatchNorm):
         affine: learn a per-channel scale (``weight``, ones) and shift (``bias``, zeros).
         bias: with ``affine``, whether to learn the shift (keyword only, PyTorch 2.13).
         track_running_stats: keep ``running_mean``/``running_var`` for ``eval()``.
-        dtype: parameter dtype (float32 by default).
+        device: ``None``, ``"cpu"`` or a torch CPU device (convprop runs on the CPU).
+        dtype: parameter and running-statistics dtype (the default dtype, float32, unless given).
     """
 
     ranks = (2, 3)
@@ -122,9 +123,9 @@ class _InstanceNorm(_BatchNorm):
     nd = 0
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = False, track_running_stats: bool = False, dtype: Any = None,
-                 *, bias: bool = True) -> None:
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype,
+                 affine: bool = False, track_running_stats: bool = False, device: Any = None,
+                 dtype: Any = None, *, bias: bool = True) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype,
                          bias=bias)
 
     def forward(self, input: Any) -> Tensor:
@@ -164,7 +165,8 @@ class InstanceNorm1d(_InstanceNorm):
         momentum: weight of each new batch in the running statistics (None: they stay put).
         affine: learn a per-channel scale and shift (default False, as PyTorch).
         track_running_stats: keep running statistics and use them in ``eval()``.
-        dtype: parameter dtype (float32 by default).
+        device: ``None``, ``"cpu"`` or a torch CPU device (convprop runs on the CPU).
+        dtype: parameter and running-statistics dtype (the default dtype, float32, unless given).
         bias: with ``affine``, whether to learn the shift (keyword only).
     """
 
@@ -193,20 +195,22 @@ class GroupNorm(Module):
         num_channels: ``C`` of the ``(N, C, *)`` input.
         eps: added to the variance.
         affine: learn a per-channel scale (ones) and shift (zeros).
-        dtype: parameter dtype (float32 by default).
+        device: ``None``, ``"cpu"`` or a torch CPU device (convprop runs on the CPU).
+        dtype: parameter dtype (the default dtype, float32, unless given).
         bias: with ``affine``, whether to learn the shift (keyword only).
     """
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
-                 affine: bool = True, dtype: Any = None, *, bias: bool = True) -> None:
+                 affine: bool = True, device: Any = None, dtype: Any = None, *,
+                 bias: bool = True) -> None:
         super().__init__()
+        dt = factory_dtype("GroupNorm", device, dtype)
         if num_groups < 1 or num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
                              f"num_groups ({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = (
             num_groups, num_channels, eps, affine)
         self.has_bias = affine and bias
-        dt = _dtype(dtype)
         if affine:
             self.weight = Parameter(np.ones(num_channels, dtype=dt))
         else:
@@ -244,12 +248,15 @@ class LayerNorm(Module):
         eps: added to the variance.
         elementwise_affine: learn an elementwise scale (ones) and shift (zeros).
         bias: with ``elementwise_affine``, whether to learn the shift.
-        dtype: parameter dtype (float32 by default).
+        device: ``None``, ``"cpu"`` or a torch CPU device (convprop runs on the CPU).
+        dtype: parameter dtype (the default dtype, float32, unless given).
     """
 
     def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
-                 elementwise_affine: bool = True, bias: bool = True, dtype: Any = None) -> None:
+                 elementwise_affine: bool = True, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
         super().__init__()
+        dt = factory_dtype("LayerNorm", device, dtype)
         shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(
             normalized_shape)
         if not all(isinstance(v, (int, np.integer)) and v >= 0 for v in shape):
@@ -257,7 +264,6 @@ class LayerNorm(Module):
                             f"got {normalized_shape!r}")
         self.normalized_shape = tuple(int(v) for v in shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        dt = _dtype(dtype)
         if elementwise_affine:
             self.weight = Parameter(np.ones(self.normalized_shape, dtype=dt))
         else:
@@ -301,17 +307,24 @@ class LocalResponseNorm(Module):
 
 class Dropout(Module):
     """Zero each element with probability ``p`` in training, scaling the rest by
-    ``1/(1-p)``; the identity in ``eval()``.  Masks come from the generator that
-    :func:`convprop.nn.init.manual_seed` seeds."""
+    ``1/(1-p)``; the identity in ``eval()``.  Masks come from convprop's default
+    stream (:func:`convprop.manual_seed`); see :func:`convprop.functional.dropout`.
+
+    Args:
+        p: drop probability in [0, 1].
+        inplace: write the result into the input (PyTorch's in-place rules).
+    """
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+            raise TypeError(f"Dropout: p must be a number, got {type(p).__name__}")
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+            raise ValueError(f"Dropout: p must be in [0, 1] (a probability), got {p}")
         self.p, self.inplace = p, inplace
 
     def forward(self, input: Any) -> Tensor:
-        return dropout(input, self.p, self.training, init.generator())
+        return dropout(input, self.p, self.training, self.inplace)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"

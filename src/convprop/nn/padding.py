@@ -28,15 +28,20 @@ def _pad_tuple(padding: int | Sequence[int], nd: int, name: str) -> tuple[int, .
 
 
 class _PadNd(Module):
+    """A padding layer: ``padding`` only (PyTorch's reflection, replication and circular
+    layers take no fill ``value``; the constant layers add one)."""
+
     nd = 0
     mode = "constant"
     # the ranks PyTorch's module accepts; ZeroPad and ConstantPad accept any rank
     check_rank = True
 
-    def __init__(self, padding: int | Sequence[int], value: float = 0.0) -> None:
+    def __init__(self, padding: int | Sequence[int]) -> None:
         super().__init__()
         self.padding = _pad_tuple(padding, self.nd, type(self).__name__)
-        self.value = value
+
+    def _pad(self, x: Tensor) -> Tensor:
+        return pad(x, self.padding, self.mode)
 
     def forward(self, input: Any) -> Tensor:
         x = as_tensor(input)
@@ -47,7 +52,7 @@ class _PadNd(Module):
             raise ValueError(f"{type(self).__name__} pads {self.nd} trailing dims, got input of "
                              f"shape {x.shape}")
         try:
-            return pad(x, self.padding, self.mode, self.value)
+            return self._pad(x)
         except ValueError as e:
             raise ValueError(f"{type(self).__name__}{self.padding}: {e}") from e
 
@@ -59,7 +64,11 @@ class _ConstantPadNd(_PadNd):
     check_rank = False
 
     def __init__(self, padding: int | Sequence[int], value: float) -> None:
-        super().__init__(padding, value)
+        super().__init__(padding)
+        self.value = value
+
+    def _pad(self, x: Tensor) -> Tensor:
+        return pad(x, self.padding, "constant", self.value)
 
     def extra_repr(self) -> str:
         return f"padding={self.padding}, value={self.value}"
