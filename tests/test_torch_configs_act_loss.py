@@ -13,12 +13,10 @@ cannot run counts as unsupported; the tests require none.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import sys
 import warnings
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -56,19 +54,6 @@ FUNCTIONALS = frozenset(
      "smooth_l1_loss", "soft_margin_loss", "triplet_margin_loss"])
 
 
-def _inputs(values: tuple) -> tuple[list, list]:
-    """The same inputs for torch (fresh leaves) and convprop (Tensors, or int arrays)."""
-    tin, cin = [], []
-    for v in tc.as_float64(values):
-        if isinstance(v, torch.Tensor) and v.is_floating_point():
-            want = bool(v.requires_grad)
-            tin.append(v.detach().clone().requires_grad_(want))
-            cin.append(cp.Tensor(v.detach().numpy().copy(), requires_grad=want))
-        else:
-            tin.append(v)
-            cin.append(tc.to_numpy(v))
-    return tin, cin
-
 
 def _compare(yc, yt, cin, tin, cparams=(), tparams=()) -> None:
     assert yc.shape == tuple(yt.shape), f"shape {yc.shape} vs torch {tuple(yt.shape)}"
@@ -96,7 +81,7 @@ def _run_module(cfg: tc.Config) -> str:
     cmod = getattr(nn, cfg.module)(*tc.to_numpy(cfg.args), **tc.to_numpy(cfg.kwargs))
     cmod.double().train(cfg.training)
     cmod.load_state_dict(tmod.state_dict())
-    tin, cin = _inputs(cfg.inputs)
+    tin, cin = tc.paired_inputs(cfg.inputs)
     kw_t, kw_c = cfg.forward_kwargs, tc.to_numpy(cfg.forward_kwargs)
     yc = cmod(*cin, **kw_c)
     if cfg.module == "RReLU" and cfg.training:
@@ -118,7 +103,7 @@ def _check_random_slopes(x: cp.Tensor, y: cp.Tensor, lower: float, upper: float)
 
 
 def _run_functional(cfg: tc.Config) -> str:
-    tin, cin = _inputs(cfg.inputs)
+    tin, cin = tc.paired_inputs(cfg.inputs)
     it_t, it_c = iter(tin), iter(cin)
     targs = [next(it_t) if a is tc.INPUT else a for a in cfg.args]
     cargs = [next(it_c) if a is tc.INPUT else tc.to_numpy(a) for a in cfg.args]
@@ -161,30 +146,19 @@ def run(cfg: tc.Config) -> tuple[str, str]:
         return "unsupported", f"{type(e).__name__}: {e}"
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """torch on one thread: these tensors are tiny, and a busy machine makes torch's
-    thread pool the slowest part of the run."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
 
 def results(module: str) -> list[tuple[tc.Config, str, str]]:
-    with _one_thread():
+    with tc.one_thread():
         return [(c, *run(c)) for c in tc.configs(module)]
 
 
 def _functional_results() -> list[tuple[tc.Config, str, str]]:
-    with _one_thread():
+    with tc.one_thread():
         return [(c, *run(c)) for c in tc.functional_configs(FUNCTIONALS)]
 
 
 def _op_results(function: str) -> list[tuple[tc.Config, str, str]]:
-    with _one_thread():
+    with tc.one_thread():
         return [(c, *run(c)) for c in tc.op_configs(function)]
 
 

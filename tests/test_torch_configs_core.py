@@ -34,13 +34,12 @@ the Tensor methods' op_db samples are in ``test_tensor_api.py``.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import sys
 import time
 import warnings
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -178,19 +177,6 @@ def _containers() -> list[tuple[str, Callable[[object], object]]]:
 
 
 # ------------------------------------------------------------------------ running
-def _inputs(values: tuple) -> tuple[list, list]:
-    """The same inputs for torch (fresh leaves) and convprop (Tensors, or int arrays)."""
-    tin, cin = [], []
-    for v in tc.as_float64(values):
-        if isinstance(v, torch.Tensor) and v.is_floating_point():
-            want = bool(v.requires_grad)
-            tin.append(v.detach().clone().requires_grad_(want))
-            cin.append(cp.Tensor(v.detach().numpy().copy(), requires_grad=want))
-        else:
-            tin.append(v)
-            cin.append(tc.to_numpy(v))
-    return tin, cin
-
 
 def _outputs(y) -> list:
     return list(y) if isinstance(y, (tuple, list)) else [y]
@@ -259,7 +245,7 @@ def _run_module(cfg: tc.Config) -> str:
             x = torch.randn(cfg.inputs[0].shape, dtype=torch.float64)
             tmod(x), cmod(cp.Tensor(x.numpy()))
         tmod.eval(), cmod.eval()
-    tin, cin = _inputs(cfg.inputs)
+    tin, cin = tc.paired_inputs(cfg.inputs)
     yc = cmod(*cin, **tc.to_numpy(cfg.forward_kwargs))
     fn = _DROPOUT_MODULES.get(cfg.module)
     if fn and cfg.training and 0 < cmod.p < 1:
@@ -272,7 +258,7 @@ def _run_module(cfg: tc.Config) -> str:
 
 
 def _run_functional(cfg: tc.Config) -> str:
-    tin, cin = _inputs(cfg.inputs)
+    tin, cin = tc.paired_inputs(cfg.inputs)
     it_t, it_c = iter(tin), iter(cin)
     targs = [next(it_t) if a is tc.INPUT else a for a in cfg.args]
     cargs = [next(it_c) if a is tc.INPUT else tc.to_numpy(a) for a in cfg.args]
@@ -338,7 +324,7 @@ def _run_container(build: Callable) -> tuple[str, str]:
             for m in tmod.modules():
                 if isinstance(m, torch.nn.Dropout):
                     m.eval()
-            tin, cin = _inputs((_x(2, 2, 25) if build.__name__ == "lst" else _x(2, 2, 5, 5),))
+            tin, cin = tc.paired_inputs((_x(2, 2, 25) if build.__name__ == "lst" else _x(2, 2, 5, 5),))
             tmod.zero_grad(), cmod.zero_grad()
             _compare(_outputs(cmod(*cin)), _outputs(tmod(*tin)), cin, tin, cmod, tmod)
         return "match", ""
@@ -348,20 +334,9 @@ def _run_container(build: Callable) -> tuple[str, str]:
         return "unsupported", f"{type(e).__name__}: {e}"
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """torch on one thread: these tensors are tiny, and on a busy machine torch's
-    thread pool is the slowest part of the run."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
 
 def module_results(module: str) -> list[tuple[tc.Config, str, str]]:
-    with _one_thread():
+    with tc.one_thread():
         theirs = list(tc.configs(module)) if module in MODULES else []
         cfgs = theirs + [c for c in _OWN if c.module == module]
         return [(c, *run(c)) for c in cfgs]
@@ -369,13 +344,13 @@ def module_results(module: str) -> list[tuple[tc.Config, str, str]]:
 
 def op_results(function: str) -> list[tuple[tc.Config, str, str]]:
     """op_db's samples of ``function``, run."""
-    with _one_thread():
+    with tc.one_thread():
         return [(c, *run(c)) for c in tc.op_configs(function)]
 
 
 def functional_results() -> list[tuple[tc.Config, str, str]]:
     """common_nn's entries that wrap one call of a function in :data:`COMMON_NN_FUNCTIONS`."""
-    with _one_thread(), warnings.catch_warnings():
+    with tc.one_thread(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # building the other entries (legacy size_average)
         return [(c, *run(c)) for c in tc.functional_configs(COMMON_NN_FUNCTIONS)]
 
@@ -396,7 +371,7 @@ SEEN: dict[str, list] = {}  # table row name -> its results, as the tests run
 
 
 def _container_rows(name: str, build: Callable) -> list[tuple[tc.Config, str, str]]:
-    with _one_thread():
+    with tc.one_thread():
         out, detail = _run_container(build)
     return [(tc.Config("convprop", build.__name__, name), out, detail)]
 

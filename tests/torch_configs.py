@@ -324,3 +324,31 @@ def as_float64(values: tuple) -> tuple:
 
 __all__ = ["INPUT", "Config", "as_float64", "configs", "functional_configs", "op_configs",
            "to_numpy"]
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """torch on one thread: the configurations' tensors are tiny, and on a busy machine
+    torch's thread pool is the slowest part of a run."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def paired_inputs(values: tuple) -> tuple[list, list]:
+    """The same float64 inputs for torch (fresh leaves) and convprop (Tensors, or int arrays)."""
+    import convprop as cp  # the one place this loader meets convprop
+
+    tin, cin = [], []
+    for v in as_float64(values):
+        if isinstance(v, torch.Tensor) and v.is_floating_point():
+            want = bool(v.requires_grad)
+            tin.append(v.detach().clone().requires_grad_(want))
+            cin.append(cp.Tensor(v.detach().numpy().copy(), requires_grad=want))
+        else:
+            tin.append(v)
+            cin.append(to_numpy(v))
+    return tin, cin
