@@ -13,7 +13,7 @@ import sys
 import backends
 import pytest
 from hypothesis import HealthCheck, settings
-from oracle import require_torch
+from oracle import one_torch_thread, require_torch
 
 
 class _NoTorch:
@@ -60,3 +60,10 @@ def backend(request):
     fixture is not re-entered per example)."""
     with backends.running_on(request.param):
         yield request.param
+
+
+@pytest.fixture(scope="module")
+def torch_on_one_thread():
+    """A module's PyTorch references on one thread (``pytestmark = usefixtures(...)``)."""
+    with one_torch_thread():
+        yield

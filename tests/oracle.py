@@ -10,7 +10,9 @@ references, finite differences, error rules, the seed) run either way.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -47,6 +49,17 @@ _torch = _load()
 HAVE_TORCH = _torch is not None
 torch: Any = _torch if HAVE_TORCH else _Missing()
 
+
+
+class _Functional:
+    """``torch.nn.functional``, looked up when first used (so a module may name it at import)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(torch.nn.functional, name)
+
+
+tF: Any = _Functional()
+
 #: Marks a test that needs the oracle (for tests that would otherwise fail, not skip).
 needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason=TORCH_MISSING)
 
@@ -56,3 +69,18 @@ def require_torch() -> Any:
     if not HAVE_TORCH:
         raise pytest.skip.Exception(TORCH_MISSING, allow_module_level=True)
     return _torch
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """torch on one thread, then its setting back: on the tests' tiny tensors its thread pool
+    only adds waiting (a lot of it on a shared 2-core machine).  Nothing to do without torch."""
+    if not HAVE_TORCH:
+        yield
+        return
+    before = _torch.get_num_threads()
+    _torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        _torch.set_num_threads(before)

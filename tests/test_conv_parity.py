@@ -25,13 +25,12 @@ import backends
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from oracle import torch  # noqa: E402  (the real module, or a skip on first use)
+from oracle import tF, torch  # noqa: E402  (torch, or a skip on first use)
 from reference import conv_arrays, conv_cases, transpose_cases
 
 import convprop as cp
 import convprop.functional as F
 
-tF = torch.nn.functional
 # PyTorch notes that it copies the input for some 'same' paddings; not our concern here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
 

@@ -162,9 +162,7 @@ def test_conv_transpose_is_adjoint_of_conv(case):
 
 
 # ------------------------------------------------------------------ the oracle itself
-from oracle import torch  # noqa: E402  (the real module, or a skip on first use)
-
-tF = torch.nn.functional
+from oracle import tF, torch  # noqa: E402  (torch, or a skip on first use)
 
 ORACLE_CASES = [
     # nd, N, C, O, groups, spatial, kernel, stride, pairs, dilation

@@ -36,15 +36,7 @@ from oracle import torch  # noqa: E402  (the real module, or a skip on first use
 import convprop as cp
 from convprop import nn
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """PyTorch's thread pool only adds waiting on these tiny tensors (and on a shared CI
-    machine, a lot of it): run this module's references on one thread, then restore."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_on_one_thread")
 
 TOL = 1e-10
 LAYERS = sorted(

@@ -6,25 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import torch  # noqa: E402  (the real module, or a skip on first use)
+from oracle import tF, torch  # noqa: E402  (torch, or a skip on first use)
+from test_nn_layers import check_parity  # noqa: E402
 
 import convprop as cp
 import convprop.functional as F
 from convprop import nn
 
-tF = torch.nn.functional
-
-from test_nn_layers import check_parity  # noqa: E402
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """PyTorch's thread pool only adds waiting on these tiny tensors (and on a shared CI
-    machine, a lot of it): run this module's references on one thread, then restore."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_on_one_thread")
 
 
 def rand(*shape: int, seed: int = 0) -> np.ndarray:

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from oracle import one_torch_thread
 
 
 class _Input:
@@ -326,16 +327,7 @@ __all__ = ["INPUT", "Config", "as_float64", "configs", "functional_configs", "op
            "to_numpy"]
 
 
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """torch on one thread: the configurations' tensors are tiny, and on a busy machine
-    torch's thread pool is the slowest part of a run."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+one_thread = one_torch_thread  # torch on one thread while configurations run
 
 
 def paired_inputs(values: tuple) -> tuple[list, list]:
