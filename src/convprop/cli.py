@@ -24,7 +24,7 @@ from typing import Any
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("demo", "convprop.demo",
      "the founding document's 3x3 / 2x2 example with numbers, then K trained by gradient descent"),
-    ("explain", "convprop.explainer.derivation",
+    ("explain", "convprop.explainer.command",
      "the document's derivation, equation by equation, for any shape (SymPy)"),
     ("train", "convprop.train",
      "train a LeNet-style CNN (convprop.nn + optim) on scikit-learn's bundled digits"),
