@@ -40,6 +40,7 @@ from .conv import (
     conv_transpose2d,
     conv_transpose3d,
 )
+from .higher import hvp, jvp, vjp
 from .linear import linear
 from .loss import (
     TargetError,
@@ -104,6 +105,9 @@ from .vision import (
 )
 
 __all__ = [
+    "hvp",
+    "jvp",
+    "vjp",
     "TargetError",
     "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from .._tensor_ops import linear_map
 from .._windows import (
     Pairs,
     _is_int,
@@ -162,7 +163,18 @@ def max_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
             fold_add(gxp, gcols, kernel, stride_t, dil)
         return (gxp[interior(pads, x.shape[2:])],)
 
-    out = Tensor._wrap(y, (x,), backward)
+    def gather(h: np.ndarray) -> np.ndarray:
+        """The adjoint of the scatter above: each window reads ``h`` at its winner."""
+        hv = windows(pad_constant(h, pads), kernel, stride_t, dil)
+        picked = np.zeros(y.shape, dtype=h.dtype)
+        for i, hit, _ in winners():
+            picked += np.where(hit, hv[taps[i]], 0)
+        return picked
+
+    def double(g: Tensor) -> tuple[Tensor]:  # a scatter to the argmax; its adjoint gathers
+        return (linear_map(g, lambda h: backward(h)[0], gather),)
+
+    out = Tensor._wrap(y, (x,), backward, double)
     if unbatched:
         out = out.reshape(out.shape[1:])
     if index is None:
@@ -205,7 +217,13 @@ def max_unpool_nd(input: Any, indices: Any, kernel_size: int | Sequence[int], st
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
         return (np.take_along_axis(g.reshape(y.shape), where, axis=1).reshape(x.shape),)
 
-    return Tensor._wrap(y.reshape(lead + size), (x,), backward)
+    def scatter(h: np.ndarray) -> np.ndarray:  # the adjoint of the gather: the op itself
+        full = np.zeros(y.shape, dtype=h.dtype)
+        np.put_along_axis(full, where, h.reshape(rows.shape), axis=1)
+        return full.reshape(lead + size)
+
+    return Tensor._wrap(y.reshape(lead + size), (x,), backward,
+                        lambda g: (linear_map(g, lambda h: backward(h)[0], scatter),))
 
 
 def avg_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None,
@@ -245,7 +263,11 @@ def avg_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
         fold_add(gxp, np.broadcast_to(share, view.shape), kernel, stride_t, dil)
         return (gxp[interior(pads, x.shape[2:])],)
 
-    out = Tensor._wrap(y.astype(x.dtype, copy=False), (x,), backward)
+    def average(h: np.ndarray) -> np.ndarray:  # the adjoint of the fold: the pooling itself
+        return windows(pad_constant(h, pads), kernel, stride_t, dil).sum(axis=taps) / divisor
+
+    out = Tensor._wrap(y.astype(x.dtype, copy=False), (x,), backward,
+                       lambda g: (linear_map(g, lambda h: backward(h)[0], average),))
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
@@ -273,7 +295,12 @@ def lp_pool_nd(input: Any, norm_type: float, kernel_size: int | Sequence[int], s
             gs = g * (1.0 / p) * y / s.data
         return (np.where(s.data == 0, 0, gs).astype(g.dtype, copy=False),)
 
-    return Tensor._wrap(y, (s,), backward)
+    def double(g: Tensor) -> tuple[Tensor]:
+        zero = s.data == 0
+        safe = s + Tensor._wrap(zero.astype(s.dtype))  # no 0 ** negative where masked out
+        return ((g * (1.0 / p) * safe ** (1.0 / p - 1)).where(~zero, 0.0),)
+
+    return Tensor._wrap(y, (s,), backward, double)
 
 
 def _averaging_matrix(in_size: int, out_size: int, dtype: np.dtype) -> np.ndarray:
@@ -325,7 +352,8 @@ def adaptive_avg_pool_nd(input: Any, output_size: int | None | Sequence[int | No
         count = math.prod(sizes)
         y = a.mean(axis=axes, keepdims=True)
         return Tensor._wrap(
-            y, (x,), lambda g: (np.broadcast_to(g / count, a.shape),))
+            y, (x,), lambda g: (np.broadcast_to(g / count, a.shape),),
+            lambda g: ((g / count).expand(a.shape),))
 
     mats = [_averaging_matrix(s, o, a.dtype) for s, o in zip(sizes, out)]
 
@@ -335,7 +363,9 @@ def adaptive_avg_pool_nd(input: Any, output_size: int | None | Sequence[int | No
         return arr
 
     return Tensor._wrap(np.ascontiguousarray(apply(a, False)), (x,),
-                        lambda g: (apply(g, True),))
+                        lambda g: (apply(g, True),),
+                        lambda g: (linear_map(g, lambda h: apply(h, True),
+                                              lambda h: apply(h, False)),))
 
 
 def adaptive_max_pool_nd(input: Any, output_size: int | None | Sequence[int | None],
@@ -379,7 +409,12 @@ def adaptive_max_pool_nd(input: Any, output_size: int | None | Sequence[int | No
         return (gx.reshape(a.shape),)
 
     shape = a.shape[:lead] + out
-    y_t = Tensor._wrap(y.reshape(shape), (x,), backward)
+
+    def gather(h: np.ndarray) -> np.ndarray:  # the adjoint of the scatter to the winners
+        return np.take_along_axis(h.reshape(len(rows), plane), flat, axis=1).reshape(shape)
+
+    y_t = Tensor._wrap(y.reshape(shape), (x,), backward,
+                       lambda g: (linear_map(g, lambda h: backward(h)[0], gather),))
     return (y_t, Tensor._wrap(index.reshape(shape))) if return_indices else y_t
 
 
