@@ -627,7 +627,8 @@ def _seed(root: Tensor, grad: Any, name: str) -> Any:
         if root.data.size != 1:
             raise ValueError(
                 f"{name}() without a gradient needs a scalar output, got shape {root.shape}; "
-                "pass the gradient with the output's shape"
+                f"pass {'grad=' if name == 'backward' else 'grad_outputs='} with the output's "
+                "shape"
             )
         return np.ones_like(root.data)
     arr = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
