@@ -202,6 +202,22 @@ OPS = [
      (normal(3, 4), normal(3, 4, seed=1))),
     ("nll", lambda M, F, x: F.nll_loss(F.log_softmax(x, 1), M.tensor([0, 3, 1])),
      (normal(3, 4),)),
+    ("kl_div", lambda M, F, x, y: F.kl_div(F.log_softmax(x, 1), F.softmax(y, 1),
+                                           reduction="batchmean"),
+     (normal(3, 4), normal(3, 4, seed=1))),
+    ("kl_div-log_target", lambda M, F, x, y: F.kl_div(x, y, reduction="sum", log_target=True),
+     (normal(3, 4), normal(3, 4, seed=1))),
+    ("poisson_nll", lambda M, F, x, y: F.poisson_nll_loss(x, y), (normal(3, 4), positive(3, 4))),
+    ("poisson_nll-rate", lambda M, F, x, y: F.poisson_nll_loss(x, y, log_input=False),
+     (positive(3, 4), positive(3, 4, seed=1))),
+    ("margin_ranking", cube(lambda M, F, a, b, y: F.margin_ranking_loss(a, b, y, 0.2,
+                                                                       reduction="none")),
+     (normal(6), normal(6, seed=1), np.array([1.0, -1, 1, 1, -1, -1]))),
+    ("soft_margin", lambda M, F, x: F.soft_margin_loss(x, M.tensor([[1.0, -1, 1, -1]] * 3,
+                                                                    dtype=M.float64)),
+     (normal(3, 4),)),
+    ("hinge_embedding", cube(lambda M, F, x: F.hinge_embedding_loss(
+        x, M.tensor([1.0, -1, 1, -1], dtype=M.float64), reduction="none")), (away(4),)),
     # pooling and padding
     ("max_pool1d", cube(lambda M, F, x: F.max_pool1d(x, 3, 2, 1)), (normal(2, 2, 7),)),
     ("max_pool2d", cube(lambda M, F, x: F.max_pool2d(x, 2)), (normal(2, 2, 4, 4),)),
@@ -226,6 +242,11 @@ OPS = [
     ("pad-replicate", cube(lambda M, F, x: F.pad(x, (2, 1), mode="replicate")), (normal(1, 2, 3),)),
     ("pad-circular", cube(lambda M, F, x: F.pad(x, (1, 2, 2, 1), mode="circular")),
      (normal(1, 2, 3, 4),)),
+    ("unfold", cube(lambda M, F, x: F.unfold(x, 2, padding=1, stride=2)), (normal(1, 2, 3, 4),)),
+    ("fold", cube(lambda M, F, x: F.fold(x, (3, 4), 2, padding=1, stride=2)), (normal(1, 8, 6),)),
+    ("interpolate-bilinear", cube(lambda M, F, x: F.interpolate(
+        x, scale_factor=2, mode="bilinear", align_corners=False)), (normal(1, 2, 2, 3),)),
+    ("interpolate-nearest", cube(lambda M, F, x: F.interpolate(x, size=5)), (normal(1, 2, 3),)),
     # normalisation
     ("batch_norm-train", lambda M, F, x, w, b: F.batch_norm(x, None, None, w, b, training=True)
      ** 2, (normal(4, 3, 2), normal(3, seed=1), normal(3, seed=2))),

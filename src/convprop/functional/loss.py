@@ -647,7 +647,12 @@ def kl_div(input: Any, target: Any, size_average: bool | None = None, reduce: bo
             # PyTorch differentiates xlogy(y, y): at y = 0 that is 0 + 0/0 = nan
             return [-t, np.where(t != 0, np.log(t), 0.0) + t / t - a]
 
-    out = _pointwise_loss(losses, (x, y), slopes, inner, x.dtype)
+    def slopes_graph() -> list[Tensor]:
+        if log_target:
+            return [-y.exp(), y.exp() * (y - x + 1)]
+        return [-y, y.log().where(t != 0, 0.0) + y / y - x]
+
+    out = _pointwise_loss(losses, (x, y), slopes, inner, x.dtype, slopes_graph)
     return out if scale == 1.0 else out * scale
 
 
@@ -688,7 +693,13 @@ def poisson_nll_loss(input: Any, target: Any, log_input: bool = True, full: bool
                 dy = dy + np.where(big, np.log(ts) + 0.5 / ts, 0 * (np.log(t) + 0.5 / t))
         return [dx, dy]
 
-    return _pointwise_loss(losses, (x, y), slopes, reduction, x.dtype)
+    def slopes_graph() -> list[Tensor]:  # (Stirling's term, full=True, has no rule)
+        if log_input:
+            return [x.exp() - y, -x]
+        return [1 - y / (x + eps), -(x + eps).log()]
+
+    return _pointwise_loss(losses, (x, y), slopes, reduction, x.dtype,
+                           None if full else slopes_graph)
 
 
 def gaussian_nll_loss(input: Any, target: Any, var: Any, full: bool = False, eps: float = 1e-6,
@@ -767,7 +778,8 @@ def hinge_embedding_loss(input: Any, target: Any, margin: float = 1.0,
     def slopes() -> list[np.ndarray]:
         return [(t != -1) * 1.0 - ((t != 1) & (hinge >= 0))]
 
-    return _pointwise_loss(losses, (x,), slopes, reduction, x.dtype)
+    return _pointwise_loss(losses, (x,), slopes, reduction, x.dtype,
+                           lambda: [Tensor._wrap(np.asarray(slopes()[0], dtype=x.dtype))])
 
 
 def _same_ndim(name: str, **tensors: Tensor) -> None:
@@ -797,7 +809,12 @@ def margin_ranking_loss(input1: Any, input2: Any, target: Any, margin: float = 0
     def slopes() -> list[np.ndarray]:
         return [-y.data * on, y.data * on, -diff * on]
 
-    return _pointwise_loss(np.maximum(z, 0), (x1, x2, y), slopes, reduction, x1.dtype)
+    def slopes_graph() -> list[Tensor]:
+        mask = Tensor._wrap(on.astype(x1.dtype))
+        return [-y * mask, y * mask, -(x1 - x2) * mask]
+
+    return _pointwise_loss(np.maximum(z, 0), (x1, x2, y), slopes, reduction, x1.dtype,
+                           slopes_graph)
 
 
 def soft_margin_loss(input: Any, target: Any, size_average: bool | None = None,
@@ -816,8 +833,9 @@ def soft_margin_loss(input: Any, target: Any, size_average: bool | None = None,
         raise ValueError(f"soft_margin_loss: input shape {x.shape} and target shape {t.shape} "
                          "must be equal")
     z = -t * x.data
+    tt = Tensor._wrap(np.asarray(t, dtype=x.dtype))
     return _pointwise_loss(_softplus(z), (x,), lambda: [-t * _stable_sigmoid(z)], reduction,
-                           x.dtype)
+                           x.dtype, lambda: [-tt * (-tt * x).sigmoid()])
 
 
 def multilabel_soft_margin_loss(input: Any, target: Any, weight: Any = None,
