@@ -99,6 +99,20 @@ def cube(f):
     return lambda M, F, *xs: f(M, F, *xs) ** 3
 
 
+def _assign(M, F, x, y):
+    """``z[index] = value`` on a non-leaf (a recorded assignment)."""
+    z = x * 1.0
+    z[0:2, 1] = y * y
+    return z**3
+
+
+def _in_place(M, F, x, y):
+    z = x * 1.0
+    z *= y
+    z += 1.0
+    return z**2
+
+
 # (id, fn(M, F, *xs), arrays) -- each runs against PyTorch and through gradgradcheck
 OPS = [
     ("add", lambda M, F, x, y: (x + y) * x * y, (normal(3, 4), normal(4, seed=1))),
@@ -157,6 +171,10 @@ OPS = [
     ("cat", cube(lambda M, F, x, y: M.cat([x, y * y], 1)), (normal(3, 4), normal(3, 2, seed=1))),
     ("stack", cube(lambda M, F, x, y: M.stack([x, y], 0)), (normal(3, 4), normal(3, 4, seed=1))),
     ("clone", cube(lambda M, F, x: x.clone()), (normal(3, 4),)),
+    ("setitem", _assign, (normal(3, 4), normal(2, seed=1))),
+    ("in-place", _in_place, (normal(3, 4), normal(3, 4, seed=1))),
+    ("parameters_to_vector", cube(lambda M, F, x, y: M.nn.utils.parameters_to_vector([x, y])),
+     (normal(3, 4), normal(2, seed=1))),
     ("linear", lambda M, F, x, w, b: F.linear(x, w, b).tanh(),
      (normal(2, 3, 4), normal(5, 4, seed=1), normal(5, seed=2))),
     ("linear-nobias", lambda M, F, x, w: F.linear(x, w) ** 2, (normal(3, 4), normal(5, 4, seed=1))),
