@@ -236,6 +236,10 @@ OPS = [
      (normal(3, 4),)),
     ("hinge_embedding", cube(lambda M, F, x: F.hinge_embedding_loss(
         x, M.tensor([1.0, -1, 1, -1], dtype=M.float64), reduction="none")), (away(4),)),
+    ("gaussian_nll", lambda M, F, x, y, v: F.gaussian_nll_loss(x, y, v),
+     (normal(3, 4), normal(3, 4, seed=1), positive(3, 1, seed=2))),
+    ("gaussian_nll-row", lambda M, F, x, y, v: F.gaussian_nll_loss(x, y, v, reduction="sum"),
+     (normal(3, 4), normal(3, 4, seed=1), positive(3, seed=2))),
     # pooling and padding
     ("max_pool1d", cube(lambda M, F, x: F.max_pool1d(x, 3, 2, 1)), (normal(2, 2, 7),)),
     ("max_pool2d", cube(lambda M, F, x: F.max_pool2d(x, 2)), (normal(2, 2, 4, 4),)),

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import Tensor, as_tensor, unbroadcast
+from ..autograd import Tensor, _unbroadcast_graph, as_tensor, unbroadcast
 from .activation import _softplus, _stable_sigmoid, log_softmax, log_softmax_array, softmax, softplus
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -749,8 +749,17 @@ def gaussian_nll_loss(input: Any, target: Any, var: Any, full: bool = False, eps
         gv = unbroadcast(ge * 0.5 * (1 / v - d * d / (v * v)), vshape).reshape(v_t.shape)
         return gx, -gx, gv
 
+    def double(g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        # the clamped variance, with the clamp's offset held constant (not differentiated)
+        vg = v_t.reshape(vshape) + Tensor._wrap(v - v_t.data.reshape(vshape))
+        ge = _per_element_graph(g, losses.shape, reduction)
+        dd = x - y
+        gx = ge * dd / vg
+        gv = _unbroadcast_graph(ge * 0.5 * (1 / vg - dd * dd / (vg * vg)), vshape)
+        return gx, -gx, gv.reshape(v_t.shape)
+
     out = _reduce(losses, reduction) if size or reduction != "mean" else np.asarray(np.nan)
-    return Tensor._wrap(out.astype(x.dtype, copy=False), (x, y, v_t), backward)
+    return Tensor._wrap(out.astype(x.dtype, copy=False), (x, y, v_t), backward, double)
 
 
 # --------------------------------------------------------------- margin losses
