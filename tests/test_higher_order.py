@@ -240,6 +240,9 @@ OPS = [
      (normal(3, 4), normal(3, 4, seed=1), positive(3, 1, seed=2))),
     ("gaussian_nll-row", lambda M, F, x, y, v: F.gaussian_nll_loss(x, y, v, reduction="sum"),
      (normal(3, 4), normal(3, 4, seed=1), positive(3, seed=2))),
+    ("multilabel_soft_margin", lambda M, F, x, y: F.multilabel_soft_margin_loss(
+        x, y, weight=M.tensor([0.5, 1.0, 2.0, 1.5], dtype=M.float64)),
+     (normal(3, 4), probs(3, 4, seed=1))),
     # pooling and padding
     ("max_pool1d", cube(lambda M, F, x: F.max_pool1d(x, 3, 2, 1)), (normal(2, 2, 7),)),
     ("max_pool2d", cube(lambda M, F, x: F.max_pool2d(x, 2)), (normal(2, 2, 4, 4),)),
@@ -298,6 +301,18 @@ OPS = [
 ]
 
 
+# ops whose second derivative PyTorch does not implement ("derivative for
+# aten::multi_margin_loss_backward is not implemented"): gradgradcheck only
+BEYOND_TORCH = [
+    ("multi_margin", cube(lambda M, F, x: F.multi_margin_loss(x, M.tensor([0, 3, 1]), margin=2.0,
+                                                             reduction="none")),
+     (normal(3, 4),)),
+    ("multi_margin-p2", lambda M, F, x: F.multi_margin_loss(
+        x, M.tensor([0, 3, 1]), p=2, weight=M.tensor([0.5, 1.0, 2.0, 1.5], dtype=M.float64)),
+     (normal(3, 4),)),
+]
+
+
 @pytest.mark.parametrize("case", OPS, ids=[c[0] for c in OPS])
 def test_second_derivatives_match_torch(torch, case):
     _, fn, arrays = case
@@ -305,7 +320,7 @@ def test_second_derivatives_match_torch(torch, case):
 
 
 # gradgradcheck takes 2 evaluations per input element: small inputs only
-GRADGRAD = [c for c in OPS if sum(a.size for a in c[2]) <= 40]
+GRADGRAD = [c for c in OPS + BEYOND_TORCH if sum(a.size for a in c[2]) <= 40]
 
 
 @pytest.mark.parametrize("case", GRADGRAD, ids=[c[0] for c in GRADGRAD])

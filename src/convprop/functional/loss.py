@@ -879,8 +879,14 @@ def multilabel_soft_margin_loss(input: Any, target: Any, weight: Any = None,
             ge = ge * w
         return ge * (_stable_sigmoid(a) - t), -ge * a
 
+    def double(g: Tensor) -> tuple[Tensor, Tensor]:
+        ge = (_per_element_graph(g, losses.shape, reduction) / c).unsqueeze(-1)
+        if w is not None:
+            ge = ge * Tensor._wrap(np.asarray(w))
+        return ge * (x.sigmoid() - y), -ge * x
+
     out = _reduce(losses, reduction)
-    return Tensor._wrap(out.astype(x.dtype, copy=False), (x, y), backward)
+    return Tensor._wrap(out.astype(x.dtype, copy=False), (x, y), backward, double)
 
 
 def _class_rows(x: Tensor, target: Any, name: str) -> tuple[np.ndarray, np.ndarray,
@@ -940,7 +946,19 @@ def multi_margin_loss(input: Any, target: Any, p: int = 1, margin: float = 1.0,
         d[m, t] = -d.sum(axis=1)
         return (d.reshape(x.shape),)
 
-    return _row_loss(x, losses, float(n), shape, reduction, grad_rows, (x,))
+    def grad_rows_graph(coef: Tensor) -> tuple[Tensor]:
+        scale = (coef * Tensor._wrap((wy / c).astype(x.dtype))).unsqueeze(1)
+        if p == 1:  # a constant pattern of hinges: linear in coef
+            d = scale * Tensor._wrap(pos.astype(x.dtype))
+        else:
+            xr = x.reshape(n, c)
+            hinge = (margin - xr[m, t].unsqueeze(1) + xr).where(pos, 0.0)
+            d = scale * 2 * hinge
+        onehot = np.zeros((n, c), dtype=x.dtype)
+        onehot[m, t] = 1
+        return ((d - Tensor._wrap(onehot) * d.sum(1, keepdim=True)).reshape(x.shape),)
+
+    return _row_loss(x, losses, float(n), shape, reduction, grad_rows, (x,), grad_rows_graph)
 
 
 def multilabel_margin_loss(input: Any, target: Any, size_average: bool | None = None,
