@@ -165,7 +165,7 @@ def test_pow_edge_gradients_match_torch():
 def test_gradients_accumulate_across_backward_calls():
     x = cp.tensor(np.array([1.0, 2.0]), requires_grad=True)
     y = (x * x).sum()
-    y.backward()
+    y.backward(retain_graph=True)  # the graph is freed without it, as in PyTorch
     np.testing.assert_array_equal(x.grad, [2, 4])
     y.backward()
     np.testing.assert_array_equal(x.grad, [4, 8])

@@ -62,6 +62,7 @@ from .autograd import (
     as_tensor,
     cat,
     enable_grad,
+    grad,
     is_grad_enabled,
     no_grad,
     stack,
@@ -88,7 +89,7 @@ from .creation import (
     zeros,
     zeros_like,
 )
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .io import load, save
 
 # torch.seed() has no top-level twin: ``convprop.seed`` is the founding document's module;
@@ -148,8 +149,10 @@ __all__ = [
     "Generator",
     "get_default_dtype",
     "get_rng_state",
+    "grad",
     "gradcheck",
     "GradcheckError",
+    "gradgradcheck",
     "gt",
     "half",
     "initial_seed",

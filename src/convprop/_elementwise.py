@@ -81,7 +81,8 @@ class ElementwiseOps:
         if not out.requires_grad:
             self.data[...] = out.data
         else:
-            self._rebase(out.data.astype(self.dtype, copy=False), (out,), lambda g: (g,))
+            self._rebase(out.data.astype(self.dtype, copy=False), (out,), lambda g: (g,),
+                         lambda g: (g,))
         return self
 
     def __iadd__(self, other: Any) -> Tensor:
@@ -189,7 +190,7 @@ class ElementwiseOps:
     def exp(self) -> Tensor:
         with np.errstate(over="ignore"):
             out = np.exp(self._floating())
-        return self._wrap(out, (self,), lambda g: (g * out,))
+        return self._wrap(out, (self,), lambda g: (g * out,), lambda g: (g * self.exp(),))
 
     def log(self) -> Tensor:
         a = self._floating()
@@ -200,7 +201,7 @@ class ElementwiseOps:
             with np.errstate(divide="ignore", invalid="ignore"):
                 return (g / a,)
 
-        return self._wrap(out, (self,), backward)
+        return self._wrap(out, (self,), backward, lambda g: (g / self,))
 
     def sqrt(self) -> Tensor:
         with np.errstate(invalid="ignore"):
@@ -210,11 +211,12 @@ class ElementwiseOps:
             with np.errstate(divide="ignore", invalid="ignore"):
                 return (g * 0.5 / out,)
 
-        return self._wrap(out, (self,), backward)
+        return self._wrap(out, (self,), backward, lambda g: (g * 0.5 / self.sqrt(),))
 
     def abs(self) -> Tensor:
         a = self.data
-        return self._wrap(np.abs(a), (self,), lambda g: (g * np.sign(a),))
+        return self._wrap(np.abs(a), (self,), lambda g: (g * np.sign(a),),
+                          lambda g: (g * self._wrap(np.sign(a)),))
 
     def sigmoid(self) -> Tensor:
         """Logistic function, stable for any |z|: exp is only taken of -|z|."""
@@ -222,18 +224,28 @@ class ElementwiseOps:
         with np.errstate(over="ignore", invalid="ignore"):
             e = np.exp(-np.abs(z))
             out = np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
-        return self._wrap(out, (self,), lambda g: (g * out * (1 - out),))
+
+        def double(g: Tensor) -> tuple[Tensor]:
+            s = self.sigmoid()
+            return (g * s * (1 - s),)
+
+        return self._wrap(out, (self,), lambda g: (g * out * (1 - out),), double)
 
     def tanh(self) -> Tensor:
         out = np.tanh(self._floating())
-        return self._wrap(out, (self,), lambda g: (g * (1 - out * out),))
+
+        def double(g: Tensor) -> tuple[Tensor]:
+            t = self.tanh()
+            return (g * (1 - t * t),)
+
+        return self._wrap(out, (self,), lambda g: (g * (1 - out * out),), double)
 
     def relu(self) -> Tensor:
         """max(z, 0); NaN stays NaN and passes its gradient on, as in PyTorch."""
         a = self.data
         mask = ~(a <= 0)
         return self._wrap(np.maximum(a, 0).astype(a.dtype, copy=False), (self,),
-                            lambda g: (g * mask,))
+                          lambda g: (g * mask,), lambda g: (g * self._wrap(mask),))
 
     def _pairwise(self, other: Any, take_self: Any) -> Tensor:
         o, a, b = self._operands(other)
@@ -245,7 +257,12 @@ class ElementwiseOps:
             return (np.where(take_self(b, a) & (a != b), 0, half),
                     np.where(take_self(a, b) & (a != b), 0, half))
 
-        return self._wrap(out, (self, o), backward)
+        def double(g: Tensor) -> tuple[Tensor, Tensor]:
+            half = np.where(a == b, 0.5, 1.0)
+            return (g * self._wrap(np.where(take_self(b, a) & (a != b), 0, half)),
+                    g * self._wrap(np.where(take_self(a, b) & (a != b), 0, half)))
+
+        return self._wrap(out, (self, o), backward, double)
 
     def maximum(self, other: Any) -> Tensor:
         """Elementwise larger value (NaN wins); a tie sends half the gradient each way."""
@@ -264,7 +281,8 @@ class ElementwiseOps:
             raise TypeError(f"where: condition must be a bool tensor, got dtype {c.dtype}")
         o, a, b = self._operands(other)
         return self._wrap(np.where(c, a, b), (self, o),
-                          lambda g: (np.where(c, g, 0), np.where(c, 0, g)))
+                          lambda g: (np.where(c, g, 0), np.where(c, 0, g)),
+                          lambda g: (g.where(c, 0.0), g.where(~c, 0.0)))
 
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:
         """Limit every element to ``[min, max]`` (numbers or tensors, broadcast).
@@ -309,6 +327,10 @@ class ElementwiseOps:
                 grads.append(np.where(to_hi, g, 0))
             return tuple(grads)
 
-        return self._wrap(out, tuple(parents), backward)
+        def double(g: Tensor) -> tuple[Tensor, ...]:
+            masks = [to_x] + [m for m in (to_lo, to_hi) if m is not None]
+            return tuple(g.where(np.broadcast_to(m, g.shape), 0.0) for m in masks)
+
+        return self._wrap(out, tuple(parents), backward, double)
 
     clip = clamp

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from ._dtypes import to_dtype
-from ._tensor_ops import _dim, _dims
+from ._tensor_ops import _dim, _dims, linear_map
 
 if TYPE_CHECKING:
     from .autograd import Tensor
@@ -50,6 +50,16 @@ def _keep(g: np.ndarray, axes: tuple[int, ...], keepdim: bool) -> np.ndarray:
     return g if keepdim or not axes or not g.ndim else np.expand_dims(g, axes)
 
 
+def _kept(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` with the reduced ``axes`` kept as size 1."""
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def _keep_graph(g: Tensor, shape: tuple[int, ...], axes: tuple[int, ...]) -> Tensor:
+    """:func:`_keep` for a gradient that carries a graph (``create_graph=True``)."""
+    return g.reshape(_kept(shape, axes))
+
+
 def _same(a: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """``a == ref``, with NaN matching NaN (a NaN extreme is its own argmax)."""
     with np.errstate(invalid="ignore"):
@@ -73,7 +83,8 @@ class ReductionOps:
         axes, shape = _dims(dim, self.ndim), self.shape
         out = np.asarray(a.sum(axis=axes, keepdims=keepdim))
         return self._wrap(out, (self,),
-                          lambda g: (np.broadcast_to(_keep(g, axes, keepdim), shape),))
+                          lambda g: (np.broadcast_to(_keep(g, axes, keepdim), shape),),
+                          lambda g: (_keep_graph(g, shape, axes).expand(shape),))
 
     def mean(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None,
              axis: Any = None, keepdims: bool | None = None) -> Tensor:
@@ -108,7 +119,11 @@ class ReductionOps:
             with np.errstate(invalid="ignore", over="ignore"):
                 return (_keep(g, axes, keepdim) * np.exp(a - out_keep),)
 
-        return self._wrap(np.asarray(out), (self,), backward)
+        def double(g: Tensor) -> tuple[Tensor]:
+            lse = self.logsumexp(axes, keepdim=True)
+            return (_keep_graph(g, self.shape, axes) * (self - lse).exp(),)
+
+        return self._wrap(np.asarray(out), (self,), backward, double)
 
     def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
             correction: float | None = None) -> Tensor:
@@ -134,7 +149,11 @@ class ReductionOps:
             with np.errstate(divide="ignore", invalid="ignore"):
                 return (_keep(g, axes, keepdim) * (2 / a.dtype.type(denom)) * d,)
 
-        return self._wrap(np.asarray(out), (self,), backward)
+        def double(g: Tensor) -> tuple[Tensor]:
+            dev = self - self.mean(axes, keepdim=True)
+            return (_keep_graph(g, self.shape, axes) * (2 / a.dtype.type(denom)) * dev,)
+
+        return self._wrap(np.asarray(out), (self,), backward, double)
 
     def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
             correction: float | None = None) -> Tensor:
@@ -146,7 +165,11 @@ class ReductionOps:
             with np.errstate(divide="ignore", invalid="ignore"):
                 return (np.where(out == 0, 0, g / (2 * out)).astype(g.dtype, copy=False),)
 
-        return self._wrap(out, (v,), backward)
+        def double(g: Tensor) -> tuple[Tensor]:
+            safe = v + self._wrap((out == 0).astype(out.dtype))  # no 0/0 where out == 0
+            return ((g / (2 * safe.sqrt())).where(out != 0, 0.0),)
+
+        return self._wrap(out, (v,), backward, double)
 
     def norm(self, p: float | str = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
         """The vector ``p``-norm over ``dim`` (every axis when None): ``(sum |x|^p)^(1/p)``.
@@ -188,7 +211,26 @@ class ReductionOps:
                 scaled = np.sign(a) * ab ** (p - 1) if p < 2 else a * ab ** (p - 2)
                 return (scaled * np.where(out_keep == 0, 0, gk / out_keep ** (p - 1)),)
 
-        return self._wrap(np.asarray(out), (self,), backward)
+        def double(g: Tensor) -> tuple[Tensor]:
+            gk = _keep_graph(g, self.shape, axes)
+            if p == 0:
+                return (gk * self._wrap(np.zeros_like(a)),)
+            if abs(p) == math.inf:
+                tie = _same(ab, out_keep)
+                return (gk * self._wrap(np.sign(a) * tie / tie.sum(axis=axes, keepdims=True)),)
+            zero = out_keep == 0
+            # the norm with 1 where it is 0, so masked-out positions divide by nothing small
+            nk = self.norm(p, axes, keepdim=True) + self._wrap(zero.astype(a.dtype))
+            if p == 2:
+                return ((gk * self / nk).where(~zero, 0.0),)
+            sign = self._wrap(np.sign(a))
+            powered = sign * self.abs() ** (p - 1)
+            if p < 1:
+                powered = powered.where(a != 0, 0.0)
+                return (powered * gk * nk ** (1 - p),)
+            return ((powered * gk / nk ** (p - 1)).where(~zero, 0.0),)
+
+        return self._wrap(np.asarray(out), (self,), backward, double)
 
     # ----------------------------------------------------------- extremes
     def _extreme(self, which: str, dim: Any, keepdim: bool) -> Tensor | ValuesIndices:
@@ -201,7 +243,7 @@ class ReductionOps:
             return self.maximum(dim) if which == "max" else self.minimum(dim)
         d = _dim(dim, self.ndim)
         if not self.ndim:
-            return ValuesIndices(self._wrap(a.copy(), (self,), lambda g: (g,)),
+            return ValuesIndices(self._wrap(a.copy(), (self,), lambda g: (g,), lambda g: (g,)),
                                  self._wrap(np.zeros((), np.int64)))
         if a.shape[d] == 0:
             raise ValueError(f"{which}(): cannot reduce over dim {dim} of size 0")
@@ -214,10 +256,17 @@ class ReductionOps:
             np.put_along_axis(full, idx, g if keepdim else np.expand_dims(g, d), d)
             return (full,)
 
+        def gather(full: np.ndarray) -> np.ndarray:  # the adjoint of the scatter above
+            picked = np.take_along_axis(full, idx, d)
+            return picked if keepdim else np.squeeze(picked, d)
+
         indices = idx.astype(np.int64)
         if not keepdim:
             values, indices = np.squeeze(values, d), np.squeeze(indices, d)
-        return ValuesIndices(self._wrap(values, (self,), backward), self._wrap(indices))
+        def double(g: Tensor) -> tuple[Tensor]:
+            return (linear_map(g, lambda h: backward(h)[0], gather),)
+
+        return ValuesIndices(self._wrap(values, (self,), backward, double), self._wrap(indices))
 
     def _extreme_all(self, which: str, axes: tuple[int, ...], keepdim: bool) -> Tensor:
         """amax/amin over ``axes``: the gradient is split evenly among tied extremes."""
@@ -231,8 +280,13 @@ class ReductionOps:
             tie = _same(a, out_keep)
             return (tie * (_keep(g, axes, keepdim) / tie.sum(axis=axes, keepdims=True)),)
 
+        def double(g: Tensor) -> tuple[Tensor]:
+            tie = _same(a, out_keep)
+            share = self._wrap((tie / tie.sum(axis=axes, keepdims=True)).astype(a.dtype))
+            return (_keep_graph(g, self.shape, axes) * share,)
+
         out = out_keep if keepdim else np.squeeze(out_keep, axes)
-        return self._wrap(np.asarray(out), (self,), backward)
+        return self._wrap(np.asarray(out), (self,), backward, double)
 
     def max(self, dim: Any = None, keepdim: bool = False) -> Any:
         """The largest element; with an int ``dim``, ``(values, indices)`` along it;

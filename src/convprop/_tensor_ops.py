@@ -11,7 +11,7 @@ from the end; out of range is an ``AxisError``, both ``IndexError`` and ``ValueE
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -63,6 +63,20 @@ def _is_advanced(index: Any) -> bool:
     return any(isinstance(i, np.ndarray) for i in items)
 
 
+def linear_map(x: Tensor, forward: Callable[[np.ndarray], np.ndarray],
+               adjoint: Callable[[np.ndarray], np.ndarray]) -> Tensor:
+    """``forward(x)`` for a *linear* ``forward`` whose adjoint (transpose) is ``adjoint``.
+
+    The gradient of a linear map is its adjoint applied to the output gradient, and
+    the adjoint's adjoint is the map again, so the node is differentiable to any order
+    without more code.  The differentiable backward of an op whose backward is linear
+    in the output gradient and needs only constants (a scatter, a fold, a crop) is
+    ``linear_map(g, backward, its adjoint)``: a scatter's adjoint is a gather.
+    """
+    return x._wrap(forward(x.data), (x,), lambda g: (adjoint(g),),
+                   lambda g: (linear_map(g, adjoint, forward),))
+
+
 class ShapeOps:
     """Reshaping, indexing, assignment and joins of :class:`Tensor`."""
 
@@ -80,7 +94,7 @@ class ShapeOps:
         except ValueError:
             raise ValueError(f"reshape: shape {tuple(shape)} is invalid for a tensor of "
                              f"{self.data.size} elements (shape {old})") from None
-        return self._wrap(out, (self,), lambda g: (g.reshape(old),))
+        return self._wrap(out, (self,), lambda g: (g.reshape(old),), lambda g: (g.reshape(old),))
 
     view = reshape
 
@@ -122,7 +136,8 @@ class ShapeOps:
             raise ValueError(f"permute: dims {tuple(dims)} must be a permutation of the "
                              f"{self.ndim} axes")
         inverse = tuple(np.argsort(order))
-        return self._wrap(self.data.transpose(order), (self,), lambda g: (g.transpose(inverse),))
+        return self._wrap(self.data.transpose(order), (self,), lambda g: (g.transpose(inverse),),
+                          lambda g: (g.permute(inverse),))
 
     def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
         """Swap two axes (PyTorch's ``transpose``; use :meth:`permute` for a full order)."""
@@ -184,7 +199,8 @@ class ShapeOps:
                 raise ValueError(f"expand: the expanded size {s} must match the existing size "
                                  f"{own} at non-singleton dim {i}")
             shape.append(int(s))
-        return self._wrap(np.broadcast_to(self.data, tuple(shape)), (self,), lambda g: (g,))
+        return self._wrap(np.broadcast_to(self.data, tuple(shape)), (self,), lambda g: (g,),
+                          lambda g: (g,))  # the walk sums the gradient over broadcast axes
 
     def expand_as(self, other: Any) -> Tensor:
         return self.expand(other.shape)
@@ -206,7 +222,11 @@ class ShapeOps:
             summed = g.reshape(interleaved).sum(axis=tuple(range(0, 2 * len(reps), 2)))
             return (summed.reshape(shape),)
 
-        return self._wrap(out, (self,), backward)
+        def tile(h: np.ndarray) -> np.ndarray:  # the adjoint of the sum over the copies
+            return np.tile(h.reshape(base), reps)
+
+        return self._wrap(out, (self,), backward,
+                          lambda g: (linear_map(g, lambda h: backward(h)[0], tile),))
 
     def narrow(self, dim: int, start: int, length: int) -> Tensor:
         """Elements ``start .. start + length - 1`` along ``dim``."""
@@ -270,7 +290,10 @@ class ShapeOps:
                 full[index] = g
             return (full,)
 
-        return self._wrap(np.asarray(self.data[index]), (self,), backward)
+        def double(g: Tensor) -> tuple[Tensor]:  # a scatter; its adjoint gathers
+            return (linear_map(g, lambda h: backward(h)[0], lambda f: np.asarray(f[index])),)
+
+        return self._wrap(np.asarray(self.data[index]), (self,), backward, double)
 
     def __setitem__(self, index: Any, value: Any) -> None:
         """Assign in place, as ``tensor[index] = value`` in PyTorch.
@@ -314,7 +337,12 @@ class ShapeOps:
             outside[index] = 0
             return outside, np.asarray(g[index])
 
-        self._rebase(new, (old, val), backward)
+        def double(g: Tensor) -> tuple[Tensor, Tensor]:
+            keep = np.ones(g.shape, dtype=bool)
+            keep[index] = False
+            return g.where(keep, 0.0), g[index]
+
+        self._rebase(new, (old, val), backward, double)
 
     # ------------------------------------------------------------------ joins
     @staticmethod
@@ -356,4 +384,11 @@ class ShapeOps:
                 grads[i] = piece.squeeze(d) if new_axis else piece
             return tuple(grads)
 
-        return first._wrap(out, tuple(tensors), backward)
+        def double(g: Tensor) -> tuple[Tensor | None, ...]:
+            grads: list[Tensor | None] = [None] * len(tensors)
+            for i, lo, hi in zip(used, bounds[:-1], bounds[1:]):
+                piece = g[(slice(None),) * d + (slice(int(lo), int(hi)),)]
+                grads[i] = piece.squeeze(d) if new_axis else piece
+            return tuple(grads)
+
+        return first._wrap(out, tuple(tensors), backward, double)

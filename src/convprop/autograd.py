@@ -46,6 +46,9 @@ from ._reductions import ReductionOps
 from ._tensor_ops import ShapeOps
 
 Backward = Callable[[np.ndarray], Sequence["np.ndarray | None"]]
+#: A differentiable backward: the same rule written with Tensor ops, run by
+#: ``create_graph=True`` so that the gradients it returns carry a graph.
+DoubleBackward = Callable[["Tensor"], Sequence["Tensor | None"]]
 
 class _GradMode(threading.local):
     """Per-thread grad mode, as in PyTorch; new threads start with it enabled."""
@@ -112,8 +115,8 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
         dtype: optional floating dtype to convert to.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_retain", "_version",
-                 "_versions", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_double", "_retain",
+                 "_version", "_versions", "_grad_tensor", "__weakref__")
     __array_ufunc__ = None  # make ``ndarray <op> Tensor`` defer to Tensor's reflected ops
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
@@ -122,18 +125,28 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
         self.requires_grad = bool(requires_grad)
         self._parents: tuple[Tensor, ...] = ()
         self._backward: Backward | None = None
+        self._double: DoubleBackward | None = None
+        self._grad_tensor: Tensor | None = None
         self._retain = False
         self._version = 0  # bumped by each in-place assignment
         self._versions: tuple[int, ...] = ()  # the parents' versions when this node was made
 
     @staticmethod
     def _wrap(data: np.ndarray, parents: tuple[Tensor, ...] = (),
-              backward: Backward | None = None) -> Tensor:
+              backward: Backward | None = None, double: DoubleBackward | None = None) -> Tensor:
         """Internal constructor: no copy, no dtype rules; records the graph if needed
-        (only floating outputs are differentiable).  Always a plain :class:`Tensor`."""
+        (only floating outputs are differentiable).  Always a plain :class:`Tensor`.
+
+        ``backward`` maps the output's gradient (an ndarray) to the parents' gradients
+        (ndarrays); ``double`` is the same rule written with Tensor ops, which
+        ``create_graph=True`` runs so the gradients can be differentiated again.  An
+        op without ``double`` still takes part in ``create_graph``: its gradient is
+        computed by ``backward`` and differentiating *that* raises an error naming the op.
+        """
         t = object.__new__(Tensor)
         t.data = data if isinstance(data, np.ndarray) else np.asarray(data)
         t.grad = None
+        t._grad_tensor = None
         t._retain = False
         t._version = 0
         if (backward is not None and _grad_mode.enabled and t.data.dtype.kind == "f"
@@ -141,11 +154,13 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
             t.requires_grad = True
             t._parents = parents
             t._backward = backward
+            t._double = double
             t._versions = tuple([p._version for p in parents])
         else:
             t.requires_grad = False
             t._parents = ()
             t._backward = None
+            t._double = None
             t._versions = ()
         return t
 
@@ -157,12 +172,15 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
         old = object.__new__(Tensor)
         old.data, old.grad, old.requires_grad = self.data, None, self.requires_grad
         old._parents, old._backward, old._versions = self._parents, self._backward, self._versions
+        old._double, old._grad_tensor = self._double, None
         old._retain, old._version = False, 0
         return old
 
-    def _rebase(self, data: np.ndarray, parents: tuple[Tensor, ...], backward: Backward) -> None:
+    def _rebase(self, data: np.ndarray, parents: tuple[Tensor, ...], backward: Backward,
+                double: DoubleBackward | None = None) -> None:
         """Make this tensor the output of a new op (an in-place assignment)."""
         self.data, self._parents, self._backward = data, parents, backward
+        self._double = double
         self._versions = tuple(p._version for p in parents)
         self.requires_grad = True
 
@@ -251,7 +269,7 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
 
     def clone(self) -> Tensor:
         """A copy of the data that stays in the graph (gradient passes through)."""
-        return Tensor._wrap(self.data.copy(), (self,), lambda g: (g,))
+        return Tensor._wrap(self.data.copy(), (self,), _identity, _identity)
 
     def retain_grad(self) -> Tensor:
         """Keep ``.grad`` on this non-leaf tensor during :meth:`backward`."""
@@ -299,13 +317,14 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
         if target == self.dtype:
             return self.clone() if copy else self
         src = self.dtype
-        return Tensor._wrap(self.data.astype(target), (self,), lambda g: (g.astype(src),))
+        return Tensor._wrap(self.data.astype(target), (self,), lambda g: (g.astype(src),),
+                            lambda g: (g.to(src),))
 
     def astype(self, dtype: Any) -> Tensor:
         """NumPy's spelling of :meth:`to` for a dtype (always a new tensor)."""
         src = self.dtype
         return Tensor._wrap(self.data.astype(to_dtype(dtype)), (self,),
-                            lambda g: (g.astype(src),))
+                            lambda g: (g.astype(src),), lambda g: (g.to(src),))
 
     def cpu(self) -> Tensor:
         return self
@@ -341,62 +360,54 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
             grad: the gradient flowing into ``self`` (``gradient=`` is PyTorch's
                 keyword); may be omitted only when ``self`` holds a single element
                 (it then defaults to 1).
-            retain_graph: accepted for PyTorch's signature; the graph is always kept,
-                so ``backward`` may run again.
-            create_graph: must be False (gradients of gradients are not recorded).
+            retain_graph: keep the graph so that a later ``backward`` may walk it
+                again; defaults to ``create_graph``.  Without it the graph is freed
+                and walking it again is an error, as in PyTorch.
+            create_graph: run every op's differentiable backward, so the gradients
+                carry a graph of their own.  ``.grad`` stays an ndarray (optimizers and
+                first-order code read it unchanged); the accumulated gradient *as a
+                Tensor with its graph* is :attr:`grad_tensor`, which can be
+                differentiated again (PyTorch's ``x.grad`` after ``create_graph=True``).
+                :func:`convprop.grad` returns such Tensors directly.
         """
         if gradient is not None:
             if grad is not None:
                 raise TypeError("backward: give grad or gradient, not both")
             grad = gradient
-        if create_graph:
-            raise ValueError("backward: create_graph=True (differentiating gradients) is not "
-                             "supported; gradients are plain arrays")
         if not self.requires_grad:
             raise RuntimeError("backward() called on a tensor that does not require grad")
-        if grad is None:
-            if self.data.size != 1:
-                raise ValueError(
-                    f"backward() without a gradient needs a scalar output, got shape {self.shape}; "
-                    "pass grad= with the output's shape"
-                )
-            grad = np.ones_like(self.data)
-        else:
-            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
-            if grad.shape != self.shape:
-                raise ValueError(
-                    f"grad must have the output's shape {self.shape}, got {grad.shape}"
-                )
-            grad = grad.astype(self.dtype, copy=False)
-        order = _topological(self)
-        grads: dict[int, np.ndarray] = {id(self): grad}
-        for node in reversed(order):
-            g = grads.pop(id(node), None)
-            if g is None:
-                continue
-            if node._backward is None or node._retain:
-                node._accumulate(g)
-            if node._backward is None:
-                continue
-            if node._versions != tuple([p._version for p in node._parents]):
-                raise RuntimeError(
-                    "a tensor needed for this gradient was changed by an in-place assignment "
-                    "after it was used; assign into a clone() instead")
-            for parent, pg in zip(node._parents, node._backward(g)):
-                if pg is None or not parent.requires_grad:
-                    continue
-                if pg.shape != parent.shape:
-                    pg = unbroadcast(pg, parent.shape)
-                if pg.dtype != parent.dtype:
-                    pg = pg.astype(parent.dtype)
-                key = id(parent)
-                grads[key] = pg if key not in grads else grads[key] + pg
+        seed = _seed(self, grad, "backward")
+        retain = create_graph if retain_graph is None else bool(retain_graph)
+        if not create_graph:
+            _walk([self], [seed.data if isinstance(seed, Tensor) else seed], retain, None)
+            return
+        with enable_grad():
+            _walk_graph([self], [_as_graph_grad(seed)], retain, None)
+
+    @property
+    def grad_tensor(self) -> Tensor | None:
+        """The accumulated gradient as a Tensor: after ``backward(create_graph=True)`` it
+        carries the graph of the gradient (differentiable again); otherwise it wraps
+        ``.grad`` (None when there is none)."""
+        if self.grad is None:
+            return None
+        if self._grad_tensor is not None and self._grad_tensor.data is self.grad:
+            return self._grad_tensor
+        return Tensor._wrap(self.grad)
 
     def _accumulate(self, g: np.ndarray) -> None:
         if self.grad is None:
             self.grad = np.array(g, dtype=self.dtype, copy=True)
         else:
             self.grad += g
+        self._grad_tensor = None
+
+    def _accumulate_graph(self, g: Tensor) -> None:
+        """Accumulate a gradient that carries a graph (``create_graph=True``)."""
+        total = g if self.grad is None else self.grad_tensor + g
+        total = Tensor._wrap(np.array(total.data, dtype=self.dtype, copy=True), (total,),
+                             _identity, _identity)
+        self.grad, self._grad_tensor = total.data, total
 
     # ------------------------------------------------------------ arithmetic
     def _operands(self, other: Any, floating: bool = False
@@ -427,21 +438,22 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
 
     def __add__(self, other: Any) -> Tensor:
         o, a, b = self._operands(other)
-        return Tensor._wrap(a + b, (self, o), lambda g: (g, g))
+        return Tensor._wrap(a + b, (self, o), lambda g: (g, g), lambda g: (g, g))
 
     __radd__ = __add__
 
     def __sub__(self, other: Any) -> Tensor:
         o, a, b = self._operands(other)
-        return Tensor._wrap(a - b, (self, o), lambda g: (g, -g))
+        return Tensor._wrap(a - b, (self, o), lambda g: (g, -g), lambda g: (g, -g))
 
     def __rsub__(self, other: Any) -> Tensor:
         o, a, b = self._operands(other)
-        return Tensor._wrap(b - a, (o, self), lambda g: (g, -g))
+        return Tensor._wrap(b - a, (o, self), lambda g: (g, -g), lambda g: (g, -g))
 
     def __mul__(self, other: Any) -> Tensor:
         o, a, b = self._operands(other)
-        return Tensor._wrap(a * b, (self, o), lambda g: (g * b, g * a))
+        return Tensor._wrap(a * b, (self, o), lambda g: (g * b, g * a),
+                            lambda g: (g * o, g * self))
 
     __rmul__ = __mul__
 
@@ -454,7 +466,11 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
             with np.errstate(divide="ignore", invalid="ignore"):
                 return g / b, -g * out / b
 
-        return Tensor._wrap(out, (self, o), backward)
+        def double(g: Tensor) -> tuple[Tensor, Tensor]:
+            ga = g / o
+            return ga, -ga * self / o
+
+        return Tensor._wrap(out, (self, o), backward, double)
 
     def __rtruediv__(self, other: Any) -> Tensor:
         o, _, _ = self._operands(other)
@@ -463,7 +479,7 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
     def __neg__(self) -> Tensor:
         if self.dtype == np.bool_:
             raise TypeError("negation of a bool tensor is not supported; use ~ (logical not)")
-        return Tensor._wrap(-self.data, (self,), lambda g: (-g,))
+        return Tensor._wrap(-self.data, (self,), lambda g: (-g,), lambda g: (-g,))
 
     def __pow__(self, exponent: Any) -> Tensor:
         if _is_scalar(exponent):
@@ -479,7 +495,12 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
                 with np.errstate(divide="ignore", invalid="ignore"):
                     return (g * 2 * a if p == 2 else g * p * a ** (p - 1),)
 
-            return Tensor._wrap(out, (self,), backward_scalar)
+            def double_scalar(g: Tensor) -> tuple[Tensor]:
+                if p == 0:
+                    return (g * 0,)
+                return (g * 2 * self if p == 2 else g * p * self ** (p - 1),)
+
+            return Tensor._wrap(out, (self,), backward_scalar, double_scalar)
         e, a, ed = self._operands(exponent)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = a**ed
@@ -492,7 +513,12 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
                 ge = np.where((a == 0) & (ed >= 0), 0, g * out * np.log(a))
             return ga.astype(g.dtype, copy=False), ge.astype(g.dtype, copy=False)
 
-        return Tensor._wrap(out, (self, e), backward)
+        def double(g: Tensor) -> tuple[Tensor, Tensor]:
+            ga = (g * e * self ** (e - 1)).where(ed != 0, 0.0)
+            ge = (g * self ** e * self.log()).where(~((a == 0) & (ed >= 0)), 0.0)
+            return ga, ge
+
+        return Tensor._wrap(out, (self, e), backward, double)
 
     def __rpow__(self, base: Any) -> Tensor:
         o, _, _ = self._operands(base)
@@ -523,7 +549,21 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
                 gb = gb.reshape(gb.shape[:-1])
             return unbroadcast(ga, a.shape), unbroadcast(gb, b.shape)
 
-        return Tensor._wrap(out, (self, o), backward)
+        def double(g: Tensor) -> tuple[Tensor, Tensor]:
+            a2 = self.unsqueeze(0) if a.ndim == 1 else self
+            b2 = o.unsqueeze(-1) if b.ndim == 1 else o
+            g2 = g.unsqueeze(-1) if b.ndim == 1 else g
+            if a.ndim == 1:
+                g2 = g2.unsqueeze(-2)
+            ga = g2 @ b2.transpose(-1, -2)
+            gb = a2.transpose(-1, -2) @ g2
+            if a.ndim == 1:
+                ga = ga.squeeze(-2)
+            if b.ndim == 1:
+                gb = gb.squeeze(-1)
+            return ga, gb
+
+        return Tensor._wrap(out, (self, o), backward, double)
 
     def __rmatmul__(self, other: Any) -> Tensor:
         o = other if isinstance(other, Tensor) else Tensor._wrap(np.asarray(other))
@@ -532,11 +572,11 @@ class Tensor(ElementwiseOps, ReductionOps, ShapeOps):
     __hash__ = object.__hash__  # __eq__ compares elementwise; identity stays the hash
 
 
-def _topological(root: Tensor) -> list[Tensor]:
-    """Nodes reachable from ``root`` through tensors that require grad, parents first."""
+def _topological(roots: Sequence[Tensor]) -> list[Tensor]:
+    """Nodes reachable from ``roots`` through tensors that require grad, parents first."""
     order: list[Tensor] = []
     seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    stack: list[tuple[Tensor, bool]] = [(r, False) for r in reversed(roots)]
     while stack:
         node, expanded = stack.pop()
         if expanded:
@@ -550,6 +590,239 @@ def _topological(root: Tensor) -> list[Tensor]:
             if p.requires_grad and id(p) not in seen:
                 stack.append((p, False))
     return order
+
+
+def _identity(g: Any) -> tuple[Any]:
+    """The backward (and differentiable backward) of an op that passes its gradient on."""
+    return (g,)
+
+
+def _freed(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+    raise RuntimeError(
+        "Trying to backward through the graph a second time (or directly access saved tensors "
+        "after they have already been freed). Specify retain_graph=True when calling backward "
+        "or convprop.grad the first time")
+
+
+def _op_name(node: Tensor) -> str:
+    """The op a node was made by, read from its backward closure's qualified name
+    (``ElementwiseOps.exp.<locals>.<lambda>`` is ``ElementwiseOps.exp``)."""
+    name = getattr(node._backward, "__qualname__", repr(node._backward))
+    return name.split(".<locals>")[0]
+
+
+def _no_rule(name: str) -> Backward:
+    def backward(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        raise RuntimeError(
+            f"higher-order gradient: the op {name!r} has no differentiable backward, so its "
+            "gradient cannot be differentiated again")
+    backward.__qualname__ = f"{name} (first derivative only)"
+    return backward
+
+
+def _seed(root: Tensor, grad: Any, name: str) -> Any:
+    """The gradient flowing into ``root``: ones for a single element, else ``grad``
+    checked against its shape (an ndarray, or the Tensor itself when it carries a graph)."""
+    if grad is None:
+        if root.data.size != 1:
+            raise ValueError(
+                f"{name}() without a gradient needs a scalar output, got shape {root.shape}; "
+                f"pass {'grad=' if name == 'backward' else 'grad_outputs='} with the output's "
+                "shape"
+            )
+        return np.ones_like(root.data)
+    arr = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
+    if arr.shape != root.shape:
+        raise ValueError(f"grad must have the output's shape {root.shape}, got {arr.shape}")
+    if isinstance(grad, Tensor) and grad.requires_grad:
+        return grad if grad.dtype == root.dtype else grad.to(root.dtype)
+    return arr.astype(root.dtype, copy=False)
+
+
+def _as_graph_grad(seed: Any) -> Tensor:
+    return seed if isinstance(seed, Tensor) else Tensor._wrap(np.array(seed))
+
+
+def _check_versions(node: Tensor) -> None:
+    if node._versions != tuple([p._version for p in node._parents]):
+        raise RuntimeError(
+            "a tensor needed for this gradient was changed by an in-place assignment "
+            "after it was used; assign into a clone() instead")
+
+
+def _free(node: Tensor) -> None:
+    node._backward, node._double = _freed, None
+
+
+def _walk(roots: Sequence[Tensor], seeds: Sequence[np.ndarray], retain: bool,
+          wanted: dict[int, Tensor] | None) -> dict[int, np.ndarray]:
+    """The first-order walk on ndarrays (the fast path).  With ``wanted`` (ids of the
+    inputs of :func:`grad`) it returns their gradients instead of accumulating."""
+    order = _topological(roots)
+    grads: dict[int, np.ndarray] = {}
+    for r, sd in zip(roots, seeds):
+        grads[id(r)] = sd if id(r) not in grads else grads[id(r)] + sd
+    found: dict[int, np.ndarray] = {}
+    for node in reversed(order):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        if wanted is None:
+            if node._backward is None or node._retain:
+                node._accumulate(g)
+        elif id(node) in wanted:
+            found[id(node)] = g
+        if node._backward is None:
+            continue
+        _check_versions(node)
+        pgs = node._backward(g)
+        if not retain:
+            _free(node)
+        for parent, pg in zip(node._parents, pgs):
+            if pg is None or not parent.requires_grad:
+                continue
+            if pg.shape != parent.shape:
+                pg = unbroadcast(pg, parent.shape)
+            if pg.dtype != parent.dtype:
+                pg = pg.astype(parent.dtype)
+            key = id(parent)
+            grads[key] = pg if key not in grads else grads[key] + pg
+    return found
+
+
+def _unbroadcast_graph(g: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """:func:`unbroadcast` with Tensor ops (differentiable)."""
+    extra = g.ndim - len(shape)
+    if extra:
+        g = g.sum(tuple(range(extra)))
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+    if axes:
+        g = g.sum(axes, keepdim=True)
+    return g
+
+
+def _walk_graph(roots: Sequence[Tensor], seeds: Sequence[Tensor], retain: bool,
+                wanted: dict[int, Tensor] | None) -> dict[int, Tensor]:
+    """The walk of ``create_graph=True``: gradients are Tensors and each node runs its
+    differentiable backward, recording the graph of the gradient.  A node without one
+    runs its ndarray backward, and its result refuses to be differentiated (the error
+    names the op) -- never a silent zero."""
+    order = _topological(roots)
+    grads: dict[int, Tensor] = {}
+    for r, sd in zip(roots, seeds):
+        grads[id(r)] = sd if id(r) not in grads else grads[id(r)] + sd
+    found: dict[int, Tensor] = {}
+    for node in reversed(order):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        if wanted is None:
+            if node._backward is None or node._retain:
+                node._accumulate_graph(g)
+        elif id(node) in wanted:
+            found[id(node)] = g
+        if node._backward is None:
+            continue
+        _check_versions(node)
+        if node._backward is _freed:
+            _freed(g.data)
+        if node._double is not None:
+            pgs: Sequence[Tensor | None] = node._double(g)
+        else:
+            refuse = _no_rule(_op_name(node))
+            pgs = [None if pa is None else Tensor._wrap(pa, (g,) + node._parents, refuse)
+                   for pa in node._backward(g.data)]
+        if not retain:
+            _free(node)
+        for parent, pg in zip(node._parents, pgs):
+            if pg is None or not parent.requires_grad:
+                continue
+            if pg.shape != parent.shape:
+                pg = _unbroadcast_graph(pg, parent.shape)
+            if pg.dtype != parent.dtype:
+                pg = pg.to(parent.dtype)
+            key = id(parent)
+            grads[key] = pg if key not in grads else grads[key] + pg
+    return found
+
+
+def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
+         grad_outputs: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
+         allow_unused: bool | None = None, *, materialize_grads: bool = False
+         ) -> tuple[Tensor | None, ...]:
+    """The gradients of ``outputs`` with respect to ``inputs`` (``torch.autograd.grad``).
+
+    Nothing is accumulated into ``.grad``: the sum over ``outputs`` of
+    ``grad_outputs[k] · d outputs[k] / d input`` is returned for each input.
+
+    Args:
+        outputs: a Tensor or a sequence of Tensors that require grad.
+        inputs: a Tensor or a sequence of Tensors (leaves or not) to differentiate by.
+        grad_outputs: one gradient per output (Tensor, array or None; None means ones
+            for a single-element output).  A gradient that requires grad is part of
+            the graph with ``create_graph=True``.
+        retain_graph: keep the graph for another walk; defaults to ``create_graph``.
+        create_graph: record the graph of the returned gradients, so they can be
+            differentiated again (second and higher derivatives).
+        allow_unused: return None for an input that ``outputs`` do not depend on,
+            instead of raising.
+        materialize_grads: return zeros instead of None for unused inputs.
+
+    Returns:
+        A tuple with one Tensor (shape of its input) or None per input.
+
+    Raises:
+        RuntimeError: an output does not require grad, an input is unused (without
+            ``allow_unused``), or the graph was freed by an earlier walk.
+    """
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if not outs or not ins:
+        raise ValueError("grad: outputs and inputs must not be empty")
+    for name, group in (("outputs", outs), ("inputs", ins)):
+        for t in group:
+            if not isinstance(t, Tensor):
+                raise TypeError(f"grad: {name} must be Tensors, got {type(t).__name__}")
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    if materialize_grads and not allow_unused:
+        raise ValueError("grad: materialize_grads=True needs allow_unused=True (or None)")
+    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
+        gos = [grad_outputs] * len(outs) if grad_outputs is None else [grad_outputs]
+    else:
+        gos = list(grad_outputs)
+    if len(gos) != len(outs):
+        raise ValueError(f"grad: {len(outs)} outputs but {len(gos)} grad_outputs")
+    for i, t in enumerate(ins):
+        if not t.requires_grad:
+            raise RuntimeError(f"grad: input {i} does not require grad")
+    for i, t in enumerate(outs):
+        if not t.requires_grad:
+            raise RuntimeError(f"grad: output {i} does not require grad and has no graph")
+    seeds = [_seed(t, go, "grad") for t, go in zip(outs, gos)]
+    retain = create_graph if retain_graph is None else bool(retain_graph)
+    wanted = {id(t): t for t in ins}
+    if create_graph:
+        with enable_grad():
+            found: dict[int, Any] = _walk_graph(outs, [_as_graph_grad(s) for s in seeds],
+                                                retain, wanted)
+    else:
+        arrays = [s.data if isinstance(s, Tensor) else s for s in seeds]
+        found = {k: Tensor._wrap(v) for k, v in _walk(outs, arrays, retain, wanted).items()}
+    result: list[Tensor | None] = []
+    for i, t in enumerate(ins):
+        g = found.get(id(t))
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(f"grad: input {i} was not used to compute the outputs; "
+                                   "pass allow_unused=True to get None for it")
+            if materialize_grads:
+                g = Tensor._wrap(np.zeros_like(t.data))
+        elif g.shape != t.shape:
+            g = _unbroadcast_graph(g, t.shape) if create_graph else Tensor._wrap(
+                unbroadcast(g.data, t.shape))
+        result.append(g)
+    return tuple(result)
 
 
 def as_tensor(data: Any) -> Tensor:

@@ -52,6 +52,7 @@ from .conv import (
     conv_transpose3d,
 )
 from .dropout import alpha_dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
+from .higher import hvp, jvp, vjp
 from .linear import linear
 from .loss import (
     TargetError,
@@ -157,8 +158,10 @@ __all__ = [
     "hardtanh",
     "hinge_embedding_loss",
     "huber_loss",
+    "hvp",
     "instance_norm",
     "interpolate",
+    "jvp",
     "kl_div",
     "l1_loss",
     "layer_norm",
@@ -214,4 +217,5 @@ __all__ = [
     "upsample",
     "upsample_bilinear",
     "upsample_nearest",
+    "vjp",
 ]

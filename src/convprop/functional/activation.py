@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import Tensor, as_tensor
+from ..autograd import Tensor, as_tensor, cat
 
 try:  # SciPy's erf is vectorised; math.erf is exact but per element
     from scipy.special import erf as _erf
@@ -34,11 +34,32 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _ONE_SIXTH_F32 = float(np.float32(1.0) / np.float32(6.0))
 
 
-def _pointwise(x: Tensor, out: np.ndarray, slope: Callable[[], np.ndarray]) -> Tensor:
+def _pointwise(x: Tensor, out: np.ndarray, slope: Callable[[], np.ndarray],
+               slope_graph: Callable[[], Tensor] | None = None) -> Tensor:
     """Wrap an element-wise op: ``slope()`` gives ``dy/dx`` and is only evaluated
-    by the backward (inference never pays for it)."""
+    by the backward (inference never pays for it).  ``slope_graph()`` is the same
+    derivative written with Tensor ops of ``x``, for higher-order gradients
+    (``create_graph=True``); :func:`_constant` serves a piecewise-constant slope."""
     out = np.asarray(out).astype(x.dtype, copy=False)
-    return Tensor._wrap(out, (x,), lambda g: (g * slope(),))
+    double = None if slope_graph is None else lambda g: (g * slope_graph(),)
+    return Tensor._wrap(out, (x,), lambda g: (g * slope(),), double)
+
+
+def _constant(slope: Callable[[], np.ndarray]) -> Callable[[], Tensor]:
+    """A slope that is constant where it is defined: its own derivative is 0."""
+    return lambda: Tensor._wrap(np.asarray(slope()))
+
+
+def _normal_cdf(x: Tensor) -> Tensor:
+    """Φ(x) as an op of its own (no erf among the Tensor ops); Φ' is the normal density."""
+    a = x.data
+
+    def density(t: Tensor) -> Tensor:
+        return (t * t * -0.5).exp() * _INV_SQRT_2PI
+
+    return Tensor._wrap(0.5 * (1 + _erf(a / math.sqrt(2.0))), (x,),
+                        lambda g: (g * _INV_SQRT_2PI * np.exp(-0.5 * a * a),),
+                        lambda g: (g * density(x),))
 
 
 def _stable_sigmoid(z: np.ndarray) -> np.ndarray:
@@ -79,7 +100,8 @@ def leaky_relu(input: Any, negative_slope: float = 0.01, inplace: bool = False) 
     x = as_tensor(input)
     a = x.data
     slope = np.where(a > 0, 1.0, negative_slope).astype(a.dtype, copy=False)
-    return Tensor._wrap(a * slope, (x,), lambda g: (g * slope,))
+    return Tensor._wrap(a * slope, (x,), lambda g: (g * slope,),
+                        lambda g: (g * Tensor._wrap(slope),))
 
 
 # ----------------------------------------------------------- the ELU family
@@ -90,7 +112,9 @@ def _elu(x: Tensor, alpha: float, scale: float, input_scale: float) -> Tensor:
     neg = a <= 0
     e = np.exp(np.where(neg, a * input_scale, 0))
     out = np.where(neg, scale * alpha * (e - 1), scale * a)
-    return _pointwise(x, out, lambda: np.where(neg, scale * alpha * input_scale * e, scale))
+    return _pointwise(x, out, lambda: np.where(neg, scale * alpha * input_scale * e, scale),
+                      lambda: ((x.where(neg, 0.0) * input_scale).exp()
+                               * (scale * alpha * input_scale)).where(neg, scale))
 
 
 def elu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
@@ -125,17 +149,29 @@ def gelu(input: Any, approximate: str = "none") -> Tensor:
     a = x.data
     if approximate == "tanh":
         t = np.tanh(_SQRT_2_OVER_PI * (a + 0.044715 * a**3))
+
+        def tanh_slope() -> Tensor:
+            tt = ((x + x**3 * 0.044715) * _SQRT_2_OVER_PI).tanh()
+            return (0.5 * (1 + tt) + 0.5 * x * (1 - tt * tt) * _SQRT_2_OVER_PI
+                    * (1 + 3 * 0.044715 * x * x))
+
         return _pointwise(x, 0.5 * a * (1 + t), lambda: 0.5 * (1 + t) + 0.5 * a * (1 - t * t)
-                          * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * a * a))
+                          * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * a * a), tanh_slope)
     cdf = 0.5 * (1 + _erf(a / math.sqrt(2.0)))
-    return _pointwise(x, a * cdf, lambda: cdf + a * _INV_SQRT_2PI * np.exp(-0.5 * a * a))
+    return _pointwise(x, a * cdf, lambda: cdf + a * _INV_SQRT_2PI * np.exp(-0.5 * a * a),
+                      lambda: _normal_cdf(x) + x * _INV_SQRT_2PI * (x * x * -0.5).exp())
 
 
 def silu(input: Any, inplace: bool = False) -> Tensor:
     """``x * σ(x)`` (swish); derivative ``σ(x) (1 + x (1 - σ(x)))``."""
     x = as_tensor(input)
     s = _stable_sigmoid(x.data)
-    return _pointwise(x, x.data * s, lambda: s * (1 + x.data * (1 - s)))
+
+    def slope_graph() -> Tensor:
+        st = x.sigmoid()
+        return st * (1 + x * (1 - st))
+
+    return _pointwise(x, x.data * s, lambda: s * (1 + x.data * (1 - s)), slope_graph)
 
 
 def mish(input: Any, inplace: bool = False) -> Tensor:
@@ -143,7 +179,12 @@ def mish(input: Any, inplace: bool = False) -> Tensor:
     x = as_tensor(input)
     a = x.data
     t = np.tanh(_softplus(a))
-    return _pointwise(x, a * t, lambda: t + a * (1 - t * t) * _stable_sigmoid(a))
+
+    def slope_graph() -> Tensor:
+        tt = softplus(x).tanh()
+        return tt + x * (1 - tt * tt) * x.sigmoid()
+
+    return _pointwise(x, a * t, lambda: t + a * (1 - t * t) * _stable_sigmoid(a), slope_graph)
 
 
 def softplus(input: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -156,28 +197,29 @@ def softplus(input: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     z = a * beta
     linear = z > threshold
     out = np.where(linear, a, _softplus(z) / beta)
-    return _pointwise(x, out, lambda: np.where(linear, 1.0, _stable_sigmoid(z)))
+    return _pointwise(x, out, lambda: np.where(linear, 1.0, _stable_sigmoid(z)),
+                      lambda: (x * beta).sigmoid().where(~linear, 1.0))
 
 
 def softsign(input: Any) -> Tensor:
     """``x / (1 + |x|)``; derivative ``1 / (1 + |x|)²``."""
     x = as_tensor(input)
     d = 1 + np.abs(x.data)
-    return _pointwise(x, x.data / d, lambda: 1 / (d * d))
+    return _pointwise(x, x.data / d, lambda: 1 / (d * d), lambda: (1 + x.abs()) ** -2)
 
 
 def logsigmoid(input: Any) -> Tensor:
     """``log σ(x) = min(x, 0) - log(1 + e^(-|x|))``, stable; derivative ``σ(-x)``."""
     x = as_tensor(input)
     a = x.data
-    return _pointwise(x, -_softplus(-a), lambda: _stable_sigmoid(-a))
+    return _pointwise(x, -_softplus(-a), lambda: _stable_sigmoid(-a), lambda: (-x).sigmoid())
 
 
 def tanhshrink(input: Any) -> Tensor:
     """``x - tanh(x)``; derivative ``tanh(x)²``."""
     x = as_tensor(input)
     t = np.tanh(x.data)
-    return _pointwise(x, x.data - t, lambda: t * t)
+    return _pointwise(x, x.data - t, lambda: t * t, lambda: x.tanh() ** 2)
 
 
 # -------------------------------------------------- piecewise-linear family
@@ -190,7 +232,7 @@ def hardtanh(input: Any, min_val: float = -1.0, max_val: float = 1.0,
     x = as_tensor(input)
     a = x.data
     inside = (a > min_val) & (a < max_val)
-    return _pointwise(x, np.clip(a, min_val, max_val), lambda: inside)
+    return _pointwise(x, np.clip(a, min_val, max_val), lambda: inside, _constant(lambda: inside))
 
 
 def relu6(input: Any, inplace: bool = False) -> Tensor:
@@ -206,8 +248,8 @@ def hardsigmoid(input: Any, inplace: bool = False) -> Tensor:
     """
     x = as_tensor(input)
     a = x.data
-    return _pointwise(x, np.clip(a + 3, 0, 6) / 6,
-                      lambda: ((a > -3) & (a < 3)) * _ONE_SIXTH_F32)
+    slope = lambda: ((a > -3) & (a < 3)) * _ONE_SIXTH_F32  # noqa: E731
+    return _pointwise(x, np.clip(a + 3, 0, 6) / 6, slope, _constant(slope))
 
 
 def hardswish(input: Any, inplace: bool = False) -> Tensor:
@@ -216,7 +258,9 @@ def hardswish(input: Any, inplace: bool = False) -> Tensor:
     x = as_tensor(input)
     a = x.data
     return _pointwise(x, a * np.clip(a + 3, 0, 6) / 6,
-                      lambda: np.where(a <= -3, 0.0, np.where(a < 3, a / 3 + 0.5, 1.0)))
+                      lambda: np.where(a <= -3, 0.0, np.where(a < 3, a / 3 + 0.5, 1.0)),
+                      lambda: (x / 3 + 0.5).where((a > -3) & (a < 3), Tensor._wrap(
+                          np.where(a <= -3, 0.0, 1.0).astype(a.dtype))))
 
 
 def threshold(input: Any, threshold: float, value: float, inplace: bool = False) -> Tensor:
@@ -224,7 +268,7 @@ def threshold(input: Any, threshold: float, value: float, inplace: bool = False)
     x = as_tensor(input)
     a = x.data
     keep = a > threshold
-    return _pointwise(x, np.where(keep, a, value), lambda: keep)
+    return _pointwise(x, np.where(keep, a, value), lambda: keep, _constant(lambda: keep))
 
 
 def _check_lambd(lambd: float, name: str) -> None:
@@ -238,7 +282,8 @@ def softshrink(input: Any, lambd: float = 0.5) -> Tensor:
     x = as_tensor(input)
     a = x.data
     out = np.where(a > lambd, a - lambd, np.where(a < -lambd, a + lambd, 0.0))
-    return _pointwise(x, out, lambda: (a < -lambd) | (a > lambd))
+    slope = lambda: (a < -lambd) | (a > lambd)  # noqa: E731
+    return _pointwise(x, out, slope, _constant(slope))
 
 
 def hardshrink(input: Any, lambd: float = 0.5) -> Tensor:
@@ -247,7 +292,7 @@ def hardshrink(input: Any, lambd: float = 0.5) -> Tensor:
     x = as_tensor(input)
     a = x.data
     keep = (a < -lambd) | (a > lambd)
-    return _pointwise(x, np.where(keep, a, 0.0), lambda: keep)
+    return _pointwise(x, np.where(keep, a, 0.0), lambda: keep, _constant(lambda: keep))
 
 
 # ------------------------------------------------ learnable / random slopes
@@ -288,7 +333,15 @@ def prelu(input: Any, weight: Any) -> Tensor:
             gw = np.reshape(gw.sum(), w.shape)
         return np.where(pos, g, g * wb), gw
 
-    return Tensor._wrap(out, (x, w), backward)
+    def double(g: Tensor) -> tuple[Tensor, Tensor]:
+        gw = (g * x).where(~pos, 0.0)
+        if count > 1:
+            gw = gw.sum(tuple(i for i in range(a.ndim) if shape[i] == 1))
+        else:
+            gw = gw.sum().reshape(w.shape)
+        return g.where(pos, g * w.reshape(shape)), gw
+
+    return Tensor._wrap(out, (x, w), backward, double)
 
 
 def rrelu(input: Any, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
@@ -312,7 +365,8 @@ def rrelu(input: Any, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: 
     a = x.data
     rng = generator if generator is not None else np.random.default_rng()
     slope = np.where(a <= 0, rng.uniform(lower, upper, a.shape), 1.0).astype(a.dtype, copy=False)
-    return Tensor._wrap(a * slope, (x,), lambda g: (g * slope,))
+    return Tensor._wrap(a * slope, (x,), lambda g: (g * slope,),
+                        lambda g: (g * Tensor._wrap(slope),))
 
 
 def glu(input: Any, dim: int = -1) -> Tensor:
@@ -335,7 +389,12 @@ def glu(input: Any, dim: int = -1) -> Tensor:
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
         return (np.concatenate([g * s, g * first * s * (1 - s)], axis=dim),)
 
-    return Tensor._wrap((first * s).astype(a.dtype, copy=False), (x,), backward)
+    def double(g: Tensor) -> tuple[Tensor]:
+        half_a, half_b = x.chunk(2, dim)
+        st = half_b.sigmoid()
+        return (cat([g * st, g * half_a * st * (1 - st)], dim),)
+
+    return Tensor._wrap((first * s).astype(a.dtype, copy=False), (x,), backward, double)
 
 
 # ------------------------------------------------------------ softmax family
@@ -378,9 +437,10 @@ def softmax(input: Any, dim: int | None = None, _stacklevel: int = 3,
     x, dim = _softmax_input(input, dim, dtype, "softmax")
     a = x.data
     if a.ndim == 0:
-        return Tensor._wrap(np.ones_like(a), (x,), lambda g: (np.zeros_like(g),))
+        return Tensor._wrap(np.ones_like(a), (x,), lambda g: (np.zeros_like(g),),
+                            lambda g: (g * 0,))
     if a.size == 0:
-        return Tensor._wrap(a.copy(), (x,), lambda g: (np.zeros_like(g),))
+        return Tensor._wrap(a.copy(), (x,), lambda g: (np.zeros_like(g),), lambda g: (g * 0,))
     e = np.exp(a - a.max(axis=dim, keepdims=True))
     s = e / e.sum(axis=dim, keepdims=True)
 
@@ -388,7 +448,12 @@ def softmax(input: Any, dim: int | None = None, _stacklevel: int = 3,
         gs = g * s
         return (gs - s * gs.sum(axis=dim, keepdims=True),)
 
-    return Tensor._wrap(s, (x,), backward)
+    def double(g: Tensor) -> tuple[Tensor]:
+        st = softmax(x, dim)
+        gs = g * st
+        return (gs - st * gs.sum(dim, keepdim=True),)
+
+    return Tensor._wrap(s, (x,), backward, double)
 
 
 def log_softmax(input: Any, dim: int | None = None, _stacklevel: int = 3,
@@ -400,13 +465,17 @@ def log_softmax(input: Any, dim: int | None = None, _stacklevel: int = 3,
     x, dim = _softmax_input(input, dim, dtype, "log_softmax")
     a = x.data
     if a.ndim == 0:
-        return Tensor._wrap(np.zeros_like(a), (x,), lambda g: (np.zeros_like(g),))
+        return Tensor._wrap(np.zeros_like(a), (x,), lambda g: (np.zeros_like(g),),
+                            lambda g: (g * 0,))
     out = log_softmax_array(a, dim)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
         return (g - np.exp(out) * g.sum(axis=dim, keepdims=True),)
 
-    return Tensor._wrap(out, (x,), backward)
+    def double(g: Tensor) -> tuple[Tensor]:
+        return (g - softmax(x, dim) * g.sum(dim, keepdim=True),)
+
+    return Tensor._wrap(out, (x,), backward, double)
 
 
 def softmin(input: Any, dim: int | None = None, _stacklevel: int = 3,

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .._tensor_ops import linear_map
 from .._windows import _is_int, adaptive_bounds
 from ..autograd import Tensor, as_tensor
 
@@ -69,7 +70,8 @@ def adaptive_avg_pool_nd(input: Any, output_size: int | None | Sequence[int | No
         count = math.prod(sizes)
         y = a.mean(axis=axes, keepdims=True)
         return Tensor._wrap(
-            y, (x,), lambda g: (np.broadcast_to(g / count, a.shape),))
+            y, (x,), lambda g: (np.broadcast_to(g / count, a.shape),),
+            lambda g: ((g / count).expand(a.shape),))
 
     mats = [_averaging_matrix(s, o, a.dtype) for s, o in zip(sizes, out)]
 
@@ -79,7 +81,9 @@ def adaptive_avg_pool_nd(input: Any, output_size: int | None | Sequence[int | No
         return arr
 
     return Tensor._wrap(np.ascontiguousarray(apply(a, False)), (x,),
-                        lambda g: (apply(g, True),))
+                        lambda g: (apply(g, True),),
+                        lambda g: (linear_map(g, lambda h: apply(h, True),
+                                              lambda h: apply(h, False)),))
 
 
 def adaptive_max_pool_nd(input: Any, output_size: int | None | Sequence[int | None],
@@ -123,7 +127,12 @@ def adaptive_max_pool_nd(input: Any, output_size: int | None | Sequence[int | No
         return (gx.reshape(a.shape),)
 
     shape = a.shape[:lead] + out
-    y_t = Tensor._wrap(y.reshape(shape), (x,), backward)
+
+    def gather(h: np.ndarray) -> np.ndarray:  # the adjoint of the scatter to the winners
+        return np.take_along_axis(h.reshape(len(rows), plane), flat, axis=1).reshape(shape)
+
+    y_t = Tensor._wrap(y.reshape(shape), (x,), backward,
+                       lambda g: (linear_map(g, lambda h: backward(h)[0], gather),))
     return (y_t, Tensor._wrap(index.reshape(shape))) if return_indices else y_t
 
 

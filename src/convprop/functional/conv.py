@@ -47,6 +47,7 @@ from .._windows import (
 )
 from ..autograd import Tensor, as_tensor, is_grad_enabled
 from ..kernels import ConvSpec
+from . import _conv_grad
 from .pad import pad as _pad
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -172,8 +173,14 @@ def _conv(x: Tensor, w: Tensor, b: Tensor | None, stride: tuple[int, ...], pads:
             gb = None
         return gx, gw, gb
 
+    def double(g: Tensor) -> tuple[Tensor | None, ...]:  # see _conv_grad: exact to any order
+        bare = _conv_grad.without_bias(spec)
+        return (_conv_grad.input_grad(g, w, bare) if x.requires_grad else None,
+                _conv_grad.weight_grad(x, g, bare) if w.requires_grad else None,
+                g.sum(_bias_grad_axes(nd)) if b is not None and b.requires_grad else None)
+
     parents = (x, w) if b is None else (x, w, b)
-    return Tensor._wrap(y, parents, backward)
+    return Tensor._wrap(y, parents, backward, double)
 
 
 def conv_transpose_nd(
@@ -275,8 +282,14 @@ def _conv_transpose(x: Tensor, w: Tensor, b: Tensor | None, stride: tuple[int, .
             gb = g.sum(axis=_bias_grad_axes(nd))
         return gx, gw, gb
 
+    def double(g: Tensor) -> tuple[Tensor | None, ...]:  # see _conv_grad: exact to any order
+        gs = g[reach]
+        return (_conv_grad.conv(gs, w, spec) if x.requires_grad else None,
+                _conv_grad.weight_grad(gs, x, spec) if w.requires_grad else None,
+                g.sum(_bias_grad_axes(nd)) if b is not None and b.requires_grad else None)
+
     parents = (x, w) if b is None else (x, w, b)
-    return Tensor._wrap(y, parents, backward)
+    return Tensor._wrap(y, parents, backward, double)
 
 
 _CONV_DOC = """{nd}-D convolution (cross-correlation, as in PyTorch), differentiable in all inputs.

@@ -62,7 +62,8 @@ def _masked(name: str, x: Tensor, p: float, feature: bool, alpha: bool,
         else:
             scale, shift = keep * x.dtype.type(1.0 / (1.0 - p)), None
     out = (x.data * scale if shift is None else x.data * scale + shift).astype(x.dtype, copy=False)
-    return Tensor._wrap(out, (x,), lambda g: (np.broadcast_to(g * scale, x.shape),))
+    return Tensor._wrap(out, (x,), lambda g: (np.broadcast_to(g * scale, x.shape),),
+                        lambda g: ((g * Tensor._wrap(np.asarray(scale))).expand(x.shape),))
 
 
 def _dropout(name: str, x: Tensor, p: float, training: bool, inplace: bool, feature: bool,

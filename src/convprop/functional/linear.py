@@ -58,5 +58,13 @@ def linear(input: Any, weight: Any, bias: Any = None) -> Tensor:
             return gx, gw
         return gx, gw, (g2.sum(axis=0) if b.requires_grad else None)
 
+    def double(g: Tensor) -> tuple[Tensor | None, ...]:  # the same rule with Tensor ops
+        g2 = g.reshape(-1, wd.shape[0])
+        gx = (g2 @ w).reshape(xs.shape) if x.requires_grad else None
+        gw = g2.t() @ x.reshape(-1, wd.shape[1]) if w.requires_grad else None
+        if b is None:
+            return gx, gw
+        return gx, gw, (g2.sum(0) if b.requires_grad else None)
+
     parents = (x, w) if b is None else (x, w, b)
-    return Tensor._wrap(y.reshape(out_shape), parents, backward)
+    return Tensor._wrap(y.reshape(out_shape), parents, backward, double)

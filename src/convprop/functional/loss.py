@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import Tensor, as_tensor, unbroadcast
-from .activation import _softplus, _stable_sigmoid, log_softmax_array
+from ..autograd import Tensor, _unbroadcast_graph, as_tensor, unbroadcast
+from .activation import _softplus, _stable_sigmoid, log_softmax, log_softmax_array, softmax, softplus
 
 REDUCTIONS = ("mean", "sum", "none")
 _BCE_EPS = float(np.float32(1e-12))  # PyTorch's clamp, a float32 constant
@@ -73,6 +73,16 @@ def _per_element(g: np.ndarray, shape: tuple[int, ...], reduction: str) -> np.nd
     return np.broadcast_to(g, shape)
 
 
+def _per_element_graph(g: Tensor, shape: tuple[int, ...], reduction: str) -> Tensor:
+    """:func:`_per_element` with Tensor ops, for higher-order gradients."""
+    if reduction == "none":
+        return g
+    if reduction == "mean":
+        count = int(np.prod(shape))
+        g = g / count if count else g * np.nan
+    return g.expand(shape)
+
+
 def _pair(input: Any, target: Any, name: str) -> tuple[Tensor, Tensor]:
     x, y = as_tensor(input), as_tensor(target)
     if x.shape != y.shape:
@@ -84,7 +94,8 @@ def _pair(input: Any, target: Any, name: str) -> tuple[Tensor, Tensor]:
 
 def _weighted_pointwise(name: str, input: Any, target: Any, weight: Any, reduction: str,
                         loss: Callable[[np.ndarray], np.ndarray],
-                        slope: Callable[[np.ndarray], np.ndarray]) -> Tensor:
+                        slope: Callable[[np.ndarray], np.ndarray],
+                        slope_graph: Callable[[Tensor], Tensor] | None = None) -> Tensor:
     """An element-wise loss of ``d = x - y``; with a ``weight`` of the input's shape,
     ``'mean'`` is ``sum(w loss) / sum(w)`` (PyTorch's rule for mse and l1)."""
     _check_reduction(reduction, name)
@@ -93,16 +104,25 @@ def _weighted_pointwise(name: str, input: Any, target: Any, weight: Any, reducti
     if w is not None and w.shape != x.shape:
         raise ValueError(f"{name}: weight must have the input's shape {x.shape}, got {w.shape}")
     d = x.data - y.data
+    scale = 1.0 if w is None else (1.0 / w.sum() if reduction == "mean" else 1.0)
+
+    def slopes_graph() -> list[Tensor]:  # the slopes as Tensor ops of x and y
+        sg = slope_graph(x - y)
+        if w is not None:
+            sg = sg * Tensor._wrap(np.asarray(w * scale))
+        return [sg, -sg]
+
+    graph = None if slope_graph is None else slopes_graph
     if w is None:
-        return _pointwise_loss(loss(d), (x, y), lambda: [slope(d), -slope(d)], reduction, x.dtype)
-    scale = 1.0 / w.sum() if reduction == "mean" else 1.0
+        return _pointwise_loss(loss(d), (x, y), lambda: [slope(d), -slope(d)], reduction, x.dtype,
+                               graph)
     inner = "sum" if reduction == "mean" else reduction
 
     def slopes() -> list[np.ndarray]:
         s = slope(d) * w * scale
         return [s, -s]
 
-    return _pointwise_loss(loss(d) * w * scale, (x, y), slopes, inner, x.dtype)
+    return _pointwise_loss(loss(d) * w * scale, (x, y), slopes, inner, x.dtype, graph)
 
 
 def mse_loss(input: Any, target: Any, size_average: bool | None = None,
@@ -123,7 +143,7 @@ def mse_loss(input: Any, target: Any, size_average: bool | None = None,
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     return _weighted_pointwise("mse_loss", input, target, weight, reduction,
-                               lambda d: d * d, lambda d: 2 * d)
+                               lambda d: d * d, lambda d: 2 * d, lambda d: 2 * d)
 
 
 def l1_loss(input: Any, target: Any, size_average: bool | None = None,
@@ -133,7 +153,8 @@ def l1_loss(input: Any, target: Any, size_average: bool | None = None,
     Args as :func:`mse_loss`.
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
-    return _weighted_pointwise("l1_loss", input, target, weight, reduction, np.abs, np.sign)
+    return _weighted_pointwise("l1_loss", input, target, weight, reduction, np.abs, np.sign,
+                               lambda d: Tensor._wrap(np.sign(d.data)))
 
 
 def _plain(value: Any) -> np.ndarray | None:
@@ -178,7 +199,15 @@ def binary_cross_entropy(input: Any, target: Any, weight: Any = None,
         gx = ge * (p - t) / np.maximum(p * (1 - p), _BCE_EPS)
         return gx, ge * (log_q - log_p)
 
-    return Tensor._wrap(_reduce(losses.astype(p.dtype, copy=False), reduction), (x, y), backward)
+    def double(g: Tensor) -> tuple[Tensor, Tensor]:
+        ge = _per_element_graph(g, p.shape, reduction)
+        if w is not None:
+            ge = ge * Tensor._wrap(np.asarray(w))
+        gx = ge * (x - y) / (x * (1 - x)).clamp(min=_BCE_EPS)
+        return gx, ge * ((1 - x).log().clamp(min=-100) - x.log().clamp(min=-100))
+
+    return Tensor._wrap(_reduce(losses.astype(p.dtype, copy=False), reduction), (x, y), backward,
+                        double)
 
 
 def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None,
@@ -220,7 +249,18 @@ def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None
         gy = ge * (-z if pw is None else -z + (pw - 1) * softplus_neg)
         return gx, gy
 
-    return Tensor._wrap(_reduce(losses.astype(z.dtype, copy=False), reduction), (x, y), backward)
+    def double(g: Tensor) -> tuple[Tensor, Tensor]:
+        ge = _per_element_graph(g, z.shape, reduction)
+        if w is not None:
+            ge = ge * Tensor._wrap(np.asarray(w))
+        pwt = None if pw is None else Tensor._wrap(np.asarray(pw))
+        lwt = 1 if pwt is None else 1 + (pwt - 1) * y
+        gx = ge * ((1 - y) - lwt * (-x).sigmoid())
+        gy = ge * (-x if pwt is None else -x + (pwt - 1) * softplus(-x))
+        return gx, gy
+
+    return Tensor._wrap(_reduce(losses.astype(z.dtype, copy=False), reduction), (x, y), backward,
+                        double)
 
 
 def _class_targets(x: Tensor, target: Any, weight: Any, ignore_index: int, name: str
@@ -287,9 +327,27 @@ def _unrows(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.moveaxis(moved, -1, 1)
 
 
+def _rows_graph(x: Tensor) -> Tensor:
+    """:func:`_rows` with Tensor ops."""
+    c = _classes(x)
+    if x.ndim == 1:
+        return x.reshape(1, c)
+    return x if x.ndim == 2 else x.permute((0,) + tuple(range(2, x.ndim)) + (1,)).reshape(-1, c)
+
+
+def _unrows_graph(rows: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """:func:`_unrows` with Tensor ops."""
+    if len(shape) <= 2:
+        return rows.reshape(shape)
+    moved = rows.reshape(shape[:1] + shape[2:] + shape[1:2])
+    return moved.permute((0, len(shape) - 1) + tuple(range(1, len(shape) - 1)))
+
+
 def _row_loss(x: Tensor, losses: np.ndarray, total: float, shape: tuple[int, ...],
               reduction: str, grad_rows: Callable[[np.ndarray], Sequence[np.ndarray | None]],
-              parents: tuple[Tensor, ...]) -> Tensor:
+              parents: tuple[Tensor, ...],
+              grad_rows_graph: Callable[[Tensor], Sequence[Tensor | None]] | None = None
+              ) -> Tensor:
     """Reduce per-row losses (``'mean'`` divides by ``total``) and scaffold the backward:
     ``grad_rows(coef)`` gets each row's share of the upstream gradient and returns one
     gradient per parent, in the parents' own layout."""
@@ -313,7 +371,19 @@ def _row_loss(x: Tensor, losses: np.ndarray, total: float, shape: tuple[int, ...
             coef = np.full(losses.shape, g / total)
         return grad_rows(coef)
 
-    return Tensor._wrap(out.astype(x.dtype, copy=False), parents, backward)
+    def double(g: Tensor) -> Sequence[Tensor | None]:  # the same scaffold with Tensor ops
+        if reduction == "none":
+            coef = g.reshape(-1)
+        elif reduction == "sum":
+            coef = g.expand(losses.shape)
+        else:
+            if total == 0:
+                return tuple(Tensor._wrap(np.zeros(p.shape, dtype=p.dtype)) for p in parents)
+            coef = (g / total).expand(losses.shape)
+        return grad_rows_graph(coef)
+
+    return Tensor._wrap(out.astype(x.dtype, copy=False), parents, backward,
+                        None if grad_rows_graph is None else double)
 
 
 def cross_entropy(input: Any, target: Any, weight: Any = None, size_average: bool | None = None,
@@ -368,7 +438,13 @@ def cross_entropy(input: Any, target: Any, weight: Any = None, size_average: boo
         d = q.sum(axis=1, keepdims=True) * np.exp(logp) - q
         return (_unrows(d * coef[:, None], x.shape),)
 
-    return _row_loss(x, losses, row_w.sum(), expected, reduction, grad_rows, (x,))
+    def grad_rows_graph(coef: Tensor) -> tuple[Tensor]:
+        qt = Tensor._wrap(q)
+        d = Tensor._wrap(q.sum(axis=1, keepdims=True)) * softmax(_rows_graph(x), 1) - qt
+        return (_unrows_graph(d * coef.unsqueeze(1), x.shape),)
+
+    return _row_loss(x, losses, row_w.sum(), expected, reduction, grad_rows, (x,),
+                     grad_rows_graph)
 
 
 def _cross_entropy_probs(x: Tensor, target: Any, weight: Any, ignore_index: int,
@@ -395,7 +471,16 @@ def _cross_entropy_probs(x: Tensor, target: Any, weight: Any, ignore_index: int,
         gy = -(1 - eps) * wr * logp * coef[:, None]
         return _unrows(gx, x.shape), _unrows(gy, x.shape)
 
-    return _row_loss(x, losses, float(rows.shape[0]), shape, reduction, grad_rows, (x, y))
+    def grad_rows_graph(coef: Tensor) -> tuple[Tensor, Tensor]:
+        wt = Tensor._wrap(wr.astype(x.dtype))
+        qt = wt * ((1 - eps) * _rows_graph(y) + eps / c)
+        xr, cf = _rows_graph(x), coef.unsqueeze(1)
+        gx = (qt.sum(1, keepdim=True) * softmax(xr, 1) - qt) * cf
+        gy = -(1 - eps) * wt * log_softmax(xr, 1) * cf
+        return _unrows_graph(gx, x.shape), _unrows_graph(gy, x.shape)
+
+    return _row_loss(x, losses, float(rows.shape[0]), shape, reduction, grad_rows, (x, y),
+                     grad_rows_graph)
 
 
 def nll_loss(input: Any, target: Any, weight: Any = None, size_average: bool | None = None,
@@ -418,13 +503,20 @@ def nll_loss(input: Any, target: Any, weight: Any = None, size_average: bool | N
         d[m, t] = -coef * row_w
         return (_unrows(d, x.shape),)
 
-    return _row_loss(x, -row_w * rows[m, t], row_w.sum(), expected, reduction, grad_rows, (x,))
+    def grad_rows_graph(coef: Tensor) -> tuple[Tensor]:  # linear in coef: a fixed one-hot
+        onehot = np.zeros(rows.shape, dtype=rows.dtype)
+        onehot[m, t] = -row_w
+        return (_unrows_graph(coef.unsqueeze(1) * Tensor._wrap(onehot), x.shape),)
+
+    return _row_loss(x, -row_w * rows[m, t], row_w.sum(), expected, reduction, grad_rows, (x,),
+                     grad_rows_graph)
 
 
 # ----------------------------------------------------------- regression losses
 def _pointwise_loss(losses: np.ndarray, parents: tuple[Tensor, ...],
                     slopes: Callable[[], Sequence[np.ndarray | None]], reduction: str,
-                    dtype: np.dtype) -> Tensor:
+                    dtype: np.dtype,
+                    slopes_graph: Callable[[], Sequence[Tensor | None]] | None = None) -> Tensor:
     """Reduce element-wise losses; the backward scales each parent's local derivative
     (``slopes()``, ``None`` for no gradient) by the upstream gradient per element."""
 
@@ -432,8 +524,13 @@ def _pointwise_loss(losses: np.ndarray, parents: tuple[Tensor, ...],
         ge = _per_element(g, losses.shape, reduction)
         return [None if s is None else ge * s for s in slopes()]
 
+    def double(g: Tensor) -> list[Tensor | None]:
+        ge = _per_element_graph(g, losses.shape, reduction)
+        return [None if s is None else ge * s for s in slopes_graph()]
+
     out = _reduce(np.asarray(losses), reduction)
-    return Tensor._wrap(out.astype(dtype, copy=False), parents, backward)
+    return Tensor._wrap(out.astype(dtype, copy=False), parents, backward,
+                        None if slopes_graph is None else double)
 
 
 def smooth_l1_loss(input: Any, target: Any, size_average: bool | None = None,
@@ -462,7 +559,11 @@ def smooth_l1_loss(input: Any, target: Any, size_average: bool | None = None,
         s = np.where(small, d / beta, np.sign(d))
         return [s, -s]
 
-    return _pointwise_loss(losses, (x, y), slopes, reduction, x.dtype)
+    def slopes_graph() -> list[Tensor]:
+        sg = ((x - y) / beta).where(small, Tensor._wrap(np.sign(d)))
+        return [sg, -sg]
+
+    return _pointwise_loss(losses, (x, y), slopes, reduction, x.dtype, slopes_graph)
 
 
 def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0,
@@ -493,7 +594,13 @@ def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 
         s = np.clip(d, -delta, delta) * (1 if w is None else w)
         return [s, -s]
 
-    return _pointwise_loss(losses, (x, y), slopes, reduction, x.dtype)
+    def slopes_graph() -> list[Tensor]:
+        sg = (x - y).clamp(-delta, delta)
+        if w is not None:
+            sg = sg * Tensor._wrap(np.asarray(w))
+        return [sg, -sg]
+
+    return _pointwise_loss(losses, (x, y), slopes, reduction, x.dtype, slopes_graph)
 
 
 def kl_div(input: Any, target: Any, size_average: bool | None = None, reduce: bool | None = None,
@@ -540,7 +647,12 @@ def kl_div(input: Any, target: Any, size_average: bool | None = None, reduce: bo
             # PyTorch differentiates xlogy(y, y): at y = 0 that is 0 + 0/0 = nan
             return [-t, np.where(t != 0, np.log(t), 0.0) + t / t - a]
 
-    out = _pointwise_loss(losses, (x, y), slopes, inner, x.dtype)
+    def slopes_graph() -> list[Tensor]:
+        if log_target:
+            return [-y.exp(), y.exp() * (y - x + 1)]
+        return [-y, y.log().where(t != 0, 0.0) + y / y - x]
+
+    out = _pointwise_loss(losses, (x, y), slopes, inner, x.dtype, slopes_graph)
     return out if scale == 1.0 else out * scale
 
 
@@ -581,7 +693,13 @@ def poisson_nll_loss(input: Any, target: Any, log_input: bool = True, full: bool
                 dy = dy + np.where(big, np.log(ts) + 0.5 / ts, 0 * (np.log(t) + 0.5 / t))
         return [dx, dy]
 
-    return _pointwise_loss(losses, (x, y), slopes, reduction, x.dtype)
+    def slopes_graph() -> list[Tensor]:  # (Stirling's term, full=True, has no rule)
+        if log_input:
+            return [x.exp() - y, -x]
+        return [1 - y / (x + eps), -(x + eps).log()]
+
+    return _pointwise_loss(losses, (x, y), slopes, reduction, x.dtype,
+                           None if full else slopes_graph)
 
 
 def gaussian_nll_loss(input: Any, target: Any, var: Any, full: bool = False, eps: float = 1e-6,
@@ -631,8 +749,17 @@ def gaussian_nll_loss(input: Any, target: Any, var: Any, full: bool = False, eps
         gv = unbroadcast(ge * 0.5 * (1 / v - d * d / (v * v)), vshape).reshape(v_t.shape)
         return gx, -gx, gv
 
+    def double(g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        # the clamped variance, with the clamp's offset held constant (not differentiated)
+        vg = v_t.reshape(vshape) + Tensor._wrap(v - v_t.data.reshape(vshape))
+        ge = _per_element_graph(g, losses.shape, reduction)
+        dd = x - y
+        gx = ge * dd / vg
+        gv = _unbroadcast_graph(ge * 0.5 * (1 / vg - dd * dd / (vg * vg)), vshape)
+        return gx, -gx, gv.reshape(v_t.shape)
+
     out = _reduce(losses, reduction) if size or reduction != "mean" else np.asarray(np.nan)
-    return Tensor._wrap(out.astype(x.dtype, copy=False), (x, y, v_t), backward)
+    return Tensor._wrap(out.astype(x.dtype, copy=False), (x, y, v_t), backward, double)
 
 
 # --------------------------------------------------------------- margin losses
@@ -660,7 +787,8 @@ def hinge_embedding_loss(input: Any, target: Any, margin: float = 1.0,
     def slopes() -> list[np.ndarray]:
         return [(t != -1) * 1.0 - ((t != 1) & (hinge >= 0))]
 
-    return _pointwise_loss(losses, (x,), slopes, reduction, x.dtype)
+    return _pointwise_loss(losses, (x,), slopes, reduction, x.dtype,
+                           lambda: [Tensor._wrap(np.asarray(slopes()[0], dtype=x.dtype))])
 
 
 def _same_ndim(name: str, **tensors: Tensor) -> None:
@@ -690,7 +818,12 @@ def margin_ranking_loss(input1: Any, input2: Any, target: Any, margin: float = 0
     def slopes() -> list[np.ndarray]:
         return [-y.data * on, y.data * on, -diff * on]
 
-    return _pointwise_loss(np.maximum(z, 0), (x1, x2, y), slopes, reduction, x1.dtype)
+    def slopes_graph() -> list[Tensor]:
+        mask = Tensor._wrap(on.astype(x1.dtype))
+        return [-y * mask, y * mask, -(x1 - x2) * mask]
+
+    return _pointwise_loss(np.maximum(z, 0), (x1, x2, y), slopes, reduction, x1.dtype,
+                           slopes_graph)
 
 
 def soft_margin_loss(input: Any, target: Any, size_average: bool | None = None,
@@ -709,8 +842,9 @@ def soft_margin_loss(input: Any, target: Any, size_average: bool | None = None,
         raise ValueError(f"soft_margin_loss: input shape {x.shape} and target shape {t.shape} "
                          "must be equal")
     z = -t * x.data
+    tt = Tensor._wrap(np.asarray(t, dtype=x.dtype))
     return _pointwise_loss(_softplus(z), (x,), lambda: [-t * _stable_sigmoid(z)], reduction,
-                           x.dtype)
+                           x.dtype, lambda: [-tt * (-tt * x).sigmoid()])
 
 
 def multilabel_soft_margin_loss(input: Any, target: Any, weight: Any = None,
@@ -745,8 +879,14 @@ def multilabel_soft_margin_loss(input: Any, target: Any, weight: Any = None,
             ge = ge * w
         return ge * (_stable_sigmoid(a) - t), -ge * a
 
+    def double(g: Tensor) -> tuple[Tensor, Tensor]:
+        ge = (_per_element_graph(g, losses.shape, reduction) / c).unsqueeze(-1)
+        if w is not None:
+            ge = ge * Tensor._wrap(np.asarray(w))
+        return ge * (x.sigmoid() - y), -ge * x
+
     out = _reduce(losses, reduction)
-    return Tensor._wrap(out.astype(x.dtype, copy=False), (x, y), backward)
+    return Tensor._wrap(out.astype(x.dtype, copy=False), (x, y), backward, double)
 
 
 def _class_rows(x: Tensor, target: Any, name: str) -> tuple[np.ndarray, np.ndarray,
@@ -806,7 +946,19 @@ def multi_margin_loss(input: Any, target: Any, p: int = 1, margin: float = 1.0,
         d[m, t] = -d.sum(axis=1)
         return (d.reshape(x.shape),)
 
-    return _row_loss(x, losses, float(n), shape, reduction, grad_rows, (x,))
+    def grad_rows_graph(coef: Tensor) -> tuple[Tensor]:
+        scale = (coef * Tensor._wrap((wy / c).astype(x.dtype))).unsqueeze(1)
+        if p == 1:  # a constant pattern of hinges: linear in coef
+            d = scale * Tensor._wrap(pos.astype(x.dtype))
+        else:
+            xr = x.reshape(n, c)
+            hinge = (margin - xr[m, t].unsqueeze(1) + xr).where(pos, 0.0)
+            d = scale * 2 * hinge
+        onehot = np.zeros((n, c), dtype=x.dtype)
+        onehot[m, t] = 1
+        return ((d - Tensor._wrap(onehot) * d.sum(1, keepdim=True)).reshape(x.shape),)
+
+    return _row_loss(x, losses, float(n), shape, reduction, grad_rows, (x,), grad_rows_graph)
 
 
 def multilabel_margin_loss(input: Any, target: Any, size_average: bool | None = None,

@@ -76,7 +76,7 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
                          ("weight", weight), ("bias", bias)):
             if t is not None and _array(t).size:
                 raise ValueError(f"batch_norm: {label} must be empty for an empty 1-D input")
-        return Tensor._wrap(x.data.copy(), (x,), lambda g: (g,))
+        return Tensor._wrap(x.data.copy(), (x,), lambda g: (g,), lambda g: (g,))
     if x.ndim < 2:
         raise ValueError(f"batch_norm: input must be (N, C, *spatial), got shape {x.shape}")
     c = x.shape[1]
@@ -144,8 +144,27 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
             grads.append(gb)
         return tuple(grads)
 
+    def double(g: Tensor) -> tuple[Tensor | None, ...]:
+        """The same backward with Tensor ops; batch statistics are recomputed from ``x``
+        so that their dependence on it is differentiated too."""
+        axes = (0,) + tuple(range(2, a.ndim))
+        if use_batch:
+            xc_t = x - x.mean(axes, keepdim=True)
+            inv = ((xc_t * xc_t).mean(axes, keepdim=True) + eps) ** -0.5
+        else:
+            xc_t = x - Tensor._wrap(np.asarray(mean, dtype=a.dtype).reshape(bshape))
+            inv = Tensor._wrap(invstd.reshape(bshape))
+        xh = xc_t * inv
+        gb, gw = g.sum(axes), (g * xh).sum(axes)
+        scale = inv if w is None else w.reshape(bshape) * inv
+        if use_batch:
+            gx = (g - gb.reshape(bshape) / count - xh * gw.reshape(bshape) / count) * scale
+        else:
+            gx = g * scale
+        return (gx,) + ((gw,) if w is not None else ()) + ((gb,) if b is not None else ())
+
     parents = (x,) + tuple(t for t in (w, b) if t is not None)
-    return Tensor._wrap(y.astype(a.dtype, copy=False), parents, backward)
+    return Tensor._wrap(y.astype(a.dtype, copy=False), parents, backward, double)
 
 
 def _standardize(x: Tensor, rows: int, m: int, eps: float
@@ -174,7 +193,16 @@ def _standardize(x: Tensor, rows: int, m: int, eps: float
         gx = g2 - g2.mean(axis=1, keepdims=True) - xh * (g2 * xh).mean(axis=1, keepdims=True)
         return ((gx * invstd).reshape(a.shape),)
 
-    return (Tensor._wrap(xh.reshape(a.shape).astype(a.dtype, copy=False), (x,), backward),
+    def double(g: Tensor) -> tuple[Tensor]:  # statistics recomputed with Tensor ops
+        x2 = x.reshape(rows, m)
+        xc_t = x2 - x2.mean(1, keepdim=True)
+        inv = ((xc_t * xc_t).mean(1, keepdim=True) + eps) ** -0.5
+        xh_t, g2 = xc_t * inv, g.reshape(rows, m)
+        gx = g2 - g2.mean(1, keepdim=True) - xh_t * (g2 * xh_t).mean(1, keepdim=True)
+        return ((gx * inv).reshape(a.shape),)
+
+    return (Tensor._wrap(xh.reshape(a.shape).astype(a.dtype, copy=False), (x,), backward,
+                         double),
             mean[:, 0], var[:, 0])
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .._tensor_ops import linear_map
 from .._windows import Pairs, _is_int, interior, pad_constant, pad_indices
 from ..autograd import Tensor, as_tensor
 
@@ -96,7 +97,13 @@ def pad_constant_tensor(x: Tensor, pairs: Pairs, value: float = 0.0) -> Tensor:
         full[crop] = inner
         return (full,)
 
-    return Tensor._wrap(out, (x,), backward)
+    def zero_pad(h: np.ndarray) -> np.ndarray:  # the adjoint of the crop in backward
+        return np.array(pad_constant(h[crop], grow, 0.0))
+
+    def double(g: Tensor) -> tuple[Tensor]:
+        return (linear_map(g, lambda h: backward(h)[0], zero_pad),)
+
+    return Tensor._wrap(out, (x,), backward, double)
 
 
 def pad_gather(x: Tensor, pairs: Pairs, mode: str) -> Tensor:
@@ -127,4 +134,12 @@ def pad_gather(x: Tensor, pairs: Pairs, mode: str) -> Tensor:
             g = np.moveaxis(src, 0, axis)
         return (g,)
 
-    return Tensor._wrap(out, (x,), backward)
+    def gather(h: np.ndarray) -> np.ndarray:  # the adjoint of the scatter: the padding again
+        for axis, _, _, idx in plan:
+            h = np.take(h, idx, axis=axis)
+        return h
+
+    def double(g: Tensor) -> tuple[Tensor]:
+        return (linear_map(g, lambda h: backward(h)[0], gather),)
+
+    return Tensor._wrap(out, (x,), backward, double)

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .._tensor_ops import linear_map
 from .._windows import (
     Pairs,
     _is_int,
@@ -160,7 +161,18 @@ def max_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
             fold_add(gxp, gcols, kernel, stride_t, dil)
         return (gxp[interior(pads, x.shape[2:])],)
 
-    out = Tensor._wrap(y, (x,), backward)
+    def gather(h: np.ndarray) -> np.ndarray:
+        """The adjoint of the scatter above: each window reads ``h`` at its winner."""
+        hv = windows(pad_constant(h, pads), kernel, stride_t, dil)
+        picked = np.zeros(y.shape, dtype=h.dtype)
+        for i, hit, _ in winners():
+            picked += np.where(hit, hv[taps[i]], 0)
+        return picked
+
+    def double(g: Tensor) -> tuple[Tensor]:  # a scatter to the argmax; its adjoint gathers
+        return (linear_map(g, lambda h: backward(h)[0], gather),)
+
+    out = Tensor._wrap(y, (x,), backward, double)
     if unbatched:
         out = out.reshape(out.shape[1:])
     if index is None:
@@ -203,7 +215,13 @@ def max_unpool_nd(input: Any, indices: Any, kernel_size: int | Sequence[int], st
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
         return (np.take_along_axis(g.reshape(y.shape), where, axis=1).reshape(x.shape),)
 
-    return Tensor._wrap(y.reshape(lead + size), (x,), backward)
+    def scatter(h: np.ndarray) -> np.ndarray:  # the adjoint of the gather: the op itself
+        full = np.zeros(y.shape, dtype=h.dtype)
+        np.put_along_axis(full, where, h.reshape(rows.shape), axis=1)
+        return full.reshape(lead + size)
+
+    return Tensor._wrap(y.reshape(lead + size), (x,), backward,
+                        lambda g: (linear_map(g, lambda h: backward(h)[0], scatter),))
 
 
 def avg_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None,
@@ -243,7 +261,11 @@ def avg_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
         fold_add(gxp, np.broadcast_to(share, view.shape), kernel, stride_t, dil)
         return (gxp[interior(pads, x.shape[2:])],)
 
-    out = Tensor._wrap(y.astype(x.dtype, copy=False), (x,), backward)
+    def average(h: np.ndarray) -> np.ndarray:  # the adjoint of the fold: the pooling itself
+        return windows(pad_constant(h, pads), kernel, stride_t, dil).sum(axis=taps) / divisor
+
+    out = Tensor._wrap(y.astype(x.dtype, copy=False), (x,), backward,
+                       lambda g: (linear_map(g, lambda h: backward(h)[0], average),))
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
@@ -271,7 +293,12 @@ def lp_pool_nd(input: Any, norm_type: float, kernel_size: int | Sequence[int], s
             gs = g * (1.0 / p) * y / s.data
         return (np.where(s.data == 0, 0, gs).astype(g.dtype, copy=False),)
 
-    return Tensor._wrap(y, (s,), backward)
+    def double(g: Tensor) -> tuple[Tensor]:
+        zero = s.data == 0
+        safe = s + Tensor._wrap(zero.astype(s.dtype))  # no 0 ** negative where masked out
+        return ((g * (1.0 / p) * safe ** (1.0 / p - 1)).where(~zero, 0.0),)
+
+    return Tensor._wrap(y, (s,), backward, double)
 
 
 _MAX_DOC = """{nd}-D max pooling, differentiable.

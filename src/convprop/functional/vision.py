@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .._tensor_ops import linear_map
 from .._windows import (
     Pairs,
     _is_int,
@@ -78,7 +79,13 @@ def unfold(input: Any, kernel_size: int | Sequence[int], dilation: int | Sequenc
         gx = gxp[interior(pads, a.shape[2:])]
         return (gx[0] if unbatched else gx,)
 
-    return Tensor._wrap(cols[0] if unbatched else cols, (x,), backward)
+    def unfold_again(h: np.ndarray) -> np.ndarray:  # the adjoint of the fold in backward
+        hb = pad_constant(h[None] if unbatched else h, pads)
+        blocks = windows(hb, kernel, stride_t, dil, out).reshape(cols.shape)
+        return blocks[0] if unbatched else np.ascontiguousarray(blocks)
+
+    return Tensor._wrap(cols[0] if unbatched else cols, (x,), backward,
+                        lambda g: (linear_map(g, lambda h: backward(h)[0], unfold_again),))
 
 
 def fold(input: Any, output_size: int | Sequence[int], kernel_size: int | Sequence[int],
@@ -123,8 +130,16 @@ def fold(input: Any, output_size: int | Sequence[int], kernel_size: int | Sequen
         cols = windows(gp, kernel, stride_t, dil, out).reshape(a.shape)
         return (cols[0] if unbatched else np.ascontiguousarray(cols),)
 
+    def fold_again(h: np.ndarray) -> np.ndarray:  # the adjoint of the unfold in backward
+        full = np.zeros((n, c) + padded, dtype=h.dtype)
+        hb = np.ascontiguousarray(h[None] if unbatched else h)
+        fold_add(full, hb.reshape((n, c) + kernel + out), kernel, stride_t, dil)
+        full = np.ascontiguousarray(full[interior(pads, size)])
+        return full[0] if unbatched else full
+
     y = np.ascontiguousarray(y)
-    return Tensor._wrap(y[0] if unbatched else y, (x,), backward)
+    return Tensor._wrap(y[0] if unbatched else y, (x,), backward,
+                        lambda g: (linear_map(g, lambda h: backward(h)[0], fold_again),))
 
 
 def pixel_shuffle(input: Any, upscale_factor: int) -> Tensor:
@@ -268,7 +283,9 @@ def interpolate(input: Any, size: int | Sequence[int] | None = None,
             arr = np.moveaxis(np.tensordot(arr, m, axes=([axis], [0 if transpose else 1])), -1, axis)
         return np.ascontiguousarray(arr)
 
-    return Tensor._wrap(apply(a, False), (x,), lambda g: (apply(g, True),))
+    return Tensor._wrap(apply(a, False), (x,), lambda g: (apply(g, True),),
+                        lambda g: (linear_map(g, lambda h: apply(h, True),
+                                              lambda h: apply(h, False)),))
 
 
 def upsample(input: Any, size: int | Sequence[int] | None = None,

@@ -175,7 +175,12 @@ def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
         pieces = np.split(g, np.cumsum(sizes)[:-1])
         return tuple(piece.reshape(shape) for piece, shape in zip(pieces, shapes))
 
-    return Tensor._wrap(data, tuple(params), backward)
+    def double(g: Tensor) -> tuple[Tensor, ...]:  # the same split with Tensor ops
+        starts = np.cumsum([0] + sizes)
+        return tuple(g[int(lo):int(hi)].reshape(shape)
+                     for lo, hi, shape in zip(starts[:-1], starts[1:], shapes))
+
+    return Tensor._wrap(data, tuple(params), backward, double)
 
 
 def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
