@@ -279,16 +279,19 @@ def test_batch_processed_in_chunks(monkeypatch):
 
 
 def test_second_backward_through_a_convolution_accumulates():
-    """Whatever the forward kept for the backward must serve a second backward too."""
+    """Whatever the forward kept for the backward must serve a second backward too
+    (``retain_graph=True``, as in PyTorch; without it the second walk is refused)."""
     x, w, b, kw, rng = _conv_case(2, 2, 3, 4, 1, (6, 6), (3, 3), padding=1)
     xt, wt, bt = (cp.tensor(a, requires_grad=True) for a in (x, w, b))
     y = F.conv2d(xt, wt, bt, **kw)
     g = rng.standard_normal(y.shape)
-    y.backward(g)
+    y.backward(g, retain_graph=True)
     first = [t.grad.copy() for t in (xt, wt, bt)]
     y.backward(g)
     for t, f in zip((xt, wt, bt), first):
         np.testing.assert_allclose(t.grad, 2 * f, rtol=1e-13)
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        y.backward(g)
 
 
 def test_integer_inputs_convolve_in_float32():
@@ -387,7 +390,7 @@ def test_inputs_are_never_modified_in_place(padding, mode):
     xt, wt, bt = (cp.tensor(a, requires_grad=True) for a in (x_arr, w_arr, b_arr))
     held = [t.data.copy() for t in (xt, wt, bt)]
     y = F.conv2d(xt, wt, bt, padding=padding, padding_mode=mode)
-    y.backward(rng.standard_normal(y.shape))
+    y.backward(rng.standard_normal(y.shape), retain_graph=True)
     y.sum().backward()
     F.conv2d(x_arr, w_arr, b_arr, padding=padding, padding_mode=mode)
     t = F.conv_transpose2d(y, wt, padding=1)
