@@ -102,7 +102,8 @@ def test_padding_and_stride_frames_and_the_per_kernel_plan_for_big_shapes(tmp_pa
 
     # an 8×8 output and a 3×3 kernel: 576 terms, one backward frame per kernel element
     assert 64 * 9 > MAX_TERM_FRAMES
-    plan = frame_plan({"z": [{}] * 64, "k": [{}] * 9})
+    plan = frame_plan({"z": [{}] * 64, "k": [{}] * 9,
+                       "steps": {"plan": [["k", a, b] for a in range(9) for b in range(64)]}})
     assert len(plan) == 64 + 9 + 1 and plan[64] == Frame("backward", a=0, b=None)
 
 

@@ -137,11 +137,9 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
                          "--transposed or --channels")
     drawn = [f for f, on in (("--format html", getattr(args, "format", None) == "html"),
                              ("--animate", getattr(args, "animate", None))) if on]
-    if drawn and (args.transposed or args.channels is not None or args.op != "conv"
-                  or len(args.input) != 2):
-        raise ValueError(f"{drawn[0]} draws the 2-D one-channel convolution (any stride, padding, "
-                         "dilation, divisor); leave it out with --transposed, --channels, --op or "
-                         "a 1-D --input")
+    if drawn and len(args.input) > 2:
+        raise ValueError(f"{drawn[0]} draws 1-D and 2-D inputs; a {len(args.input)}-D derivation "
+                         "is text only")
     nd = len(args.input)
     kernel = args.kernel if args.kernel is not None else (2,) * nd
 
