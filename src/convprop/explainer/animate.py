@@ -157,7 +157,7 @@ class _Board:
         grids.append(("z", G["z"], P["z"], zname, [e["pos"] for e in model["z"]]))
         if model["k"]:
             grids.append(("g", G["k"], P["k"], "∂L/∂K", [e["pos"] for e in model["k"]]))
-        grids.append(("gx", G["x"], P["x"], "∂L/∂X", [xcells[e["xi"]] for e in model["gx"]]))
+        grids.append(("gx", G["gx"], P["gx"], "∂L/∂X", [e["pos"] for e in model["gx"]]))
         self.sizes = [size for _, size, _, _, _ in grids]
         axes = fig.subplots(1, len(grids), width_ratios=[w for w, _ in self.sizes])
         self.rects: dict[str, list[Any]] = {}
@@ -288,8 +288,8 @@ def write_gif(derivation: Derivation, path: str | Path, dpi: int = 90) -> int:
     s = model["shape"]
     G = s["grids"]
     n_k = 2 if model["k"] else 0
-    cols = 2 * G["x"][0] + G["z"][0] + n_k * G["k"][0]
-    rows = max(G["x"][1], G["z"][1], G["k"][1]) + (0.4 if s["multichannel"] else 0)
+    cols = G["x"][0] + G["gx"][0] + G["z"][0] + n_k * G["k"][0]
+    rows = max(G["x"][1], G["z"][1], G["k"][1], G["gx"][1]) + (0.4 if s["multichannel"] else 0)
     cell = min(0.62, 15.0 / cols)  # inches
     width = max(7.5, cols * cell + 1.3)
     given = "" if model["values"]["given"] else " (none given: random, fixed seed)"

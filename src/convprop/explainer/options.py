@@ -135,11 +135,8 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "figure", None) and (args.transposed or args.channels is not None):
         raise ValueError("--figure draws one-channel convolutions and pooling; leave it out with "
                          "--transposed or --channels")
-    drawn = [f for f, on in (("--format html", getattr(args, "format", None) == "html"),
-                             ("--animate", getattr(args, "animate", None))) if on]
-    if drawn and len(args.input) > 2:
-        raise ValueError(f"{drawn[0]} draws 1-D and 2-D inputs; a {len(args.input)}-D derivation "
-                         "is text only")
+    # --format html and --animate draw every kind above (the input is 1-D or 2-D: --input
+    # takes W or WxH), so they add no rule here
     nd = len(args.input)
     kernel = args.kernel if args.kernel is not None else (2,) * nd
 

@@ -153,7 +153,7 @@ def page_model(d: Derivation) -> dict[str, Any]:
     * ``shape``: ``op``, ``nd``, ``input``, ``kernel``, ``output``, ``padded`` (one
       channel's grid) sizes ``[W, H]``, ``stride``, ``padding``, ``dilation``,
       ``divisor`` (``D``), ``divisor_rule``, ``channels``, ``groups``, ``transposed``;
-      ``grids`` (``x``, ``k``, ``z``: total ``[W, H]``) and ``panels`` (per grid,
+      ``grids`` (``x``, ``k``, ``z``, ``gx``: total ``[W, H]``) and ``panels`` (per grid,
       ``{origin, size, label, frame}``; ``frame`` ``[c0, r0, W, H]`` around the real
       inputs, or None).
     * ``values``: ``source``, ``given``, ``note``.
@@ -165,7 +165,7 @@ def page_model(d: Derivation) -> dict[str, Any]:
     * ``z``: per output ``{cell, pos, ch, value, text, o, o_text, y, y_text, b, window}``;
       each window entry ``{kernel, ki, at, input, x, k, pick}`` (``ki``: the index of
       ``kernel`` in ``k``; ``pick``: max pooling's chosen first maximum).
-    * ``gx``: per real input ``{cell, xi, grad, grad_text, grad_autograd, terms}``
+    * ``gx``: per real input ``{cell, xi, pos, grad, grad_text, grad_autograd, terms}``
       (``xi``: its index in ``x``); each term ``{output, zi, kernel, ki, dl_dz, dz_dx,
       value, text, running, running_text}``, vanishing ones (``output`` None) included.
     * ``loss``, ``max_difference`` (symbolic vs autograd), ``tolerance``.
@@ -191,6 +191,7 @@ def page_model(d: Derivation) -> dict[str, Any]:
     # panels ----------------------------------------------------------------
     x_org = _panels([(gw, gh)] * L.in_channels, across)
     z_org = _panels([L.output_shape] * L.out_channels, across)
+    gx_org = _panels([L.input_shape] * L.in_channels, across)
     A, B = (0, 0) if L.pooling else L.weight_channels
     kw, kh = L.kernel_shape
     k_org = {(a, b): [(b - 1) * (kw + 1), (a - 1) * (kh + 1)]
@@ -306,7 +307,8 @@ def page_model(d: Derivation) -> dict[str, Any]:
         where = next(key for key, n in x_index.items()
                      if key[0] == inp[0] and contents[key[1:]] == inp[1:])
         g, ga = float(gx[Layout.index(inp)]), float(gx_ag[Layout.index(inp)])
-        gxs.append({"cell": list(xc), "xi": x_index[where], "grad": g, "grad_text": num(g),
+        gxs.append({"cell": list(xc), "xi": x_index[where], "pos": place(gx_org[inp[0] - 1], inp[1:]),
+                    "grad": g, "grad_text": num(g),
                     "grad_autograd": ga, "terms": terms})
 
     note = (f"Values: {v.source}." if given else
@@ -333,6 +335,8 @@ def page_model(d: Derivation) -> dict[str, Any]:
                "frame": None} for n, o in enumerate(z_org)],
         "k": [{"origin": o, "size": [kw, kh], "label": f"K[{a},{b}]" if chan else "", "frame": None}
               for (a, b), o in k_org.items()],
+        "gx": [{"origin": o, "size": list(L.input_shape), "label": label("x", n + 1) if chan else "",
+                "frame": None} for n, o in enumerate(gx_org)],
     }
     if L.pooling:
         plan = [["x", a, b] for a, e in enumerate(gxs) for b in range(len(e["terms"]))]
@@ -348,7 +352,7 @@ def page_model(d: Derivation) -> dict[str, Any]:
                   "channels": [L.in_channels, L.out_channels], "groups": L.groups,
                   "multichannel": chan, "bias": L.bias,
                   "grids": {"x": total(x_org, (gw, gh)), "z": total(z_org, L.output_shape),
-                            "k": total(k_orgs, (kw, kh))},
+                            "k": total(k_orgs, (kw, kh)), "gx": total(gx_org, L.input_shape)},
                   "panels": panels},
         "values": {"source": v.source, "given": given, "note": note},
         "x": xs, "k": ks, "z": zs, "gx": gxs,
@@ -551,7 +555,8 @@ def _grid(role: str, cells: list[dict[str, Any]], size: list[int], panels: list[
            f'height="{vh * scale:.0f}" role="img" aria-label="{role}">']
     for p in panels:
         if p["label"]:
-            out.append(f'<text class="plabel" x="{m + p["origin"][0] * CELL}" y="12">'
+            y = 12 if p["origin"][1] == 0 else top + (p["origin"][1] - 0.3) * CELL
+            out.append(f'<text class="plabel" x="{m + p["origin"][0] * CELL}" y="{y}">'
                        f'{html.escape(p["label"])}</text>')
     for c, text in labels["col"].items():
         out.append(f'<text class="idx" x="{m + (c - 0.5) * CELL}" y="{top - 6}">{text}</text>')
@@ -624,7 +629,7 @@ def _grids(m: dict[str, Any]) -> str:
           "data": {"cell": _cell_key(e["cell"]), "value": repr(e["grad"])},
           "title": f"∂L/∂{_name('k', e['cell'])} = {e['grad_text']}: click for its terms"}
          for e in m["k"]]
-    gx = [{"pos": m["x"][e["xi"]]["at"], "text": e["grad_text"], "active": True,
+    gx = [{"pos": e["pos"], "text": e["grad_text"], "active": True,
            "data": {"cell": _cell_key(e["cell"]), "value": repr(e["grad"])},
            "title": f"∂L/∂{_name('x', e['cell'])} = {e['grad_text']}: click for its terms"}
           for e in m["gx"]]
@@ -635,7 +640,7 @@ def _grids(m: dict[str, Any]) -> str:
     # large grids are drawn smaller, so that the grids and the equation fit on a screen
     G = s["grids"]
     tall = max(G["x"][1], G["z"][1], G["k"][1]) * CELL
-    wide = (2 * G["x"][0] + G["z"][0] + 2 * G["k"][0]) * CELL + 200
+    wide = (G["x"][0] + G["gx"][0] + G["z"][0] + 2 * G["k"][0]) * CELL + 200
     scale = min(1.0, MAX_GRID_HEIGHT / tall, max(0.45, MAX_GRIDS_WIDTH / wide))
     op = s["op"]
     if s["transposed"]:
@@ -654,7 +659,8 @@ def _grids(m: dict[str, Any]) -> str:
     parts.append(fig.format(zcap, _grid("z", z, G["z"], P["z"], zl, scale)))
     if g:
         parts.append(fig.format("gradient ∂L/∂K", _grid("g", g, G["k"], P["k"], kl, scale)))
-    parts.append(fig.format("gradient ∂L/∂X", _grid("gx", gx, G["x"], P["x"], xl, scale)))
+    gxl = _labels([(e["pos"], e["cell"]) for e in m["gx"]], nd, ("i", "j"))
+    parts.append(fig.format("gradient ∂L/∂X", _grid("gx", gx, G["gx"], P["gx"], gxl, scale)))
     return "".join(parts)
 
 
