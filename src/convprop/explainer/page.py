@@ -109,10 +109,10 @@ def _grid_cells(L: Layout) -> dict[Pair, Pair | str]:
                 if L.transposed:  # the inputs sit S apart after d(K − 1) − P cells
                     u = g - 1 - L.equivalent_padding()[n]
                     span = (L.input_shape[n] - 1) * L.stride[n] + 1
-                    if not 0 <= u < span:
-                        kind = kind or "padding"
+                    if not 0 <= u < span:  # padding outranks an inserted zero
+                        kind = "padding"
                     elif u % L.stride[n]:
-                        kind = "inserted" if kind != "padding" else kind
+                        kind = kind or "inserted"
                     else:
                         src.append(u // L.stride[n] + 1)
                 else:
