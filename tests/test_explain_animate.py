@@ -116,8 +116,8 @@ def test_write_gif_refuses_a_wrong_suffix(tmp_path):
     # max pooling: 4 outputs, then the terms of ∂L/∂x (one per window holding x: 9 inputs, 4
     # windows of 2×2 with stride 2 and padding 1 hold each input once), then the end
     (dict(input_shape=(3, 3), kernel_shape=(2, 2), stride=2, padding=1, op="maxpool"), 4 + 9 + 1),
-    # 2 → 2 channels: 2·(2×2) outputs, then 2·2·(2×2) weights with 4 terms each, then the end
-    (dict(input_shape=(3, 3), kernel_shape=(2, 2), channels=(2, 2)), 8 + 16 * 4 + 1),
+    # 2 → 2 channels: 2·(2×1) outputs, then 2·2·(2×2) weights with 2 terms each, then the end
+    (dict(input_shape=(3, 2), kernel_shape=(2, 2), channels=(2, 2)), 4 + 16 * 2 + 1),
 ])
 def test_pooling_and_channels_gifs_end_on_the_derivations_numbers(kwargs, frames_expected, tmp_path):
     d = explain(**kwargs, values="random", seed=7)

@@ -408,17 +408,17 @@ def test_cli_writes_the_page(tmp_path, capsys):
 
 # ------------------------------------------------ every other derivation kind
 KINDS = {
-    "transposed": dict(input_shape=(3, 3), kernel_shape=(2, 2), stride=2, padding=1,
+    "transposed": dict(input_shape=(2, 2), kernel_shape=(2, 2), stride=2, padding=1,
                        transposed=True, output_padding=1, values="random", seed=1),
-    "groups": dict(input_shape=(3, 3), kernel_shape=(2, 2), channels=(2, 4), groups=2,
+    "groups": dict(input_shape=(3, 2), kernel_shape=(2, 2), channels=(2, 4), groups=2,
                    values="random", seed=2),
     "maxpool": dict(input_shape=(3, 3), kernel_shape=(2, 2), stride=2, padding=1, op="maxpool",
                     values="random", seed=3),
-    "avgpool": dict(input_shape=(4, 3), kernel_shape=(3, 2), padding=1, op="avgpool",
+    "avgpool": dict(input_shape=(3, 2), kernel_shape=(3, 2), padding=1, op="avgpool",
                     values="random", seed=3),
     "1-D dilated": dict(input_shape=(6,), kernel_shape=(3,), dilation=(2,), padding=(1,),
                         values="random", seed=4),
-    "dilated": dict(input_shape=(4, 4), kernel_shape=(2, 2), dilation=2, padding=1,
+    "dilated": dict(input_shape=(3, 3), kernel_shape=(2, 2), dilation=2, padding=1,
                     values="random", seed=5),
 }
 
