@@ -514,6 +514,10 @@ def test_every_kind_lights_the_terms_of_each_input_gradient(browser, kinds, name
         assert marked(s["k"], "hl", "cell") == {shown_key(L, k) for _, k in reads if k}, inp
         assert lit_inputs(s, "sel") == {inp}
         assert s["eqs"] == [f"eq-x-{a}"]
+        if L.transposed:  # the adjoint view: the outputs x scatters into, with the same weights
+            scattered = L.scatter(inp)
+            assert marked(s["z"], "hl", "cell") == {shown_key(L, o) for o, _ in scattered}
+            assert marked(s["k"], "hl", "cell") == {shown_key(L, k) for _, k in scattered}
         if L.op == "maxpool":  # the outputs that send their gradient to x are marked
             picks = {shown_key(L, o) for o, _ in reads
                      if d.values.winners[L.show(o)] == L.show(inp)}

@@ -234,6 +234,8 @@ class _Board:
                 edge = "#2a7d3a" if e["pick"] else (_PAD if pad else _FOOT)
                 self._cell("x", at[tuple(e["at"])], _PAD_BG if pad else _FOOT_BG,
                            edge, 3.0 if e["pick"] else 2.0, hatch="///" if pad else None)
+                if e["ki"] is not None:
+                    self._cell("k", e["ki"], _FOOT_BG, _FOOT, 2.0)
         elif f.kind == "backward" and f.grad == "k":
             self._cell("k", f.a, _SEL, "black", 2.0)
             self._cell("g", f.a, _SEL, "black", 2.0)

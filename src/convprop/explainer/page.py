@@ -487,7 +487,9 @@ def _x_sentence(m: dict[str, Any]) -> str:
                 "from every output whose window reads it.")
     if op == "conv_transpose":
         return ("∂L/∂X of a transposed convolution is a direct convolution of ∂L/∂Z with K: each "
-                "x collects ∂L/∂z·k/D from every output it scatters into.")
+                "x collects ∂L/∂z·k/D from every output it scatters into.  The outputs lit are "
+                "the adjoint view of the forward: x_n adds x_n·k_t/D into output "
+                "(n − 1)S + (t − 1)d + 1 − P for every kernel element t.")
     if op == "avgpool":
         return "Average pooling sends ∂L/∂z/D to every input of the window."
     return ("Max pooling sends ∂L/∂z to the window's first maximum only (as PyTorch); the other "
