@@ -607,3 +607,18 @@ def test_cli_writes_the_page_for_every_kind(argv, tmp_path, capsys):
     assert main(["explain", *argv, "--format", "html", "--output", str(out)]) == 0, \
         capsys.readouterr().err
     assert out.read_text(encoding="utf-8").count('data-role="gx"') >= 3
+
+
+def test_clicking_a_bias_gradient_lights_every_output_of_its_channel(browser, kinds):
+    d, path = kinds["groups"]
+    L, v = d.layout, d.values
+    load(browser, path)
+    for c in range(1, L.out_channels + 1):
+        click_n(browser, "gb", c - 1)
+        s = state(browser)
+        assert marked(s["z"], "hl", "cell") == {shown_key(L, o) for o in L.outputs() if o[0] == c}
+        assert s["eqs"] == [f"eq-b-{c - 1}"]
+    values = browser.execute_script(
+        "return Array.from(document.querySelectorAll('g[data-role=\"gb\"]')).map(g => g.dataset.value)")
+    np.testing.assert_allclose([float(a) for a in values], v.grad_b_autograd, rtol=0, atol=1e-12)
+    assert errors(browser) == []

@@ -31,7 +31,7 @@ svg.grid { max-width: 100%; height: auto; display: block; }
 .cell.pad text.v { fill: #777; }
 .idx { font: 10px system-ui, sans-serif; fill: #999; text-anchor: middle; }
 .frame { fill: none; stroke: #000; stroke-width: 2; pointer-events: none; }
-[data-role=z], [data-role=k], [data-role=g], [data-role=gx],
+[data-role=z], [data-role=k], [data-role=g], [data-role=gx], [data-role=gb],
 g[data-role=x][tabindex] { cursor: pointer; }
 .plabel { font: 600 11px system-ui, sans-serif; fill: #333; }
 [data-role]:focus { outline: none; }
@@ -39,7 +39,8 @@ g[data-role=x][tabindex] { cursor: pointer; }
 .cell.hl rect { fill: var(--foot-bg); stroke: var(--foot); stroke-width: 2.5; }
 .cell.hl-pad rect { fill: url(#hatch-hl); stroke: var(--pad); stroke-width: 2.5;
                     stroke-dasharray: 5 3; }
-.mode-k .cell.hl rect, .mode-x .cell.hl rect { fill: var(--term-bg); stroke: var(--term); }
+.mode-k .cell.hl rect, .mode-x .cell.hl rect, .mode-b .cell.hl rect {
+  fill: var(--term-bg); stroke: var(--term); }
 .cell.pick rect { stroke: #2a7d3a; stroke-width: 4; }
 mrow.pick { color: #2a7d3a; font-weight: 600; }
 .note { color: #444; }
@@ -82,6 +83,7 @@ const M = JSON.parse(document.getElementById("model").textContent);
 const FWD = M.steps.forward, BWD = M.steps.backward, LAST = FWD + BWD + 1, PLAN = M.steps.plan;
 const cells = role => Array.from(document.querySelectorAll(`g[data-role="${role}"]`));
 const X = cells("x"), K = cells("k"), Z = cells("z"), G = cells("g"), GX = cells("gx");
+const GB = cells("gb");
 const xAt = new Map(X.map(el => [el.dataset.at, el]));
 const key = c => c.join(",");
 const SUB = "₀₁₂₃₄₅₆₇₈₉";
@@ -89,7 +91,8 @@ const sub = (name, c) => name + c.map(p => String(p).replace(/[0-9]/g, d => SUB[
 const slider = document.getElementById("step"), label = document.getElementById("step-label");
 const play = document.getElementById("play");
 // each gradient grid: its model entries, its cells, the name of its variable
-const GRAD = { k: { list: M.k, els: G, name: "k" }, x: { list: M.gx, els: GX, name: "x" } };
+const GRAD = { k: { list: M.k, els: G, name: "k" }, x: { list: M.gx, els: GX, name: "x" },
+               b: { list: M.gb, els: GB, name: "b" } };
 let step = LAST, pinned = null, hover = null, timer = null;
 
 function tag(el, text) { el.querySelector(".tag").textContent = text; }
@@ -101,8 +104,8 @@ function setValue(el, text) {
 }
 
 function reset() {
-  document.body.classList.remove("mode-z", "mode-k", "mode-x");
-  for (const el of [...X, ...K, ...Z, ...G, ...GX]) {
+  document.body.classList.remove("mode-z", "mode-k", "mode-x", "mode-b");
+  for (const el of [...X, ...K, ...Z, ...G, ...GX, ...GB]) {
     el.classList.remove("hl", "hl-pad", "sel", "cur", "pending", "partial", "pick");
     tag(el, "");
   }
@@ -130,7 +133,8 @@ function selectGrad(kind, a, upto) {
   document.body.classList.add("mode-" + kind);
   const entry = GRAD[kind].list[a];
   GRAD[kind].els[a].classList.add("sel");
-  if (kind === "k") K[a].classList.add("sel"); else X[entry.xi].classList.add("sel");
+  if (kind === "k") K[a].classList.add("sel");
+  else if (kind === "x") X[entry.xi].classList.add("sel");
   const terms = entry.terms, last = upto === undefined ? terms.length - 1 : upto;
   terms.forEach((t, b) => {
     if (b > last) return;
@@ -138,12 +142,14 @@ function selectGrad(kind, a, upto) {
     if (kind === "k") {
       els.push(Z[t.zi], xAt.get(key(t.at)));
       tag(els[1], sub("z", t.output));
+    } else if (kind === "b") {
+      els.push(Z[t.zi]);
     } else if (t.zi !== null) {
       els.push(Z[t.zi]);
       if (t.ki !== null) { els.push(K[t.ki]); tag(Z[t.zi], sub("k", t.kernel)); }
       if (M.shape.op === "maxpool" && t.dz_dx === 1) Z[t.zi].classList.add("pick");
     }
-    const live = kind === "k" ? t.input !== null : t.zi !== null;
+    const live = kind === "k" ? t.input !== null : kind === "b" || t.zi !== null;
     for (const el of els) {
       el.classList.add(live ? "hl" : "hl-pad");
       if (b === upto) el.classList.add("cur");
@@ -172,14 +178,14 @@ function render() {
     label.textContent = (sel.kind === "z" ? sub("z", c) : "∂L/∂" + sub(sel.kind, c)) +
       (pinned && !hover ? " (pinned: Esc or a step clears it)" : "");
   } else if (step === 0) {
-    [...Z, ...G, ...GX].forEach(el => el.classList.add("pending"));
+    [...Z, ...G, ...GX, ...GB].forEach(el => el.classList.add("pending"));
     showEq("eq-hint");
     label.textContent = `step 0 of ${LAST}: nothing computed yet`;
   } else if (step <= FWD) {
     const n = step - 1;
     selectZ(n);
     Z.forEach((el, i) => { if (i > n) el.classList.add("pending"); });
-    [...G, ...GX].forEach(el => el.classList.add("pending"));
+    [...G, ...GX, ...GB].forEach(el => el.classList.add("pending"));
     label.textContent = `step ${step} of ${LAST}, forward: ` + sub("z", M.z[n].cell) +
       ` (${step} of ${FWD} outputs)`;
   } else if (step <= FWD + BWD) {
@@ -230,7 +236,7 @@ function toggle() {
 }
 
 const realX = M.gx.map(e => X[e.xi]);
-for (const [els, kind] of [[Z, "z"], [K, "k"], [G, "k"], [realX, "x"], [GX, "x"]]) {
+for (const [els, kind] of [[Z, "z"], [K, "k"], [G, "k"], [realX, "x"], [GX, "x"], [GB, "b"]]) {
   els.forEach((el, n) => {
     el.addEventListener("mouseenter", () => { hover = { kind, n }; render(); });
     el.addEventListener("mouseleave", () => { hover = null; render(); });

@@ -168,6 +168,9 @@ def page_model(d: Derivation) -> dict[str, Any]:
     * ``gx``: per real input ``{cell, xi, pos, grad, grad_text, grad_autograd, terms}``
       (``xi``: its index in ``x``); each term ``{output, zi, kernel, ki, dl_dz, dz_dx,
       value, text, running, running_text}``, vanishing ones (``output`` None) included.
+    * ``gb``: with a bias, per output channel ``{cell: [c], pos, grad, grad_text,
+      grad_autograd, terms}``; each term ``{output, zi, value, text, running,
+      running_text}`` (``value``: ``∂L/∂z = 2(o − y)·o(1 − o)``).
     * ``loss``, ``max_difference`` (symbolic vs autograd), ``tolerance``.
     * ``steps``: ``forward`` (one per output), ``backward`` (their number) and
       ``plan``: ``[grid, a, b]`` per backward step: term ``b`` of ``∂L/∂k`` number ``a``
@@ -311,6 +314,19 @@ def page_model(d: Derivation) -> dict[str, Any]:
                     "grad": g, "grad_text": num(g),
                     "grad_autograd": ga, "terms": terms})
 
+    gbs = []
+    for c in range(1, L.out_channels + 1) if L.bias else ():
+        terms, running = [], 0.0
+        for zi, z in enumerate(zs):
+            if z["ch"] == c:
+                value = dl_dz(zi)
+                running += value
+                terms.append({"output": z["cell"], "zi": zi, "value": value, "text": num(value),
+                              "running": running, "running_text": num(running)})
+        g, ga = float(v.grad_b[c - 1]), float(v.grad_b_autograd[c - 1])
+        gbs.append({"cell": [c], "pos": [c, 1], "grad": g, "grad_text": num(g),
+                    "grad_autograd": ga, "terms": terms})
+
     note = (f"Values: {v.source}." if given else
             f"No values were given, so these are random numbers with a fixed seed "
             f"({v.source}); give your own with --values FILE.")
@@ -355,7 +371,7 @@ def page_model(d: Derivation) -> dict[str, Any]:
                             "k": total(k_orgs, (kw, kh)), "gx": total(gx_org, L.input_shape)},
                   "panels": panels},
         "values": {"source": v.source, "given": given, "note": note},
-        "x": xs, "k": ks, "z": zs, "gx": gxs,
+        "x": xs, "k": ks, "z": zs, "gx": gxs, "gb": gbs,
         "loss": float(v.loss), "max_difference": float(v.max_difference), "tolerance": TOLERANCE,
         "steps": {"forward": len(zs), "backward": len(plan), "plan": plan},
     }
@@ -536,6 +552,27 @@ def _x_equation(m: dict[str, Any], a: int) -> str:
             f'<p class="running" hidden></p>{auto}')
 
 
+def _b_equation(m: dict[str, Any], a: int) -> str:
+    g = m["gb"][a]
+    bc = _sub("b", g["cell"])
+    head = _math(f"{_d('<mi>L</mi>', bc)}<mo>=</mo><munder><mo>∑</mo><mi>z</mi></munder>"
+                 f"{_d('<mi>L</mi>', _sub('z', ['…']))}{_DOT}<mn>1</mn>")
+    rows = []
+    for b, t in enumerate(g["terms"]):
+        z = _sub("z", t["output"])
+        rows.append(f'<tr class="term" data-term="{b}"><td>{"=" if b == 0 else "+"}</td>'
+                    f'<td class="src">{_math(z)}</td><td>{_math(_d("<mi>L</mi>", z))}</td><td>=</td>'
+                    f'<td class="num">{_math(_mn(t["value"], False))}</td></tr>')
+    total = (f'<tr class="total"><td>=</td><td></td><td colspan="2">sum of the '
+             f'{len(g["terms"])} terms</td><td class="num">{_math(_mn(g["grad"], False))}</td></tr>')
+    auto = (f'<p class="check">autograd\'s ∂L/∂b<sub>{g["cell"][0]}</sub>: '
+            f'<span class="autograd">{num(g["grad_autograd"])}</span></p>')
+    return (f'<p>{head}</p><p class="note">b<sub>{g["cell"][0]}</sub> is added to every output '
+            f'of channel {g["cell"][0]}, so ∂L/∂b sums their ∂L/∂z = 2(o − y)·o(1 − o).</p>'
+            f'<table class="eqn terms">{"".join(rows)}{total}</table>'
+            f'<p class="running" hidden></p>{auto}')
+
+
 # -------------------------------------------------------------------- SVG
 CELL = 70
 MAX_GRID_HEIGHT = 560
@@ -663,6 +700,14 @@ def _grids(m: dict[str, Any]) -> str:
         parts.append(fig.format("gradient ∂L/∂K", _grid("g", g, G["k"], P["k"], kl, scale)))
     gxl = _labels([(e["pos"], e["cell"]) for e in m["gx"]], nd, ("i", "j"))
     parts.append(fig.format("gradient ∂L/∂X", _grid("gx", gx, G["gx"], P["gx"], gxl, scale)))
+    if m["gb"]:
+        gb = [{"pos": e["pos"], "text": e["grad_text"], "active": True,
+               "data": {"cell": _cell_key(e["cell"]), "value": repr(e["grad"])},
+               "title": f"∂L/∂b_{e['cell'][0]} = {e['grad_text']}: click for its terms"}
+              for e in m["gb"]]
+        bl = {"col": {e["pos"][0]: f"c={e['cell'][0]}" for e in m["gb"]}, "row": {}}
+        bp = [{"origin": [0, 0], "size": [len(gb), 1], "label": "", "frame": None}]
+        parts.append(fig.format("gradient ∂L/∂b", _grid("gb", gb, [len(gb), 1], bp, bl, scale)))
     return "".join(parts)
 
 
@@ -695,6 +740,8 @@ def render_html(m: dict[str, Any]) -> str:
             for a in range(len(m["k"]))]
     eqs += [f'<div class="eq" id="eq-x-{a}" hidden>{_x_equation(m, a)}</div>'
             for a in range(len(m["gx"]))]
+    eqs += [f'<div class="eq" id="eq-b-{a}" hidden>{_b_equation(m, a)}</div>'
+            for a in range(len(m["gb"]))]
     ok = m["max_difference"] <= m["tolerance"]
     grads = "∂L/∂X" if not m["k"] else "∂L/∂K and ∂L/∂X" + (" and ∂L/∂b" if s["bias"] else "")
     check = (f"L = {num(m['loss'])}. Every gradient above is the sum of its terms; against "
