@@ -270,6 +270,9 @@ def page_model(d: Derivation) -> dict[str, Any]:
                        "grad_autograd": float(grad_ag[Layout.index(kc)]), "terms": terms})
 
     gxs = []
+    k_full = {show(kc): kc for kc in k_cells}
+    x_at = {(c, *what): n for (c, *grid), n in x_index.items()
+            if not isinstance(what := contents[tuple(grid)], str)}
     gx, gx_ag = L.to_full("x", v.grad_x), L.to_full("x", v.grad_x_autograd)
     for inp in L.inputs():
         xc = show(inp)
@@ -290,19 +293,15 @@ def page_model(d: Derivation) -> dict[str, Any]:
                 dz = 1 / D
             else:
                 dz = v.at("k", t.kernel) / D
-            kfull = None
-            if t.kernel is not None:
-                kfull = next(kc for kc in k_cells if show(kc) == t.kernel)
+            kfull = None if t.kernel is None else k_full[tuple(t.kernel)]
             terms.append({"output": None if out is None else list(t.output), "zi": zi,
                           "kernel": None if t.kernel is None else list(t.kernel),
                           "ki": None if kfull is None else k_index[kfull],
                           "dl_dz": 0.0 if zi is None else dl_dz(zi), "dz_dx": dz,
                           "value": value, "text": num(value),
                           "running": running, "running_text": num(running)})
-        where = next(key for key, n in x_index.items()
-                     if key[0] == inp[0] and contents[key[1:]] == inp[1:])
         g, ga = float(gx[Layout.index(inp)]), float(gx_ag[Layout.index(inp)])
-        gxs.append({"cell": list(xc), "xi": x_index[where], "pos": place(gx_org[inp[0] - 1], inp[1:]),
+        gxs.append({"cell": list(xc), "xi": x_at[inp], "pos": place(gx_org[inp[0] - 1], inp[1:]),
                     "grad": g, "grad_text": num(g),
                     "grad_autograd": ga, "terms": terms})
 
