@@ -102,10 +102,41 @@ def test_padding_and_stride_frames_and_the_per_kernel_plan_for_big_shapes(tmp_pa
 
     # an 8×8 output and a 3×3 kernel: 576 terms, one backward frame per kernel element
     assert 64 * 9 > MAX_TERM_FRAMES
-    plan = frame_plan({"z": [{}] * 64, "k": [{}] * 9})
+    plan = frame_plan({"z": [{}] * 64, "k": [{}] * 9,
+                       "steps": {"plan": [["k", a, b] for a in range(9) for b in range(64)]}})
     assert len(plan) == 64 + 9 + 1 and plan[64] == Frame("backward", a=0, b=None)
 
 
 def test_write_gif_refuses_a_wrong_suffix(tmp_path):
     with pytest.raises(ValueError, match="must end in .gif"):
         write_gif(explain(), tmp_path / "x.png")
+
+
+@pytest.mark.parametrize("kwargs, frames_expected", [
+    # max pooling: 4 outputs, then the terms of ∂L/∂x (one per window holding x: 9 inputs, 4
+    # windows of 2×2 with stride 2 and padding 1 hold each input once), then the end
+    (dict(input_shape=(3, 3), kernel_shape=(2, 2), stride=2, padding=1, op="maxpool"), 4 + 9 + 1),
+    # 2 → 2 channels: 2·(2×1) outputs, then 2·2·(2×2) weights with 2 terms each, then the end
+    (dict(input_shape=(3, 2), kernel_shape=(2, 2), channels=(2, 2)), 4 + 16 * 2 + 1),
+])
+def test_pooling_and_channels_gifs_end_on_the_derivations_numbers(kwargs, frames_expected, tmp_path):
+    d = explain(**kwargs, values="random", seed=7)
+    L, v = d.layout, d.values
+    path = tmp_path / "kind.gif"
+    n = write_gif(d, path, dpi=30)
+    with Image.open(path) as im:
+        assert im.n_frames == n == frames_expected
+        comment = json.loads(im.info["comment"])
+    last = comment["last"]
+    z_full, gx_full = L.to_full("z", v.z), L.to_full("x", v.grad_x_autograd)
+    assert last["z"] == [num(z_full[L.index(o)]) for o in L.outputs()]
+    assert last["gx"] == [num(gx_full[L.index(i)]) for i in L.inputs()]
+    for shown, i in zip(last["gx"], L.inputs()):
+        assert float(shown) == pytest.approx(gx_full[L.index(i)], rel=1e-3, abs=1e-12)
+    if L.pooling:
+        assert "k" not in last and "backward 1/9, term 1/1:  ∂L/∂x₁,₁ +=" in comment["frames"][4]
+    else:
+        k_full = L.to_full("k", v.grad_autograd)
+        assert last["g"] == [num(k_full[L.index(k)]) for k in L.kernels()]
+        assert "k₁,₁,₁,₁" in comment["frames"][0]
+    assert v.max_difference <= 1e-12

@@ -404,3 +404,221 @@ def test_cli_writes_the_page(tmp_path, capsys):
     assert f"to {out}" in capsys.readouterr().out
     text = out.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and "eq-k-3" in text and "eq-k-4" not in text
+
+
+# ------------------------------------------------ every other derivation kind
+KINDS = {
+    "transposed": dict(input_shape=(2, 2), kernel_shape=(2, 2), stride=2, padding=1,
+                       transposed=True, output_padding=1, values="random", seed=1),
+    "groups": dict(input_shape=(3, 2), kernel_shape=(2, 2), channels=(2, 4), groups=2,
+                   values="random", seed=2),
+    "maxpool": dict(input_shape=(3, 3), kernel_shape=(2, 2), stride=2, padding=1, op="maxpool",
+                    values="random", seed=3),
+    "avgpool": dict(input_shape=(3, 2), kernel_shape=(3, 2), padding=1, op="avgpool",
+                    values="random", seed=3),
+    "1-D dilated": dict(input_shape=(6,), kernel_shape=(3,), dilation=(2,), padding=(1,),
+                        values="random", seed=4),
+    "dilated": dict(input_shape=(3, 3), kernel_shape=(2, 2), dilation=2, padding=1,
+                    values="random", seed=5),
+}
+
+
+@pytest.fixture(scope="module")
+def kinds(tmp_path_factory):
+    """``name -> (derivation, path)`` for every kind beyond the one-channel convolution."""
+    folder = tmp_path_factory.mktemp("kinds")
+    out = {}
+    for name, kwargs in KINDS.items():
+        d = explain(**kwargs)
+        path = folder / f"{name.replace(' ', '-')}.html"
+        write_html(d, path)
+        out[name] = (d, path)
+    return out
+
+
+def click_n(driver, role, n):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    el = driver.find_element(By.CSS_SELECTOR, f'g[data-role="{role}"][data-n="{n}"]')
+    ActionChains(driver).move_to_element(el).click().perform()
+
+
+def lit_inputs(s, cls) -> set[tuple[int, ...]]:
+    """Full input cells ``(c, i, j)`` of the X grid marked ``cls`` (the page's channel and
+    shown cell, made full as the layout writes it)."""
+    out = set()
+    for c in s["x"]:
+        if cls in c["cls"] and c["input"]:
+            shown = tuple(int(a) for a in c["input"].split(","))
+            spatial = shown[-2:] if len(shown) >= 2 and c["nd"] == 2 else (shown[-1], 1)
+            out.add((int(c["ch"]), *spatial))
+    return out
+
+
+_STATE_X = """
+return Array.from(document.querySelectorAll('g[data-role="x"]')).map(g => ({
+  input: g.dataset.input || null, ch: g.dataset.ch, zero: g.dataset.zero || null,
+  cls: Array.from(g.classList)}));
+"""
+
+
+def state_x(driver, nd) -> dict:
+    s = state(driver)
+    s["x"] = [dict(c, nd=nd) for c in driver.execute_script(_STATE_X)]
+    for role in ("gx",):
+        s[role] = driver.execute_script(
+            f"return Array.from(document.querySelectorAll('g[data-role=\"{role}\"]'))"
+            ".map(g => ({cell: g.dataset.cell, value: g.dataset.value, cls: Array.from(g.classList),"
+            " text: g.querySelector('.v').textContent}))")
+    return s
+
+
+def shown_key(L, cell) -> str:
+    return ",".join(str(c) for c in L.show(cell))
+
+
+@pytest.mark.parametrize("name", list(KINDS))
+def test_every_kind_lights_the_window_the_layout_says(browser, kinds, name):
+    d, path = kinds[name]
+    L = d.layout
+    load(browser, path)
+    for n, out in enumerate(L.outputs()):
+        click_n(browser, "z", n)
+        s = state_x(browser, L.nd)
+        taps = L.taps(out)
+        assert lit_inputs(s, "hl") == {t.input for t in taps if t.input is not None}, out
+        zeros = sorted(t.zero for t in taps if t.input is None)
+        assert sorted(c["zero"] for c in s["x"] if "hl-pad" in c["cls"]) == zeros, out
+        assert marked(s["k"], "hl", "cell") == {shown_key(L, t.kernel) for t in taps if t.kernel}
+        assert marked(s["z"], "sel", "cell") == {shown_key(L, out)}
+        assert s["eqs"] == [f"eq-z-{n}"]
+        if L.op == "maxpool":  # the chosen first maximum is marked
+            picked = {c["input"] for c in s["x"] if "pick" in c["cls"]}
+            assert picked == {",".join(map(str, d.values.winners[L.show(out)]))}
+    assert errors(browser) == []
+
+
+@pytest.mark.parametrize("name", list(KINDS))
+def test_every_kind_lights_the_terms_of_each_input_gradient(browser, kinds, name):
+    d, path = kinds[name]
+    L = d.layout
+    load(browser, path)
+    triples = L.triples()
+    for a, inp in enumerate(L.inputs()):
+        click_n(browser, "gx", a)
+        s = state_x(browser, L.nd)
+        # the outputs whose windows read x, and the weights that multiply it there
+        reads = [(o, k) for (o, k, i) in triples if i == inp]
+        assert marked(s["z"], "hl", "cell") == {shown_key(L, o) for o, _ in reads}, inp
+        assert marked(s["k"], "hl", "cell") == {shown_key(L, k) for _, k in reads if k}, inp
+        assert lit_inputs(s, "sel") == {inp}
+        assert s["eqs"] == [f"eq-x-{a}"]
+        if L.transposed:  # the adjoint view: the outputs x scatters into, with the same weights
+            scattered = L.scatter(inp)
+            assert marked(s["z"], "hl", "cell") == {shown_key(L, o) for o, _ in scattered}
+            assert marked(s["k"], "hl", "cell") == {shown_key(L, k) for _, k in scattered}
+        if L.op == "maxpool":  # the outputs that send their gradient to x are marked
+            picks = {shown_key(L, o) for o, _ in reads
+                     if d.values.winners[L.show(o)] == L.show(inp)}
+            assert marked(s["z"], "pick", "cell") == picks
+    text = browser.execute_script("return document.getElementById('eq-x-0').textContent")
+    sentence = {"conv": "transposed convolution of ∂L/∂Z with K",
+                "conv_transpose": "direct convolution of ∂L/∂Z with K",
+                "maxpool": "first maximum", "avgpool": "every input of the window"}[L.op]
+    assert sentence in text
+    assert errors(browser) == []
+
+
+@pytest.mark.parametrize("name", list(KINDS))
+def test_every_kinds_numbers_match_autograd(browser, kinds, name):
+    d, path = kinds[name]
+    L, v = d.layout, d.values
+    load(browser, path)
+    s = state_x(browser, L.nd)
+    z_full = L.to_full("z", v.z)
+    z_page = [float(c["value"]) for c in s["z"]]
+    assert z_page == [z_full[L.index(o)] for o in L.outputs()]
+    gx_ag = L.to_full("x", v.grad_x_autograd)
+    np.testing.assert_allclose([float(c["value"]) for c in s["gx"]],
+                               [gx_ag[L.index(i)] for i in L.inputs()], rtol=0, atol=1e-12)
+    if not L.pooling:
+        gk_ag = L.to_full("k", v.grad_autograd)
+        np.testing.assert_allclose([float(c["value"]) for c in s["g"]],
+                                   [gk_ag[L.index(k)] for k in L.kernels()], rtol=0, atol=1e-12)
+    for c in s["gx"]:
+        assert float(c["text"]) == pytest.approx(float(c["value"]), rel=1e-3, abs=1e-12)
+    assert v.max_difference <= 1e-12
+    assert errors(browser) == []
+
+
+def test_pooling_steps_through_each_input_gradient(browser, kinds):
+    d, path = kinds["maxpool"]
+    load(browser, path)
+    m = page_model(d)
+    nz, nb = len(m["z"]), m["steps"]["backward"]
+    assert nb == sum(len(e["terms"]) for e in m["gx"]) and not m["k"]
+    press(browser, "\ue011")  # Home
+    for _ in range(nz + 1):
+        press(browser, "\ue014")  # ArrowRight
+    s = state_x(browser, 2)
+    assert s["step"] == nz + 1 and "backward: ∂L/∂x₁,₁" in s["label"]
+    assert marked(s["gx"], "sel", "cell") == {"1,1"}
+    assert all("pending" in c["cls"] for c in s["gx"][1:])
+    assert errors(browser) == []
+
+
+@pytest.mark.parametrize("name", ["transposed", "groups", "maxpool", "1-D dilated"])
+def test_a_screenshot_of_every_kind(browser, kinds, name, tmp_path):
+    from PIL import Image
+
+    d, path = kinds[name]
+    load(browser, path)
+    click_n(browser, "z", 1)
+    shot = tmp_path / "kind.png"
+    assert browser.save_screenshot(str(shot))
+    with Image.open(shot) as im:
+        colors = {c for _, c in im.convert("RGB").getcolors(1 << 20)}
+    assert {(0xd6, 0xe3, 0xf5), (0xff, 0xe3, 0x8a)} <= colors  # the window and the selection
+    assert errors(browser) == []
+
+
+def test_page_model_of_the_transposed_convolution_is_the_equivalent_direct_convolution():
+    d = explain(**KINDS["transposed"])
+    L, m = d.layout, page_model(d)
+    # the grid: inputs S apart after d(K - 1) - P zeros, the rest inserted zeros or padding
+    assert m["shape"]["padded"] == [o + k - 1 for o, k in zip(L.output_shape, L.kernel_shape)]
+    real = {tuple(e["input"]): tuple(e["at"]) for e in m["x"] if e["input"]}
+    (pw, ph) = L.equivalent_padding()
+    assert real == {(i, j): (pw + (i - 1) * 2 + 1, ph + (j - 1) * 2 + 1) for (i, j) in real}
+    assert {e["zero"] for e in m["x"] if not e["input"]} == {"padding", "inserted"}
+    # every window reads what the adjoint view scatters: the same (output, weight, input) triples
+    scatter = {(o, k, i) for i in L.inputs() for o, k in L.scatter(i)}
+    assert L.triples() == scatter
+    assert json.loads(json.dumps(m)) == m
+
+
+@pytest.mark.parametrize("argv", [
+    ["--transposed", "--stride", "2"], ["--channels", "2,2", "--groups", "2"],
+    ["--op", "maxpool", "--stride", "2"], ["--input", "5", "--kernel", "3"],
+])
+def test_cli_writes_the_page_for_every_kind(argv, tmp_path, capsys):
+    out = tmp_path / "page.html"
+    assert main(["explain", *argv, "--format", "html", "--output", str(out)]) == 0, \
+        capsys.readouterr().err
+    assert out.read_text(encoding="utf-8").count('data-role="gx"') >= 3
+
+
+def test_clicking_a_bias_gradient_lights_every_output_of_its_channel(browser, kinds):
+    d, path = kinds["groups"]
+    L, v = d.layout, d.values
+    load(browser, path)
+    for c in range(1, L.out_channels + 1):
+        click_n(browser, "gb", c - 1)
+        s = state(browser)
+        assert marked(s["z"], "hl", "cell") == {shown_key(L, o) for o in L.outputs() if o[0] == c}
+        assert s["eqs"] == [f"eq-b-{c - 1}"]
+    values = browser.execute_script(
+        "return Array.from(document.querySelectorAll('g[data-role=\"gb\"]')).map(g => g.dataset.value)")
+    np.testing.assert_allclose([float(a) for a in values], v.grad_b_autograd, rtol=0, atol=1e-12)
+    assert errors(browser) == []

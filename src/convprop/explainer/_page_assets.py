@@ -3,8 +3,9 @@
 The script only shows and hides: every number and every equation is already in the
 page (the SVG cells, the MathML, and the ``#model`` JSON that :func:`.page.page_model`
 produced); it computes no value.  Its state is the step (0 = nothing computed,
-``1..F`` the forward pass one output at a time, then the backward pass one term at a
-time, the last step everything) and an optional selection (hover, or a pinned click).
+``1..F`` the forward pass one output at a time, then the backward pass one term of
+∂L/∂k (of ∂L/∂x for pooling) at a time, the last step everything) and an optional
+selection (hover, or a pinned click).
 """
 
 STYLE = """
@@ -30,13 +31,19 @@ svg.grid { max-width: 100%; height: auto; display: block; }
 .cell.pad text.v { fill: #777; }
 .idx { font: 10px system-ui, sans-serif; fill: #999; text-anchor: middle; }
 .frame { fill: none; stroke: #000; stroke-width: 2; pointer-events: none; }
-[data-role=z], [data-role=k], [data-role=g] { cursor: pointer; }
+[data-role=z], [data-role=k], [data-role=g], [data-role=gx], [data-role=gb],
+g[data-role=x][tabindex] { cursor: pointer; }
+.plabel { font: 600 11px system-ui, sans-serif; fill: #333; }
 [data-role]:focus { outline: none; }
 [data-role]:focus rect { stroke: #000; stroke-width: 2; }
 .cell.hl rect { fill: var(--foot-bg); stroke: var(--foot); stroke-width: 2.5; }
 .cell.hl-pad rect { fill: url(#hatch-hl); stroke: var(--pad); stroke-width: 2.5;
                     stroke-dasharray: 5 3; }
-.mode-k .cell.hl rect { fill: var(--term-bg); stroke: var(--term); }
+.mode-k .cell.hl rect, .mode-x .cell.hl rect, .mode-b .cell.hl rect {
+  fill: var(--term-bg); stroke: var(--term); }
+.cell.pick rect { stroke: #2a7d3a; stroke-width: 4; }
+mrow.pick { color: #2a7d3a; font-weight: 600; }
+.note { color: #444; }
 g[data-role=z].hl-pad rect { fill: #fbeeee; }
 .cell.sel rect { fill: var(--sel); stroke: #111; stroke-width: 3; }
 .cell.cur rect { stroke-width: 4.5; }
@@ -73,18 +80,19 @@ SCRIPT = r"""
 (() => {
 "use strict";
 const M = JSON.parse(document.getElementById("model").textContent);
-const FWD = M.steps.forward, BWD = M.steps.backward, LAST = FWD + BWD + 1;
-const nz = M.z.length;
+const FWD = M.steps.forward, BWD = M.steps.backward, LAST = FWD + BWD + 1, PLAN = M.steps.plan;
 const cells = role => Array.from(document.querySelectorAll(`g[data-role="${role}"]`));
-const X = cells("x"), K = cells("k"), Z = cells("z"), G = cells("g");
+const X = cells("x"), K = cells("k"), Z = cells("z"), G = cells("g"), GX = cells("gx");
+const GB = cells("gb");
 const xAt = new Map(X.map(el => [el.dataset.at, el]));
-const key = c => c[0] + "," + c[1];
-const zIndex = c => (c[1] - 1) * M.shape.output[0] + (c[0] - 1);
+const key = c => c.join(",");
 const SUB = "₀₁₂₃₄₅₆₇₈₉";
-const sub = (name, c) => name + [c[0], ",", c[1]].map(
-  p => String(p).replace(/[0-9]/g, d => SUB[+d])).join("");
+const sub = (name, c) => name + c.map(p => String(p).replace(/[0-9]/g, d => SUB[+d])).join(",");
 const slider = document.getElementById("step"), label = document.getElementById("step-label");
 const play = document.getElementById("play");
+// each gradient grid: its model entries, its cells, the name of its variable
+const GRAD = { k: { list: M.k, els: G, name: "k" }, x: { list: M.gx, els: GX, name: "x" },
+               b: { list: M.gb, els: GB, name: "b" } };
 let step = LAST, pinned = null, hover = null, timer = null;
 
 function tag(el, text) { el.querySelector(".tag").textContent = text; }
@@ -96,12 +104,13 @@ function setValue(el, text) {
 }
 
 function reset() {
-  document.body.classList.remove("mode-z", "mode-k");
-  for (const el of [...X, ...K, ...Z, ...G]) {
-    el.classList.remove("hl", "hl-pad", "sel", "cur", "pending", "partial");
+  document.body.classList.remove("mode-z", "mode-k", "mode-x", "mode-b");
+  for (const el of [...X, ...K, ...Z, ...G, ...GX, ...GB]) {
+    el.classList.remove("hl", "hl-pad", "sel", "cur", "pending", "partial", "pick");
     tag(el, "");
   }
   G.forEach((el, a) => setValue(el, M.k[a].grad_text));
+  GX.forEach((el, a) => setValue(el, M.gx[a].grad_text));
   document.querySelectorAll(".eq").forEach(e => { e.hidden = true; });
 }
 
@@ -113,27 +122,40 @@ function selectZ(n) {
   for (const w of M.z[n].window) {
     const el = xAt.get(key(w.at));
     el.classList.add(w.input ? "hl" : "hl-pad");
-    tag(el, sub("k", w.kernel));
+    if (w.pick) el.classList.add("pick");
+    if (w.ki !== null) { K[w.ki].classList.add("hl"); tag(el, sub("k", w.kernel)); }
   }
   showEq("eq-z-" + n);
 }
 
-// upto: the backward step's current term; undefined shows every term
-function selectK(a, upto) {
-  document.body.classList.add("mode-k");
-  K[a].classList.add("sel");
-  G[a].classList.add("sel");
-  const terms = M.k[a].terms, last = upto === undefined ? terms.length - 1 : upto;
+// the terms of one gradient; upto: the backward step's current term (undefined: all of them)
+function selectGrad(kind, a, upto) {
+  document.body.classList.add("mode-" + kind);
+  const entry = GRAD[kind].list[a];
+  GRAD[kind].els[a].classList.add("sel");
+  if (kind === "k") K[a].classList.add("sel");
+  else if (kind === "x") X[entry.xi].classList.add("sel");
+  const terms = entry.terms, last = upto === undefined ? terms.length - 1 : upto;
   terms.forEach((t, b) => {
     if (b > last) return;
-    const ze = Z[zIndex(t.output)], xe = xAt.get(key(t.at));
-    for (const el of [ze, xe]) {
-      el.classList.add(t.input ? "hl" : "hl-pad");
+    const els = [];
+    if (kind === "k") {
+      els.push(Z[t.zi], xAt.get(key(t.at)));
+      tag(els[1], sub("z", t.output));
+    } else if (kind === "b") {
+      els.push(Z[t.zi]);
+    } else if (t.zi !== null) {
+      els.push(Z[t.zi]);
+      if (t.ki !== null) { els.push(K[t.ki]); tag(Z[t.zi], sub("k", t.kernel)); }
+      if (M.shape.op === "maxpool" && t.dz_dx === 1) Z[t.zi].classList.add("pick");
+    }
+    const live = kind === "k" ? t.input !== null : kind === "b" || t.zi !== null;
+    for (const el of els) {
+      el.classList.add(live ? "hl" : "hl-pad");
       if (b === upto) el.classList.add("cur");
     }
-    tag(xe, sub("z", t.output));
   });
-  const eq = showEq("eq-k-" + a);
+  const eq = showEq(`eq-${kind}-${a}`);
   eq.querySelectorAll("tr.term").forEach((tr, b) => {
     tr.hidden = b > last;
     tr.classList.toggle("cur", b === upto);
@@ -151,34 +173,35 @@ function render() {
   reset();
   const sel = hover || pinned;
   if (sel) {
-    if (sel.kind === "z") selectZ(sel.n); else selectK(sel.n);
-    const c = sel.kind === "z" ? M.z[sel.n].cell : M.k[sel.n].cell;
-    label.textContent = (sel.kind === "z" ? sub("z", c) : "∂L/∂" + sub("k", c)) +
+    if (sel.kind === "z") selectZ(sel.n); else selectGrad(sel.kind, sel.n);
+    const c = sel.kind === "z" ? M.z[sel.n].cell : GRAD[sel.kind].list[sel.n].cell;
+    label.textContent = (sel.kind === "z" ? sub("z", c) : "∂L/∂" + sub(sel.kind, c)) +
       (pinned && !hover ? " (pinned: Esc or a step clears it)" : "");
   } else if (step === 0) {
-    Z.forEach(el => el.classList.add("pending"));
-    G.forEach(el => el.classList.add("pending"));
+    [...Z, ...G, ...GX, ...GB].forEach(el => el.classList.add("pending"));
     showEq("eq-hint");
     label.textContent = `step 0 of ${LAST}: nothing computed yet`;
   } else if (step <= FWD) {
     const n = step - 1;
     selectZ(n);
     Z.forEach((el, i) => { if (i > n) el.classList.add("pending"); });
-    G.forEach(el => el.classList.add("pending"));
+    [...G, ...GX, ...GB].forEach(el => el.classList.add("pending"));
     label.textContent = `step ${step} of ${LAST}, forward: ` + sub("z", M.z[n].cell) +
       ` (${step} of ${FWD} outputs)`;
   } else if (step <= FWD + BWD) {
-    const t = step - FWD - 1, a = Math.floor(t / nz), b = t % nz;
-    selectK(a, b);
-    G.forEach((el, i) => {
+    const [kind, a, b] = PLAN[step - FWD - 1], grad = GRAD[kind], terms = grad.list[a].terms;
+    selectGrad(kind, a, b);
+    if (kind === "k") GX.forEach(el => el.classList.add("pending"));
+    grad.els.forEach((el, i) => {
       if (i > a) el.classList.add("pending");
-      if (i === a && b < nz - 1) {
+      if (i === a && b < terms.length - 1) {
         el.classList.add("partial");
-        setValue(el, M.k[a].terms[b].running_text);
+        setValue(el, terms[b].running_text);
       }
     });
-    label.textContent = `step ${step} of ${LAST}, backward: ∂L/∂` + sub("k", M.k[a].cell) +
-      `, term ${b + 1} of ${nz} (` + sub("z", M.k[a].terms[b].output) + ")";
+    const t = terms[b], from = t.output ? " (" + sub("z", t.output) + ")" : " (a zero)";
+    label.textContent = `step ${step} of ${LAST}, backward: ∂L/∂` + sub(grad.name, grad.list[a].cell) +
+      `, term ${b + 1} of ${terms.length}` + from;
   } else {
     showEq("eq-hint");
     label.textContent = `step ${LAST} of ${LAST}: everything computed`;
@@ -212,7 +235,8 @@ function toggle() {
   timer = setTimeout(tick, 300);
 }
 
-for (const [els, kind] of [[Z, "z"], [K, "k"], [G, "k"]]) {
+const realX = M.gx.map(e => X[e.xi]);
+for (const [els, kind] of [[Z, "z"], [K, "k"], [G, "k"], [realX, "x"], [GX, "x"], [GB, "b"]]) {
   els.forEach((el, n) => {
     el.addEventListener("mouseenter", () => { hover = { kind, n }; render(); });
     el.addEventListener("mouseleave", () => { hover = null; render(); });

@@ -135,13 +135,8 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "figure", None) and (args.transposed or args.channels is not None):
         raise ValueError("--figure draws one-channel convolutions and pooling; leave it out with "
                          "--transposed or --channels")
-    drawn = [f for f, on in (("--format html", getattr(args, "format", None) == "html"),
-                             ("--animate", getattr(args, "animate", None))) if on]
-    if drawn and (args.transposed or args.channels is not None or args.op != "conv"
-                  or len(args.input) != 2):
-        raise ValueError(f"{drawn[0]} draws the 2-D one-channel convolution (any stride, padding, "
-                         "dilation, divisor); leave it out with --transposed, --channels, --op or "
-                         "a 1-D --input")
+    # --format html and --animate draw every kind above (the input is 1-D or 2-D: --input
+    # takes W or WxH), so they add no rule here
     nd = len(args.input)
     kernel = args.kernel if args.kernel is not None else (2,) * nd
 
