@@ -391,7 +391,7 @@ def test_inputs_are_never_modified_in_place(padding, mode):
     held = [t.data.copy() for t in (xt, wt, bt)]
     y = F.conv2d(xt, wt, bt, padding=padding, padding_mode=mode)
     y.backward(rng.standard_normal(y.shape), retain_graph=True)
-    y.sum().backward()
+    y.sum().backward(retain_graph=True)  # conv_transpose2d(y, ...) walks y again
     F.conv2d(x_arr, w_arr, b_arr, padding=padding, padding_mode=mode)
     t = F.conv_transpose2d(y, wt, padding=1)
     t.sum().backward()
