@@ -1,0 +1,441 @@
+"""Double backward for every public op: each differentiable name in
+``convprop.functional.__all__`` and each Tensor method with a gradient runs
+:func:`convprop.gradgradcheck` (float64) on a small valid input; a public op with
+neither a case nor a reasoned exclusion fails the sweep, and every exclusion must
+raise the named error when a second derivative is asked of it.
+
+:data:`CASES` and :data:`EXCLUDED` are also read by ``docs/make_coverage.py`` for the
+"double backward" column of ``docs/pytorch-coverage.md``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+import convprop as cp
+import convprop.functional as F
+
+
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def normal(*shape: int, seed: int = 0) -> np.ndarray:
+    return _rng(seed).standard_normal(shape)
+
+
+def positive(*shape: int, seed: int = 0) -> np.ndarray:
+    return _rng(seed).uniform(0.5, 2.0, shape)
+
+
+def away(*shape: int, seed: int = 0) -> np.ndarray:
+    """Values at least 0.2 from 0 (no kinks of relu, abs, shrinks near them)."""
+    return _rng(seed).uniform(0.2, 1.5, shape) * _rng(seed + 1).choice([-1.0, 1.0], shape)
+
+
+def probs(*shape: int, seed: int = 0) -> np.ndarray:
+    return _rng(seed).uniform(0.1, 0.9, shape)
+
+
+def _t(a, dtype=cp.float64) -> cp.Tensor:
+    return cp.tensor(a, dtype=dtype)
+
+
+def _cube(f: Callable[..., cp.Tensor]) -> Callable[..., cp.Tensor]:
+    """``f(...) ** 3``: a piecewise-linear op's second derivative then matters."""
+    return lambda *xs: f(*xs) ** 3
+
+
+_LABELS = [0, 3, 1]
+_SIGNS = [1.0, -1.0, 1.0]
+
+#: public name -> (fn(*xs), input arrays): gradgradcheck runs on each (small inputs only)
+CASES: dict[str, tuple[Callable[..., cp.Tensor], tuple[np.ndarray, ...]]] = {
+    # convolution and linear
+    "conv1d": (lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1).tanh(),
+               (normal(1, 2, 5), normal(2, 2, 2, seed=1), normal(2, seed=2))),
+    "conv2d": (lambda x, w: F.conv2d(x, w, padding=1, dilation=2).tanh(),
+               (normal(1, 2, 3, 3), normal(2, 2, 2, 2, seed=1))),
+    "conv3d": (lambda x, w: F.conv3d(x, w, stride=2) ** 2,
+               (normal(1, 1, 3, 3, 3), normal(2, 1, 2, 2, 2, seed=1))),
+    "conv_transpose1d": (lambda x, w: F.conv_transpose1d(x, w, stride=2, groups=2) ** 2,
+                         (normal(1, 2, 3), normal(2, 1, 2, seed=1))),
+    "conv_transpose2d": (lambda x, w, b: F.conv_transpose2d(x, w, b, padding=1).tanh(),
+                         (normal(1, 2, 2, 3), normal(2, 2, 2, 2, seed=1), normal(2, seed=2))),
+    "conv_transpose3d": (lambda x, w: F.conv_transpose3d(x, w) ** 2,
+                         (normal(1, 1, 2, 2, 2), normal(1, 1, 2, 1, 2, seed=1))),
+    "linear": (lambda x, w, b: F.linear(x, w, b).tanh(),
+               (normal(2, 3), normal(4, 3, seed=1), normal(4, seed=2))),
+    # activations
+    "celu": (lambda x: F.celu(x, 0.5), (away(3, 4),)),
+    "elu": (lambda x: F.elu(x, 0.7), (away(3, 4),)),
+    "exp": (lambda x: F.exp(x), (normal(3, 4),)),
+    "gelu": (lambda x: F.gelu(x), (normal(3, 4),)),
+    "glu": (lambda x: F.glu(x, 1), (normal(3, 4),)),
+    "hardshrink": (_cube(lambda x: F.hardshrink(x, 0.3)), (away(3, 4),)),
+    "hardsigmoid": (_cube(lambda x: F.hardsigmoid(x * 4)), (away(3, 4),)),
+    "hardswish": (lambda x: F.hardswish(x * 4), (away(3, 4),)),
+    "hardtanh": (_cube(lambda x: F.hardtanh(x, -0.5, 0.6)), (away(3, 4),)),
+    "leaky_relu": (_cube(lambda x: F.leaky_relu(x, 0.1)), (away(3, 4),)),
+    "log": (lambda x: F.log(x), (positive(3, 4),)),
+    "log_softmax": (lambda x: F.log_softmax(x, 1), (normal(3, 4),)),
+    "logsigmoid": (lambda x: F.logsigmoid(x), (normal(3, 4),)),
+    "mish": (lambda x: F.mish(x), (normal(3, 4),)),
+    "prelu": (_cube(lambda x, w: F.prelu(x, w)), (away(2, 3, 2), positive(3, seed=1))),
+    "relu": (_cube(lambda x: F.relu(x)), (away(3, 4),)),
+    "relu6": (_cube(lambda x: F.relu6(x * 4)), (away(3, 4),)),
+    "rrelu": (_cube(lambda x: F.rrelu(x, 0.1, 0.3)), (away(3, 4),)),
+    "selu": (lambda x: F.selu(x), (away(3, 4),)),
+    "sigmoid": (lambda x: F.sigmoid(x), (normal(3, 4),)),
+    "silu": (lambda x: F.silu(x), (normal(3, 4),)),
+    "softmax": (lambda x: F.softmax(x, 0), (normal(3, 4),)),
+    "softmax2d": (lambda x: F.softmax2d(x), (normal(1, 3, 2, 2),)),
+    "softmin": (lambda x: F.softmin(x, 1), (normal(3, 4),)),
+    "softplus": (lambda x: F.softplus(x, beta=2.0, threshold=2.0), (normal(3, 4),)),
+    "softshrink": (_cube(lambda x: F.softshrink(x, 0.1)), (away(3, 4),)),
+    "softsign": (lambda x: F.softsign(x), (away(3, 4),)),
+    "tanh": (lambda x: F.tanh(x), (normal(3, 4),)),
+    "tanhshrink": (lambda x: F.tanhshrink(x), (normal(3, 4),)),
+    "threshold": (_cube(lambda x: F.threshold(x, 0.1, -2.0)), (away(3, 4),)),
+    # dropout (eval mode is the identity; train mode is covered by its own tests)
+    "alpha_dropout": (_cube(lambda x: F.alpha_dropout(x, 0.5, training=False)), (normal(3, 4),)),
+    "dropout": (_cube(lambda x: F.dropout(x, 0.5, training=False)), (normal(3, 4),)),
+    "dropout1d": (_cube(lambda x: F.dropout1d(x, 0.5, training=False)), (normal(2, 3, 2),)),
+    "dropout2d": (_cube(lambda x: F.dropout2d(x, 0.5, training=False)), (normal(2, 3, 2),)),
+    "dropout3d": (_cube(lambda x: F.dropout3d(x, 0.5, training=False)), (normal(1, 2, 2, 2),)),
+    "feature_alpha_dropout": (_cube(lambda x: F.feature_alpha_dropout(x, 0.5, training=False)),
+                              (normal(2, 3, 2),)),
+    # normalisation
+    "batch_norm": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True) ** 2,
+                   (normal(4, 2, 2), normal(2, seed=1), normal(2, seed=2))),
+    "group_norm": (lambda x, w, b: F.group_norm(x, 2, w, b) ** 2,
+                   (normal(2, 4, 2), normal(4, seed=1), normal(4, seed=2))),
+    "instance_norm": (lambda x: F.instance_norm(x) ** 2, (normal(2, 2, 4),)),
+    "layer_norm": (lambda x, w, b: F.layer_norm(x, (3,), w, b) ** 2,
+                   (normal(3, 3), normal(3, seed=1), normal(3, seed=2))),
+    "local_response_norm": (lambda x: F.local_response_norm(x, 3, alpha=0.5, k=1.5),
+                            (normal(2, 4, 2),)),
+    # pooling, padding, resampling, vision
+    "adaptive_avg_pool1d": (_cube(lambda x: F.adaptive_avg_pool1d(x, 3)), (normal(1, 2, 5),)),
+    "adaptive_avg_pool2d": (_cube(lambda x: F.adaptive_avg_pool2d(x, (2, 3))), (normal(1, 2, 3, 4),)),
+    "adaptive_avg_pool3d": (_cube(lambda x: F.adaptive_avg_pool3d(x, 2)), (normal(1, 1, 3, 3, 2),)),
+    "adaptive_max_pool1d": (_cube(lambda x: F.adaptive_max_pool1d(x, 3)), (normal(1, 2, 5),)),
+    "adaptive_max_pool1d_with_indices": (
+        _cube(lambda x: F.adaptive_max_pool1d_with_indices(x, 3)[0]), (normal(1, 2, 5),)),
+    "adaptive_max_pool2d": (_cube(lambda x: F.adaptive_max_pool2d(x, 2)), (normal(1, 2, 3, 3),)),
+    "adaptive_max_pool2d_with_indices": (
+        _cube(lambda x: F.adaptive_max_pool2d_with_indices(x, 2)[0]), (normal(1, 2, 3, 3),)),
+    "adaptive_max_pool3d": (_cube(lambda x: F.adaptive_max_pool3d(x, 2)), (normal(1, 1, 3, 3, 2),)),
+    "adaptive_max_pool3d_with_indices": (
+        _cube(lambda x: F.adaptive_max_pool3d_with_indices(x, 2)[0]), (normal(1, 1, 3, 3, 2),)),
+    "avg_pool1d": (_cube(lambda x: F.avg_pool1d(x, 2, ceil_mode=True)), (normal(1, 2, 5),)),
+    "avg_pool2d": (_cube(lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False)),
+                   (normal(1, 1, 4, 4),)),
+    "avg_pool3d": (_cube(lambda x: F.avg_pool3d(x, 2)), (normal(1, 1, 3, 3, 2),)),
+    "max_pool1d": (_cube(lambda x: F.max_pool1d(x, 3, 2, 1)), (normal(1, 2, 7),)),
+    "max_pool1d_with_indices": (_cube(lambda x: F.max_pool1d_with_indices(x, 2)[0]),
+                                (normal(1, 2, 6),)),
+    "max_pool2d": (_cube(lambda x: F.max_pool2d(x, 2)), (normal(1, 2, 4, 4),)),
+    "max_pool2d_with_indices": (_cube(lambda x: F.max_pool2d_with_indices(x, 2)[0]),
+                                (normal(1, 1, 4, 4),)),
+    "max_pool3d": (_cube(lambda x: F.max_pool3d(x, 2)), (normal(1, 1, 2, 4, 2),)),
+    "max_pool3d_with_indices": (_cube(lambda x: F.max_pool3d_with_indices(x, 2)[0]),
+                                (normal(1, 1, 2, 4, 2),)),
+    "max_unpool1d": (_cube(lambda x: F.max_unpool1d(*F.max_pool1d(x, 2, return_indices=True), 2)),
+                     (normal(1, 2, 6),)),
+    "max_unpool2d": (_cube(lambda x: F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2)),
+                     (normal(1, 1, 4, 4),)),
+    "max_unpool3d": (_cube(lambda x: F.max_unpool3d(*F.max_pool3d(x, 2, return_indices=True), 2)),
+                     (normal(1, 1, 2, 4, 2),)),
+    "lp_pool1d": (lambda x: F.lp_pool1d(x, 2, 2), (positive(1, 2, 6),)),
+    "lp_pool2d": (lambda x: F.lp_pool2d(x, 3, 2), (positive(1, 1, 4, 4),)),
+    "lp_pool3d": (lambda x: F.lp_pool3d(x, 1.5, 2), (positive(1, 1, 2, 4, 2),)),
+    "pad": (_cube(lambda x: F.pad(x, (2, 1, 1, 2), mode="reflect")), (normal(1, 1, 3, 4),)),
+    "fold": (_cube(lambda x: F.fold(x, (3, 4), 2, padding=1, stride=2)), (normal(1, 4, 6),)),
+    "unfold": (_cube(lambda x: F.unfold(x, 2, padding=1, stride=2)), (normal(1, 1, 3, 4),)),
+    "interpolate": (_cube(lambda x: F.interpolate(x, scale_factor=2, mode="bilinear")),
+                    (normal(1, 1, 2, 3),)),
+    "upsample": (_cube(lambda x: F.upsample(x, size=5, mode="linear")), (normal(1, 2, 3),)),
+    "upsample_bilinear": (_cube(lambda x: F.upsample_bilinear(x, scale_factor=2)),
+                          (normal(1, 1, 2, 3),)),
+    "upsample_nearest": (_cube(lambda x: F.upsample_nearest(x, scale_factor=2)),
+                         (normal(1, 1, 2, 3),)),
+    "pixel_shuffle": (_cube(lambda x: F.pixel_shuffle(x, 2)), (normal(1, 4, 2, 2),)),
+    "pixel_unshuffle": (_cube(lambda x: F.pixel_unshuffle(x, 2)), (normal(1, 1, 4, 4),)),
+    # losses
+    "binary_cross_entropy": (lambda x, y: F.binary_cross_entropy(x, y),
+                             (probs(3, 4), probs(3, 4, seed=1))),
+    "binary_cross_entropy_with_logits": (lambda x, y: F.binary_cross_entropy_with_logits(x, y),
+                                         (normal(3, 4), probs(3, 4, seed=1))),
+    "cosine_embedding_loss": (lambda a, b: F.cosine_embedding_loss(a, b, _t(_SIGNS), margin=-0.5),
+                              (normal(3, 4), normal(3, 4, seed=1))),
+    "cross_entropy": (lambda x: F.cross_entropy(x, cp.tensor(_LABELS)), (normal(3, 4),)),
+    "gaussian_nll_loss": (lambda x, y, v: F.gaussian_nll_loss(x, y, v),
+                          (normal(2, 3), normal(2, 3, seed=1), positive(2, 1, seed=2))),
+    "hinge_embedding_loss": (_cube(lambda x: F.hinge_embedding_loss(
+        x, _t([1.0, -1, 1, -1]), reduction="none")), (away(4),)),
+    "huber_loss": (lambda x, y: F.huber_loss(x ** 3, y, delta=0.7),
+                   (normal(3, 4), normal(3, 4, seed=1))),
+    "kl_div": (lambda x, y: F.kl_div(F.log_softmax(x, 1), F.softmax(y, 1), reduction="batchmean"),
+               (normal(3, 4), normal(3, 4, seed=1))),
+    "l1_loss": (lambda x, y: F.l1_loss(x ** 3, y, reduction="none"),
+                (normal(3, 4), normal(3, 4, seed=1))),
+    "margin_ranking_loss": (_cube(lambda a, b: F.margin_ranking_loss(a, b, _t(_SIGNS), 0.2,
+                                                                     reduction="none")),
+                            (normal(3), normal(3, seed=1))),
+    "mse_loss": (lambda x, y: F.mse_loss(x.tanh(), y), (normal(3, 4), normal(3, 4, seed=1))),
+    "multi_margin_loss": (lambda x: F.multi_margin_loss(x, cp.tensor(_LABELS), p=2), (normal(3, 4),)),
+    "multilabel_margin_loss": (_cube(lambda x: F.multilabel_margin_loss(
+        x, cp.tensor([[3, 0, -1, 1], [1, -1, 0, 0], [-1, 2, 2, 2]]), reduction="none")),
+        (normal(3, 4),)),
+    "multilabel_soft_margin_loss": (lambda x, y: F.multilabel_soft_margin_loss(x, y),
+                                    (normal(3, 4), probs(3, 4, seed=1))),
+    "nll_loss": (lambda x: F.nll_loss(F.log_softmax(x, 1), cp.tensor(_LABELS)), (normal(3, 4),)),
+    "poisson_nll_loss": (lambda x, y: F.poisson_nll_loss(x, y), (normal(3, 4), positive(3, 4))),
+    "smooth_l1_loss": (lambda x, y: F.smooth_l1_loss(x ** 3, y, beta=0.5),
+                       (normal(3, 4), normal(3, 4, seed=1))),
+    "soft_margin_loss": (lambda x: F.soft_margin_loss(x, _t([[1.0, -1, 1, -1]] * 3)), (normal(3, 4),)),
+    "triplet_margin_loss": (lambda a, p, n: F.triplet_margin_loss(a, p, n, margin=3.0),
+                            (normal(3, 4), normal(3, 4, seed=1), normal(3, 4, seed=2))),
+}
+
+#: public names of convprop.functional that are not ops on tensors
+FUNCTIONAL_NOT_OPS = {
+    "TargetError": "an exception class",
+    "hvp": "a derivative itself (a Hessian-vector product); differentiable as its graph is",
+    "jvp": "a derivative itself (forward-over-reverse); differentiable as its graph is",
+    "vjp": "a derivative itself (a vector-Jacobian product); differentiable as its graph is",
+}
+
+
+def _setitem(x: cp.Tensor, y: cp.Tensor) -> cp.Tensor:
+    z = x * 1.0
+    z[0:2, 1] = y * y
+    return z**3
+
+
+def _in_place(method: str) -> Callable[[cp.Tensor, cp.Tensor], cp.Tensor]:
+    def fn(x: cp.Tensor, y: cp.Tensor) -> cp.Tensor:
+        z = x * 1.0
+        getattr(z, method)(y)
+        return z**3
+    return fn
+
+
+def _filled(method: str, *args: float) -> Callable[[cp.Tensor], cp.Tensor]:
+    def fn(x: cp.Tensor) -> cp.Tensor:
+        z = x * x
+        getattr(z[1], method)(*args)  # a view: only row 1 loses its gradient
+        return z**2
+    return fn
+
+
+#: Tensor method -> (fn(*xs), input arrays), as :data:`CASES`
+TENSOR_CASES: dict[str, tuple[Callable[..., cp.Tensor], tuple[np.ndarray, ...]]] = {
+    "T": (_cube(lambda x: x.T), (normal(3, 4),)),
+    "abs": (_cube(lambda x: x.abs()), (away(3, 4),)),
+    "add": (lambda x, y: x.add(y, alpha=2.0) * x, (normal(3, 4), normal(4, seed=1))),
+    "add_": (_in_place("add_"), (normal(3, 4), normal(3, 4, seed=1))),
+    "amax": (_cube(lambda x: x.amax(1)), (normal(3, 4),)),
+    "amin": (_cube(lambda x: x.amin(0)), (normal(3, 4),)),
+    "astype": (_cube(lambda x: x.astype(cp.float64)), (normal(3, 4),)),
+    "chunk": (_cube(lambda x: x.chunk(2, 1)[1]), (normal(3, 4),)),
+    "clamp": (_cube(lambda x: x.clamp(-0.5, 0.7)), (away(3, 4),)),
+    "clamp_": (_cube(lambda x: (x * 1.0).clamp_(max=0.6)), (away(3, 4),)),
+    "clip": (_cube(lambda x: x.clip(min=-0.4)), (away(3, 4),)),
+    "clone": (_cube(lambda x: x.clone()), (normal(3, 4),)),
+    "contiguous": (_cube(lambda x: x.T.contiguous()), (normal(3, 4),)),
+    "copy_": (lambda x, y: (x * 1.0).copy_(y * y) * x, (normal(3, 4), normal(4, seed=1))),
+    "cpu": (_cube(lambda x: x.cpu()), (normal(3, 4),)),
+    "div": (lambda x, y: x.div(y) + y.div(x), (away(3, 4), away(3, 4, seed=1))),
+    "div_": (_in_place("div_"), (normal(3, 4), away(3, 4, seed=1))),
+    "double": (_cube(lambda x: x.double()), (normal(3, 4),)),
+    "exp": (lambda x: x.exp(), (normal(3, 4),)),
+    "expand": (_cube(lambda x: x.expand(2, 3, 4)), (normal(3, 1),)),
+    "expand_as": (lambda x, y: x.expand_as(y) * y, (normal(3, 1), normal(3, 4, seed=1))),
+    "fill_": (_filled("fill_", 0.5), (normal(3, 4),)),
+    "flatten": (_cube(lambda x: x.flatten()), (normal(3, 4),)),
+    "float": (lambda x: x.float().double() ** 3, (normal(3, 4),)),
+    "half": (lambda x: x.half().double() ** 2, (normal(3, 4),)),
+    "log": (lambda x: x.log(), (positive(3, 4),)),
+    "logsumexp": (lambda x: x.logsumexp(1), (normal(3, 4),)),
+    "matmul": (lambda a, b: a.matmul(b).tanh(), (normal(3, 4), normal(4, 2, seed=1))),
+    "max": (_cube(lambda x: x.max(1).values), (normal(3, 4),)),
+    "maximum": (_cube(lambda x, y: x.maximum(y)), (normal(3, 4), normal(3, 4, seed=1))),
+    "mean": (_cube(lambda x: x.mean(0)), (normal(3, 4),)),
+    "min": (_cube(lambda x: x.min()), (normal(3, 4),)),
+    "minimum": (_cube(lambda x, y: x.minimum(y)), (normal(3, 4), normal(3, 4, seed=1))),
+    "mT": (_cube(lambda x: x.mT), (normal(2, 3, 4),)),
+    "mul": (lambda x, y: x.mul(y) * y, (normal(3, 4), normal(3, 4, seed=1))),
+    "mul_": (_in_place("mul_"), (normal(3, 4), normal(3, 4, seed=1))),
+    "narrow": (_cube(lambda x: x.narrow(1, 1, 2)), (normal(3, 4),)),
+    "neg": (_cube(lambda x: x.neg()), (normal(3, 4),)),
+    "norm": (lambda x: x.norm(3, 1), (away(3, 4),)),
+    "permute": (_cube(lambda x: x.permute(2, 0, 1)), (normal(2, 3, 2),)),
+    "pow": (lambda a, e: a.pow(e), (positive(3, 4), normal(3, 4, seed=1))),
+    "relu": (_cube(lambda x: x.relu()), (away(3, 4),)),
+    "repeat": (_cube(lambda x: x.repeat(2, 1, 2)), (normal(2, 3),)),
+    "reshape": (_cube(lambda x: x.reshape(4, 3)), (normal(3, 4),)),
+    "reshape_as": (lambda x, y: x.reshape_as(y) * y, (normal(3, 4), normal(4, 3, seed=1))),
+    "sigmoid": (lambda x: x.sigmoid(), (normal(3, 4),)),
+    "split": (_cube(lambda x: x.split([1, 3], 1)[1]), (normal(3, 4),)),
+    "sqrt": (lambda x: x.sqrt(), (positive(3, 4),)),
+    "squeeze": (_cube(lambda x: x.squeeze(1)), (normal(3, 1, 4),)),
+    "std": (lambda x: x.std(1), (normal(3, 4),)),
+    "sub": (lambda x, y: x.sub(y, alpha=0.5) * x, (normal(3, 4), normal(3, 4, seed=1))),
+    "sub_": (_in_place("sub_"), (normal(3, 4), normal(3, 4, seed=1))),
+    "sum": (_cube(lambda x: x.sum((0, 2), keepdim=True)), (normal(2, 3, 2),)),
+    "swapaxes": (_cube(lambda x: x.swapaxes(0, 1)), (normal(3, 4),)),
+    "t": (_cube(lambda x: x.t()), (normal(3, 4),)),
+    "tanh": (lambda x: x.tanh(), (normal(3, 4),)),
+    "to": (_cube(lambda x: x.to(cp.float64, copy=True)), (normal(3, 4),)),
+    "transpose": (_cube(lambda x: x.transpose(0, 1)), (normal(3, 4),)),
+    "unbind": (_cube(lambda x: x.unbind(1)[2]), (normal(3, 4),)),
+    "unflatten": (_cube(lambda x: x.unflatten(1, (2, 2))), (normal(3, 4),)),
+    "unsqueeze": (_cube(lambda x: x.unsqueeze(1)), (normal(3, 4),)),
+    "var": (lambda x: x.var(0), (normal(3, 4),)),
+    "view": (_cube(lambda x: x.view(2, 6)), (normal(3, 4),)),
+    "view_as": (lambda x, y: x.view_as(y) * y, (normal(3, 4), normal(6, 2, seed=1))),
+    "where": (_cube(lambda x, y: x.where(x > y, y * 2)), (normal(3, 4), normal(3, 4, seed=1))),
+    "zero_": (_filled("zero_"), (normal(3, 4),)),
+    "__getitem__": (_cube(lambda x: x[[0, 2, 0], 1:]), (normal(3, 4),)),
+    "__setitem__": (_setitem, (normal(3, 4), normal(2, seed=1))),
+    "__rpow__": (lambda e: 2.0**e, (normal(3, 4),)),
+    "__rtruediv__": (lambda x: 1.0 / x, (away(3, 4),)),
+    "__rsub__": (_cube(lambda x: 1.0 - x), (normal(3, 4),)),
+}
+
+#: Tensor methods whose result has no derivative at all (integer, boolean or detached
+#: results): differentiating them is refused, as in PyTorch, never a silent zero
+EXCLUDED: dict[str, tuple[str, Callable[[cp.Tensor], cp.Tensor]]] = {
+    "argmax": ("an index: piecewise constant, its derivative is 0 or undefined",
+               lambda x: x.argmax(1)),
+    "argmin": ("an index: piecewise constant, its derivative is 0 or undefined",
+               lambda x: x.argmin(1)),
+    "eq": ("a boolean comparison", lambda x: x.eq(0.5)),
+    "ne": ("a boolean comparison", lambda x: x.ne(0.5)),
+    "ge": ("a boolean comparison", lambda x: x.ge(0.5)),
+    "gt": ("a boolean comparison", lambda x: x.gt(0.5)),
+    "le": ("a boolean comparison", lambda x: x.le(0.5)),
+    "lt": ("a boolean comparison", lambda x: x.lt(0.5)),
+    "all": ("a boolean reduction", lambda x: x.all()),
+    "any": ("a boolean reduction", lambda x: x.any()),
+    "bool": ("a cast to booleans", lambda x: x.bool()),
+    "int": ("a cast to integers (piecewise constant)", lambda x: x.int()),
+    "long": ("a cast to integers (piecewise constant)", lambda x: x.long()),
+    "detach": ("cuts the graph by definition", lambda x: x.detach()),
+    "max_pool2d(return_indices=True)[1]": (
+        "the index output of max pooling (the same for every *_with_indices)",
+        lambda x: F.max_pool2d(x.reshape(1, 1, 3, 4), 2, return_indices=True)[1]),
+    "adaptive_max_pool2d(return_indices=True)[1]": (
+        "the index output of adaptive max pooling",
+        lambda x: F.adaptive_max_pool2d(x.reshape(1, 1, 3, 4), 2, return_indices=True)[1]),
+}
+
+#: public Tensor attributes that are not differentiable ops (data, metadata, autograd's own API,
+#: conversions out of the graph)
+TENSOR_NOT_OPS = {
+    "backward", "cuda", "data", "device", "dim", "dtype", "grad", "grad_tensor", "is_floating_point",
+    "is_leaf", "item", "ndim", "numel", "numpy", "requires_grad", "requires_grad_", "retain_grad",
+    "shape", "size", "tolist",
+}
+
+
+def double_backward_refusal(fn: Callable[..., cp.Tensor], arrays: tuple[np.ndarray, ...]) -> str | None:
+    """The error raised when a second derivative is asked of ``fn`` (None if it has one)."""
+    xs = [cp.tensor(a, requires_grad=True) for a in arrays]
+    y = fn(*xs)
+    gs = cp.grad((y * cp.tensor(normal(*y.shape, seed=7))).sum(), xs, create_graph=True,
+                 allow_unused=True)
+    dot = sum(((g * g).sum() for g in gs if g is not None and g.requires_grad), start=cp.tensor(0.0))
+    if not dot.requires_grad:
+        return None
+    try:
+        cp.grad(dot, xs, allow_unused=True)
+    except RuntimeError as e:
+        return str(e)
+    return None
+
+
+#: casts through a lower precision: finite differences need steps above its rounding
+LOW_PRECISION = {"float": {"eps": 1e-2, "atol": 1e-4}, "half": {"eps": 0.25, "atol": 2e-2}}
+
+
+def _check(case: tuple[Callable[..., cp.Tensor], tuple[np.ndarray, ...]], **tolerances: float
+           ) -> None:
+    fn, arrays = case
+    refused = double_backward_refusal(fn, arrays)
+    assert refused is None, refused
+    xs = [cp.tensor(a, requires_grad=True) for a in arrays]
+    assert cp.gradgradcheck(fn, *xs, **tolerances)
+
+
+def test_every_functional_op_has_a_case():
+    public = set(F.__all__)
+    missing = public - set(CASES) - set(FUNCTIONAL_NOT_OPS)
+    assert not missing, f"public ops with no double-backward case: {sorted(missing)}"
+    assert not (set(CASES) | set(FUNCTIONAL_NOT_OPS)) - public, "cases for names no longer public"
+
+
+def test_every_tensor_method_is_classified():
+    public = {n for n in dir(cp.Tensor) if not n.startswith("_")}
+    listed = {n for n in TENSOR_CASES if not n.startswith("_")} | set(EXCLUDED) | TENSOR_NOT_OPS
+    assert not public - listed, f"Tensor methods with no double-backward case: {sorted(public - listed)}"
+    assert not {n for n in listed - public if "(" not in n}, "cases for names no longer public"
+    assert not set(TENSOR_CASES) & set(EXCLUDED)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_functional_double_backward(name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # e.g. dropout2d's note on 3-D inputs
+        _check(CASES[name])
+
+
+@pytest.mark.parametrize("name", sorted(TENSOR_CASES))
+def test_tensor_method_double_backward(name):
+    _check(TENSOR_CASES[name], **LOW_PRECISION.get(name, {}))
+
+
+@pytest.mark.parametrize("name", sorted(EXCLUDED))
+def test_excluded_ops_refuse_a_derivative(name):
+    """No higher (or first) derivative: the result is outside the graph, and asking for
+    its gradient is an error, not zeros."""
+    _, fn = EXCLUDED[name]
+    x = cp.tensor(normal(3, 4), requires_grad=True)
+    y = fn(x)
+    assert not y.requires_grad and y.dtype in (cp.int64, cp.bool, cp.int32) or name == "detach"
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        cp.grad(y.sum() if y.dtype != cp.bool else y.any(), x)
+
+
+def _square_first_order_only(x: cp.Tensor) -> cp.Tensor:
+    """An op with a first-order backward and no differentiable one."""
+    return cp.Tensor._wrap(x.data**2, (x,), lambda g: (2 * x.data * g,))
+
+
+def test_the_sweep_catches_an_op_without_a_rule():
+    """A first-order-only op is reported by name, so a new op without a rule fails the sweep."""
+    square = _square_first_order_only
+    refused = double_backward_refusal(square, (normal(3),))
+    assert refused is not None and "'_square_first_order_only'" in refused and "no differentiable backward" in refused
+    with pytest.raises(AssertionError, match="_square_first_order_only"):
+        _check((square, (normal(3),)))
+
+
+def test_double_backward_table_matches_the_sweep():
+    """What ``docs/make_coverage.py`` reads: every op with a case, every refusal with a reason."""
+    table = double_backward_table()
+    assert all(table[n] == "yes" for n in CASES) and all(table[n] == "yes" for n in TENSOR_CASES)
+    assert all(table[n].startswith("no: ") for n in EXCLUDED)
+
+
+def double_backward_table() -> dict[str, str]:
+    """Public name -> ``"yes"`` (checked above) or ``"no: <reason>"`` (an exclusion)."""
+    table = {n: "yes" for n in (*CASES, *TENSOR_CASES)}
+    table.update({n: f"no: {reason}" for n, (reason, _) in EXCLUDED.items()})
+    return table
