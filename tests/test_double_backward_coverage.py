@@ -10,8 +10,8 @@ raise the named error when a second derivative is asked of it.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,7 +88,8 @@ CASES: dict[str, tuple[Callable[..., cp.Tensor], tuple[np.ndarray, ...]]] = {
     "prelu": (_cube(lambda x, w: F.prelu(x, w)), (away(2, 3, 2), positive(3, seed=1))),
     "relu": (_cube(lambda x: F.relu(x)), (away(3, 4),)),
     "relu6": (_cube(lambda x: F.relu6(x * 4)), (away(3, 4),)),
-    "rrelu": (_cube(lambda x: F.rrelu(x, 0.1, 0.3)), (away(3, 4),)),
+    "rrelu": (_cube(lambda x: F.rrelu(x, 0.1, 0.3, training=True, generator=_rng(5))),
+              (away(3, 4),)),
     "selu": (lambda x: F.selu(x), (away(3, 4),)),
     "sigmoid": (lambda x: F.sigmoid(x), (normal(3, 4),)),
     "silu": (lambda x: F.silu(x), (normal(3, 4),)),
@@ -101,13 +102,15 @@ CASES: dict[str, tuple[Callable[..., cp.Tensor], tuple[np.ndarray, ...]]] = {
     "tanh": (lambda x: F.tanh(x), (normal(3, 4),)),
     "tanhshrink": (lambda x: F.tanhshrink(x), (normal(3, 4),)),
     "threshold": (_cube(lambda x: F.threshold(x, 0.1, -2.0)), (away(3, 4),)),
-    # dropout (eval mode is the identity; train mode is covered by its own tests)
-    "alpha_dropout": (_cube(lambda x: F.alpha_dropout(x, 0.5, training=False)), (normal(3, 4),)),
-    "dropout": (_cube(lambda x: F.dropout(x, 0.5, training=False)), (normal(3, 4),)),
-    "dropout1d": (_cube(lambda x: F.dropout1d(x, 0.5, training=False)), (normal(2, 3, 2),)),
-    "dropout2d": (_cube(lambda x: F.dropout2d(x, 0.5, training=False)), (normal(2, 3, 2),)),
-    "dropout3d": (_cube(lambda x: F.dropout3d(x, 0.5, training=False)), (normal(1, 2, 2, 2),)),
-    "feature_alpha_dropout": (_cube(lambda x: F.feature_alpha_dropout(x, 0.5, training=False)),
+    # dropout in training mode, with a generator seeded afresh per call (one mask throughout)
+    "alpha_dropout": (_cube(lambda x: F.alpha_dropout(x, 0.5, True, generator=_rng(5))),
+                      (normal(3, 4),)),
+    "dropout": (_cube(lambda x: F.dropout(x, 0.5, generator=_rng(5))), (normal(3, 4),)),
+    "dropout1d": (_cube(lambda x: F.dropout1d(x, 0.5, generator=_rng(5))), (normal(2, 3, 2),)),
+    "dropout2d": (_cube(lambda x: F.dropout2d(x, 0.5, generator=_rng(5))), (normal(2, 3, 2, 1),)),
+    "dropout3d": (_cube(lambda x: F.dropout3d(x, 0.5, generator=_rng(5))), (normal(1, 2, 2, 2),)),
+    "feature_alpha_dropout": (_cube(lambda x: F.feature_alpha_dropout(x, 0.5, True,
+                                                                      generator=_rng(5))),
                               (normal(2, 3, 2),)),
     # normalisation
     "batch_norm": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True) ** 2,
@@ -325,8 +328,8 @@ EXCLUDED: dict[str, tuple[str, Callable[[cp.Tensor], cp.Tensor]]] = {
     "all": ("a boolean reduction", lambda x: x.all()),
     "any": ("a boolean reduction", lambda x: x.any()),
     "bool": ("a cast to booleans", lambda x: x.bool()),
-    "int": ("a cast to integers (piecewise constant)", lambda x: x.int()),
-    "long": ("a cast to integers (piecewise constant)", lambda x: x.long()),
+    "int": ("a cast to integers, piecewise constant", lambda x: x.int()),
+    "long": ("a cast to integers, piecewise constant", lambda x: x.long()),
     "detach": ("cuts the graph by definition", lambda x: x.detach()),
     "max_pool2d(return_indices=True)[1]": (
         "the index output of max pooling (the same for every *_with_indices)",
@@ -335,6 +338,24 @@ EXCLUDED: dict[str, tuple[str, Callable[[cp.Tensor], cp.Tensor]]] = {
         "the index output of adaptive max pooling",
         lambda x: F.adaptive_max_pool2d(x.reshape(1, 1, 3, 4), 2, return_indices=True)[1]),
 }
+
+#: Python's operators on Tensor -> the method whose case (or exclusion) covers them
+OPERATORS = {
+    "__add__": "add", "__radd__": "add", "__iadd__": "add_", "__sub__": "sub", "__isub__": "sub_",
+    "__mul__": "mul", "__rmul__": "mul", "__imul__": "mul_", "__truediv__": "div",
+    "__itruediv__": "div_", "__pow__": "pow", "__matmul__": "matmul", "__rmatmul__": "matmul",
+    "__neg__": "neg", "__eq__": "eq", "__ne__": "ne", "__ge__": "ge", "__gt__": "gt", "__le__": "le",
+    "__lt__": "lt",
+}
+EXCLUDED.update({
+    "__and__": ("boolean logic", lambda x: (x > 0) & (x < 1)),
+    "__or__": ("boolean logic", lambda x: (x > 0) | (x < 1)),
+    "__xor__": ("boolean logic", lambda x: (x > 0) ^ (x < 1)),
+    "__rand__": ("boolean logic", lambda x: True & (x > 0)),
+    "__ror__": ("boolean logic", lambda x: False | (x > 0)),
+    "__rxor__": ("boolean logic", lambda x: True ^ (x > 0)),
+    "__invert__": ("boolean logic", lambda x: ~(x > 0)),
+})
 
 #: public Tensor attributes that are not differentiable ops (data, metadata, autograd's own API,
 #: conversions out of the graph)
@@ -383,17 +404,18 @@ def test_every_functional_op_has_a_case():
 
 def test_every_tensor_method_is_classified():
     public = {n for n in dir(cp.Tensor) if not n.startswith("_")}
-    listed = {n for n in TENSOR_CASES if not n.startswith("_")} | set(EXCLUDED) | TENSOR_NOT_OPS
+    listed = {n for n in (*TENSOR_CASES, *EXCLUDED) if not n.startswith("_")} | TENSOR_NOT_OPS
     assert not public - listed, f"Tensor methods with no double-backward case: {sorted(public - listed)}"
     assert not {n for n in listed - public if "(" not in n}, "cases for names no longer public"
+    dunders = [n for n in (*TENSOR_CASES, *EXCLUDED, *OPERATORS) if n.startswith("__")]
+    assert all(hasattr(cp.Tensor, n) for n in dunders)
     assert not set(TENSOR_CASES) & set(EXCLUDED)
+    assert all(m in TENSOR_CASES or m in EXCLUDED for m in OPERATORS.values())
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_functional_double_backward(name):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # e.g. dropout2d's note on 3-D inputs
-        _check(CASES[name])
+    _check(CASES[name])
 
 
 @pytest.mark.parametrize("name", sorted(TENSOR_CASES))
@@ -422,7 +444,8 @@ def test_the_sweep_catches_an_op_without_a_rule():
     """A first-order-only op is reported by name, so a new op without a rule fails the sweep."""
     square = _square_first_order_only
     refused = double_backward_refusal(square, (normal(3),))
-    assert refused is not None and "'_square_first_order_only'" in refused and "no differentiable backward" in refused
+    assert refused is not None and "no differentiable backward" in refused
+    assert "'_square_first_order_only'" in refused
     with pytest.raises(AssertionError, match="_square_first_order_only"):
         _check((square, (normal(3),)))
 
@@ -435,7 +458,20 @@ def test_double_backward_table_matches_the_sweep():
 
 
 def double_backward_table() -> dict[str, str]:
-    """Public name -> ``"yes"`` (checked above) or ``"no: <reason>"`` (an exclusion)."""
+    """Public name -> ``"yes"`` (checked above) or ``"no: <reason>"`` (an exclusion); Python's
+    operators take their method's entry."""
     table = {n: "yes" for n in (*CASES, *TENSOR_CASES)}
     table.update({n: f"no: {reason}" for n, (reason, _) in EXCLUDED.items()})
+    table.update({op: table[method] for op, method in OPERATORS.items()})
     return table
+
+
+def test_the_coverage_doc_says_yes_for_every_functional_op():
+    """``docs/pytorch-coverage.md``'s column, as committed (``tests/test_coverage_doc.py``
+    checks it is current): every functional op's row reads "yes"."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "pytorch-coverage.md").read_text(
+        encoding="utf-8")
+    section = doc.split("## Functional ops\n", 1)[1].split("\n## ", 1)[0]
+    rows = {r.split("|")[2].strip(" `"): r.split("|")[3].strip() for r in section.splitlines()
+            if r.startswith("| `") or r.startswith("| —")}
+    assert {n: v for n, v in rows.items() if n in CASES} == {n: "yes" for n in CASES}
