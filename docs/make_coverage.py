@@ -17,7 +17,7 @@ places.  What is written by hand lives below, in plain lists:
 * :data:`ALIASES` (PyTorch name -> convprop name, where they differ), :data:`NOTES`
   (deliberate differences, one line each) and :data:`HINTS` (beside a missing name).
 
-The "double backward" column of the functional ops and the Tensor methods comes from
+The "double backward" column of the Tensor methods, the layers and the functional ops comes from
 ``tests/test_double_backward_coverage.py`` (:func:`double_backward`): "yes" for every op
 that test runs through ``gradgradcheck``, "no" with the reason for the ops it lists as
 having no derivative, "—" for names that are not differentiable ops.
@@ -735,7 +735,7 @@ def problems() -> list[str]:
 # ---------------------------------------------------------------------------- double backward
 
 #: areas whose tables carry the "double backward" column
-DOUBLE_BACKWARD_AREAS = ("tensor", "functional")
+DOUBLE_BACKWARD_AREAS = ("tensor", "nn", "functional")
 
 
 def double_backward() -> dict[str, str]:
@@ -756,7 +756,7 @@ def _double_cell(table: dict[str, str], name: str) -> str:
 def _double_summary(table: dict[str, str], names: Iterable[str]) -> str:
     have = sorted(n for n in names if table.get(n) == "yes")
     refused = sorted(n for n in names if table.get(n, "").startswith("no"))
-    line = (f"Double backward (`create_graph=True`): {len(have)} differentiable ops here have one, "
+    line = (f"Double backward (`create_graph=True`): {len(have)} differentiable names here have one, "
             "each checked by `gradgradcheck` in `tests/test_double_backward_coverage.py` (and against "
             "PyTorch's in `tests/test_higher_order.py`, where PyTorch has one)")
     if refused:

@@ -1,10 +1,11 @@
 """Double backward for every public op: each differentiable name in
-``convprop.functional.__all__`` and each Tensor method with a gradient runs
-:func:`convprop.gradgradcheck` (float64) on a small valid input; a public op with
-neither a case nor a reasoned exclusion fails the sweep, and every exclusion must
-raise the named error when a second derivative is asked of it.
+``convprop.functional.__all__``, each Tensor method with a gradient and each layer of
+``convprop.nn`` runs :func:`convprop.gradgradcheck` (float64) on a small valid input; a
+public op with neither a case nor a reasoned exclusion fails the sweep, an op without a
+differentiable backward fails it by name, and every exclusion must refuse a derivative.
 
-:data:`CASES` and :data:`EXCLUDED` are also read by ``docs/make_coverage.py`` for the
+:func:`double_backward_table` (built from :data:`CASES`, :data:`TENSOR_CASES`,
+:data:`MODULES` and :data:`EXCLUDED`) is also read by ``docs/make_coverage.py`` for the
 "double backward" column of ``docs/pytorch-coverage.md``.
 """
 
@@ -453,14 +454,14 @@ def test_the_sweep_catches_an_op_without_a_rule():
 def test_double_backward_table_matches_the_sweep():
     """What ``docs/make_coverage.py`` reads: every op with a case, every refusal with a reason."""
     table = double_backward_table()
-    assert all(table[n] == "yes" for n in CASES) and all(table[n] == "yes" for n in TENSOR_CASES)
+    assert all(table[n] == "yes" for n in (*CASES, *TENSOR_CASES, *MODULES))
     assert all(table[n].startswith("no: ") for n in EXCLUDED)
 
 
 def double_backward_table() -> dict[str, str]:
-    """Public name -> ``"yes"`` (checked above) or ``"no: <reason>"`` (an exclusion); Python's
-    operators take their method's entry."""
-    table = {n: "yes" for n in (*CASES, *TENSOR_CASES)}
+    """Public name (a functional op, a Tensor method, an nn module) -> ``"yes"`` (checked here)
+    or ``"no: <reason>"`` (an exclusion); Python's operators take their method's entry."""
+    table = {n: "yes" for n in (*CASES, *TENSOR_CASES, *MODULES)}
     table.update({n: f"no: {reason}" for n, (reason, _) in EXCLUDED.items()})
     table.update({op: table[method] for op, method in OPERATORS.items()})
     return table
@@ -475,3 +476,180 @@ def test_the_coverage_doc_says_yes_for_every_functional_op():
     rows = {r.split("|")[2].strip(" `"): r.split("|")[3].strip() for r in section.splitlines()
             if r.startswith("| `") or r.startswith("| —")}
     assert {n: v for n, v in rows.items() if n in CASES} == {n: "yes" for n in CASES}
+
+
+# ------------------------------------------------------------------ nn modules
+def _unpool(nd: int) -> Callable[[cp.Tensor], cp.Tensor]:
+    pool = getattr(cp.nn, f"MaxPool{nd}d")(2, return_indices=True)
+    unpool = getattr(cp.nn, f"MaxUnpool{nd}d")(2)
+    return lambda x: unpool(*pool(x))
+
+
+_I1, _I2, _I3 = normal(2, 3, 4), normal(1, 2, 4, 4), normal(1, 2, 2, 4, 2)
+_AWAY = away(2, 3, 4)
+
+#: nn module -> (a factory, input arrays): the module's forward (and the targets the losses
+#: take, as constants) must have a double backward through its input and every parameter
+MODULES: dict[str, tuple[Callable[[], Callable[..., cp.Tensor]], tuple[np.ndarray, ...]]] = {
+    "AdaptiveAvgPool1d": (lambda: cp.nn.AdaptiveAvgPool1d(3), (_I1,)),
+    "AdaptiveAvgPool2d": (lambda: cp.nn.AdaptiveAvgPool2d(3), (_I2,)),
+    "AdaptiveAvgPool3d": (lambda: cp.nn.AdaptiveAvgPool3d(2), (_I3,)),
+    "AdaptiveMaxPool1d": (lambda: cp.nn.AdaptiveMaxPool1d(3), (_I1,)),
+    "AdaptiveMaxPool2d": (lambda: cp.nn.AdaptiveMaxPool2d(3), (_I2,)),
+    "AdaptiveMaxPool3d": (lambda: cp.nn.AdaptiveMaxPool3d(2), (_I3,)),
+    "AlphaDropout": (lambda: cp.nn.AlphaDropout(0.3), (_I1,)),
+    "AvgPool1d": (lambda: cp.nn.AvgPool1d(2), (_I1,)),
+    "AvgPool2d": (lambda: cp.nn.AvgPool2d(2), (_I2,)),
+    "AvgPool3d": (lambda: cp.nn.AvgPool3d(2), (_I3,)),
+    "BCELoss": (lambda: lambda x: cp.nn.BCELoss()(x.sigmoid(), _t(probs(2, 3, 4))), (_I1,)),
+    "BCEWithLogitsLoss": (lambda: lambda x: cp.nn.BCEWithLogitsLoss()(x, _t(probs(2, 3, 4))), (_I1,)),
+    "BatchNorm1d": (lambda: cp.nn.BatchNorm1d(3, dtype=cp.float64), (_I1,)),
+    "BatchNorm2d": (lambda: cp.nn.BatchNorm2d(2, dtype=cp.float64), (_I2,)),
+    "BatchNorm3d": (lambda: cp.nn.BatchNorm3d(2, dtype=cp.float64), (_I3,)),
+    "CELU": (lambda: cp.nn.CELU(0.5), (_AWAY,)),
+    "CircularPad1d": (lambda: cp.nn.CircularPad1d((1, 2)), (_I1,)),
+    "CircularPad2d": (lambda: cp.nn.CircularPad2d(1), (_I2,)),
+    "CircularPad3d": (lambda: cp.nn.CircularPad3d(1), (_I3,)),
+    "ConstantPad1d": (lambda: cp.nn.ConstantPad1d(2, 0.5), (_I1,)),
+    "ConstantPad2d": (lambda: cp.nn.ConstantPad2d(1, 0.5), (_I2,)),
+    "ConstantPad3d": (lambda: cp.nn.ConstantPad3d(1, 0.5), (_I3,)),
+    "Conv1d": (lambda: cp.nn.Conv1d(3, 2, 2, dtype=cp.float64), (_I1,)),
+    "Conv2d": (lambda: cp.nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect", dtype=cp.float64),
+               (_I2,)),
+    "Conv3d": (lambda: cp.nn.Conv3d(2, 1, 2, dtype=cp.float64), (_I3,)),
+    "ConvTranspose1d": (lambda: cp.nn.ConvTranspose1d(3, 2, 2, stride=2, dtype=cp.float64), (_I1,)),
+    "ConvTranspose2d": (lambda: cp.nn.ConvTranspose2d(2, 2, 2, dtype=cp.float64), (_I2,)),
+    "ConvTranspose3d": (lambda: cp.nn.ConvTranspose3d(2, 1, 2, dtype=cp.float64), (_I3,)),
+    "CosineEmbeddingLoss": (lambda: lambda a, b: cp.nn.CosineEmbeddingLoss(-0.5)(a, b, _t(_SIGNS)),
+                            (normal(3, 4), normal(3, 4, seed=1))),
+    "CrossEntropyLoss": (lambda: lambda x: cp.nn.CrossEntropyLoss(label_smoothing=0.1)(
+        x, cp.tensor(_LABELS)), (normal(3, 4),)),
+    "Dropout": (lambda: cp.nn.Dropout(0.3), (_I1,)),
+    "Dropout1d": (lambda: cp.nn.Dropout1d(0.3), (_I1,)),
+    "Dropout2d": (lambda: cp.nn.Dropout2d(0.3), (_I2,)),
+    "Dropout3d": (lambda: cp.nn.Dropout3d(0.3), (_I3,)),
+    "ELU": (lambda: cp.nn.ELU(0.7), (_AWAY,)),
+    "FeatureAlphaDropout": (lambda: cp.nn.FeatureAlphaDropout(0.3), (_I1,)),
+    "Flatten": (lambda: cp.nn.Flatten(), (_I2,)),
+    "Fold": (lambda: cp.nn.Fold((3, 4), 2, padding=1, stride=2), (normal(1, 4, 6),)),
+    "GELU": (lambda: cp.nn.GELU("tanh"), (_I1,)),
+    "GLU": (lambda: cp.nn.GLU(), (_I1,)),
+    "GaussianNLLLoss": (lambda: lambda x, v: cp.nn.GaussianNLLLoss()(x, _t(normal(2, 3, 4, seed=1)), v),
+                        (_I1, positive(2, 3, 1, seed=2))),
+    "GroupNorm": (lambda: cp.nn.GroupNorm(1, 3, dtype=cp.float64), (_I1,)),
+    "Hardshrink": (lambda: cp.nn.Hardshrink(0.1), (_AWAY,)),
+    "Hardsigmoid": (lambda: lambda x: cp.nn.Hardsigmoid()(4 * x), (_AWAY,)),
+    "Hardswish": (lambda: lambda x: cp.nn.Hardswish()(4 * x), (_AWAY,)),
+    "Hardtanh": (lambda: cp.nn.Hardtanh(-0.5, 0.6), (_AWAY,)),
+    "HingeEmbeddingLoss": (lambda: lambda x: cp.nn.HingeEmbeddingLoss()(x, _t([1.0, -1, 1, -1])),
+                           (away(4),)),
+    "HuberLoss": (lambda: lambda x: cp.nn.HuberLoss(delta=0.7)(x, _t(normal(2, 3, 4, seed=1))),
+                  (_I1,)),
+    "Identity": (lambda: cp.nn.Identity(), (_I1,)),
+    "InstanceNorm1d": (lambda: cp.nn.InstanceNorm1d(3, affine=True, dtype=cp.float64), (_I1,)),
+    "InstanceNorm2d": (lambda: cp.nn.InstanceNorm2d(2), (_I2,)),
+    "InstanceNorm3d": (lambda: cp.nn.InstanceNorm3d(2), (_I3,)),
+    "KLDivLoss": (lambda: lambda x: cp.nn.KLDivLoss(reduction="batchmean")(
+        x, _t(probs(2, 3, 4, seed=1))), (_I1,)),
+    "L1Loss": (lambda: lambda x: cp.nn.L1Loss()(x, _t(normal(2, 3, 4, seed=1))), (_I1,)),
+    "LPPool1d": (lambda: cp.nn.LPPool1d(2, 2), (positive(2, 3, 4),)),
+    "LPPool2d": (lambda: cp.nn.LPPool2d(3, 2), (positive(1, 2, 4, 4),)),
+    "LPPool3d": (lambda: cp.nn.LPPool3d(2, 2), (positive(1, 2, 2, 4, 2),)),
+    "LayerNorm": (lambda: cp.nn.LayerNorm(4, dtype=cp.float64), (_I1,)),
+    "LeakyReLU": (lambda: cp.nn.LeakyReLU(0.1), (_AWAY,)),
+    "Linear": (lambda: cp.nn.Linear(4, 2, dtype=cp.float64), (_I1,)),
+    "LocalResponseNorm": (lambda: cp.nn.LocalResponseNorm(2, alpha=0.5), (_I1,)),
+    "LogSigmoid": (lambda: cp.nn.LogSigmoid(), (_I1,)),
+    "LogSoftmax": (lambda: cp.nn.LogSoftmax(1), (_I1,)),
+    "MSELoss": (lambda: lambda x: cp.nn.MSELoss()(x, _t(normal(2, 3, 4, seed=1))), (_I1,)),
+    "MarginRankingLoss": (lambda: lambda a, b: cp.nn.MarginRankingLoss(0.2)(a, b, _t(_SIGNS)),
+                          (normal(3), normal(3, seed=1))),
+    "MaxPool1d": (lambda: cp.nn.MaxPool1d(2), (_I1,)),
+    "MaxPool2d": (lambda: cp.nn.MaxPool2d(2), (_I2,)),
+    "MaxPool3d": (lambda: cp.nn.MaxPool3d(2), (_I3,)),
+    "MaxUnpool1d": (lambda: _unpool(1), (_I1,)),
+    "MaxUnpool2d": (lambda: _unpool(2), (_I2,)),
+    "MaxUnpool3d": (lambda: _unpool(3), (_I3,)),
+    "Mish": (lambda: cp.nn.Mish(), (_I1,)),
+    "MultiLabelMarginLoss": (lambda: lambda x: cp.nn.MultiLabelMarginLoss()(
+        x, cp.tensor([[3, 0, -1, 1], [1, -1, 0, 0], [-1, 2, 2, 2]])), (normal(3, 4),)),
+    "MultiLabelSoftMarginLoss": (lambda: lambda x: cp.nn.MultiLabelSoftMarginLoss()(
+        x, _t(probs(3, 4, seed=1))), (normal(3, 4),)),
+    "MultiMarginLoss": (lambda: lambda x: cp.nn.MultiMarginLoss(p=2)(x, cp.tensor(_LABELS)),
+                        (normal(3, 4),)),
+    "NLLLoss": (lambda: lambda x: cp.nn.NLLLoss()(x, cp.tensor(_LABELS)), (normal(3, 4),)),
+    "PReLU": (lambda: cp.nn.PReLU(3, dtype=cp.float64), (_AWAY,)),
+    "PixelShuffle": (lambda: cp.nn.PixelShuffle(2), (normal(1, 4, 2, 2),)),
+    "PixelUnshuffle": (lambda: cp.nn.PixelUnshuffle(2), (_I2,)),
+    "PoissonNLLLoss": (lambda: lambda x: cp.nn.PoissonNLLLoss()(x, _t(positive(2, 3, 4))), (_I1,)),
+    "RReLU": (lambda: cp.nn.RReLU(0.1, 0.3), (_AWAY,)),
+    "ReLU": (lambda: cp.nn.ReLU(), (_AWAY,)),
+    "ReLU6": (lambda: lambda x: cp.nn.ReLU6()(x * 8), (_AWAY,)),
+    "ReflectionPad1d": (lambda: cp.nn.ReflectionPad1d(2), (_I1,)),
+    "ReflectionPad2d": (lambda: cp.nn.ReflectionPad2d(1), (_I2,)),
+    "ReflectionPad3d": (lambda: cp.nn.ReflectionPad3d(1), (_I3,)),
+    "ReplicationPad1d": (lambda: cp.nn.ReplicationPad1d(2), (_I1,)),
+    "ReplicationPad2d": (lambda: cp.nn.ReplicationPad2d(1), (_I2,)),
+    "ReplicationPad3d": (lambda: cp.nn.ReplicationPad3d(1), (_I3,)),
+    "SELU": (lambda: cp.nn.SELU(), (_AWAY,)),
+    "Sequential": (lambda: cp.nn.Sequential(cp.nn.Linear(4, 3, dtype=cp.float64), cp.nn.Tanh()),
+                   (_I1,)),
+    "SiLU": (lambda: cp.nn.SiLU(), (_I1,)),
+    "Sigmoid": (lambda: cp.nn.Sigmoid(), (_I1,)),
+    "SmoothL1Loss": (lambda: lambda x: cp.nn.SmoothL1Loss(beta=0.5)(x, _t(normal(2, 3, 4, seed=1))),
+                     (_I1,)),
+    "SoftMarginLoss": (lambda: lambda x: cp.nn.SoftMarginLoss()(x, _t([[1.0, -1, 1, -1]] * 3)),
+                       (normal(3, 4),)),
+    "Softmax": (lambda: cp.nn.Softmax(1), (_I1,)),
+    "Softmax2d": (lambda: cp.nn.Softmax2d(), (_I2,)),
+    "Softmin": (lambda: cp.nn.Softmin(1), (_I1,)),
+    "Softplus": (lambda: cp.nn.Softplus(2.0, 2.0), (_I1,)),
+    "Softshrink": (lambda: cp.nn.Softshrink(0.1), (_AWAY,)),
+    "Softsign": (lambda: cp.nn.Softsign(), (_AWAY,)),
+    "Tanh": (lambda: cp.nn.Tanh(), (_I1,)),
+    "Tanhshrink": (lambda: cp.nn.Tanhshrink(), (_I1,)),
+    "Threshold": (lambda: cp.nn.Threshold(0.1, -2.0), (_AWAY,)),
+    "TripletMarginLoss": (lambda: lambda a, p, n: cp.nn.TripletMarginLoss(3.0, swap=True)(a, p, n),
+                          (normal(3, 4), normal(3, 4, seed=1), normal(3, 4, seed=2))),
+    "Unflatten": (lambda: cp.nn.Unflatten(2, (2, 2)), (_I1,)),
+    "Unfold": (lambda: cp.nn.Unfold(2, padding=1, stride=2), (_I2,)),
+    "Upsample": (lambda: cp.nn.Upsample(scale_factor=2, mode="linear"), (_I1,)),
+    "UpsamplingBilinear2d": (lambda: cp.nn.UpsamplingBilinear2d(scale_factor=2), (_I2,)),
+    "UpsamplingNearest2d": (lambda: cp.nn.UpsamplingNearest2d(scale_factor=2), (_I2,)),
+    "ZeroPad1d": (lambda: cp.nn.ZeroPad1d(2), (_I1,)),
+    "ZeroPad2d": (lambda: cp.nn.ZeroPad2d(1), (_I2,)),
+    "ZeroPad3d": (lambda: cp.nn.ZeroPad3d(1), (_I3,)),
+}
+
+#: names in ``convprop.nn.__all__`` that are not layers with a forward on tensors
+NN_NOT_LAYERS = {"IncompatibleKeys", "Module", "ModuleDict", "ModuleList", "Parameter",
+                 "StateDictError", "functional", "init"}
+
+
+def test_every_nn_module_has_a_case():
+    public = set(cp.nn.__all__)
+    missing = public - set(MODULES) - NN_NOT_LAYERS
+    assert not missing, f"nn modules with no double-backward case: {sorted(missing)}"
+    assert set(MODULES) <= public
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_nn_module_double_backward(name):
+    """A second derivative through the input and every parameter, and ``gradgradcheck`` on
+    the input (the default stream is reseeded before each call: one dropout mask throughout)."""
+    factory, arrays = MODULES[name]
+    module = factory()
+    params = list(module.parameters()) if isinstance(module, cp.nn.Module) else []
+    xs = [cp.tensor(a, requires_grad=True) for a in arrays]
+    cp.manual_seed(0)
+    y = module(*xs)
+    targets = xs + params
+    gs = cp.grad((y * cp.tensor(normal(*y.shape, seed=7))).sum() ** 2, targets, create_graph=True,
+                 allow_unused=True)
+    dot = sum((g.sum() ** 2 for g in gs if g is not None and g.requires_grad), start=cp.tensor(0.0))
+    cp.grad(dot, targets, allow_unused=True)  # raises, naming the op, where a rule is missing
+
+    def seeded(*ts: cp.Tensor) -> cp.Tensor:
+        cp.manual_seed(0)
+        return module(*ts)
+    assert cp.gradgradcheck(seeded, *xs)
