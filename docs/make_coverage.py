@@ -17,10 +17,10 @@ places.  What is written by hand lives below, in plain lists:
 * :data:`ALIASES` (PyTorch name -> convprop name, where they differ), :data:`NOTES`
   (deliberate differences, one line each) and :data:`HINTS` (beside a missing name).
 
-The "double backward" column of the Tensor methods, the layers and the functional ops comes from
-``tests/test_double_backward_coverage.py`` (:func:`double_backward`): "yes" for every op
-that test runs through ``gradgradcheck``, "no" with the reason for the ops it lists as
-having no derivative, "—" for names that are not differentiable ops.
+The "double backward" column (functions on tensors, Tensor methods, layers, functional ops,
+``nn.utils``) comes from ``tests/test_double_backward_coverage.py`` (:func:`double_backward`):
+"yes" for every op that test runs through ``gradgradcheck``, "no" with the reason for the
+ops it lists as having no derivative, "—" for names that are not differentiable ops.
 
 ``tests/test_coverage_doc.py`` regenerates the document in memory and fails when the
 committed file differs, so a new op is documented by rerunning this script.
@@ -735,11 +735,11 @@ def problems() -> list[str]:
 # ---------------------------------------------------------------------------- double backward
 
 #: areas whose tables carry the "double backward" column
-DOUBLE_BACKWARD_AREAS = ("tensor", "nn", "functional")
+DOUBLE_BACKWARD_AREAS = ("top", "tensor", "nn", "functional", "utils")
 
 
 def double_backward() -> dict[str, str]:
-    """convprop name -> ``"yes"`` or ``"no: <reason>"``, from the sweep that checks it
+    """Qualified convprop name -> ``"yes"`` or ``"no: <reason>"``, from the sweep that checks it
     (``tests/test_double_backward_coverage.py``, loaded by path: the tests are no package)."""
     spec = importlib.util.spec_from_file_location("double_backward_sweep", DOUBLE_BACKWARD_SWEEP)
     assert spec is not None and spec.loader is not None
@@ -748,15 +748,17 @@ def double_backward() -> dict[str, str]:
     return module.double_backward_table()
 
 
-def _double_cell(table: dict[str, str], name: str) -> str:
-    verdict = table.get(name, "—")  # not a differentiable op
+def _double_cell(table: dict[str, str], qualified: str) -> str:
+    verdict = table.get(qualified, "—")  # not a differentiable op
     return verdict.replace("no: ", "no (") + ")" if verdict.startswith("no: ") else verdict
 
 
-def _double_summary(table: dict[str, str], names: Iterable[str]) -> str:
-    have = sorted(n for n in names if table.get(n) == "yes")
-    refused = sorted(n for n in names if table.get(n, "").startswith("no"))
-    line = (f"Double backward (`create_graph=True`): {len(have)} differentiable names here have one, "
+def _double_summary(table: dict[str, str], area: Area, names: Iterable[str]) -> str:
+    verdicts = {n: table.get(area.convprop_qualified(n), "") for n in names}
+    have = sorted(n for n, v in verdicts.items() if v == "yes")
+    refused = sorted(n for n, v in verdicts.items() if v.startswith("no"))
+    many = "names here have one" if len(have) != 1 else "name here has one"
+    line = (f"Double backward (`create_graph=True`): {len(have)} differentiable {many}, "
             "each checked by `gradgradcheck` in `tests/test_double_backward_coverage.py` (and against "
             "PyTorch's in `tests/test_higher_order.py`, where PyTorch has one)")
     if refused:
@@ -814,7 +816,7 @@ def render() -> str:
         lines += ["", f"## {c.area.title}", "", (mapping + c.area.prose).strip()]
         double = c.area.key in DOUBLE_BACKWARD_AREAS
         if double:
-            lines += ["", _double_summary(doubles, (m for g in c.groups for _, m, _ in g.rows))]
+            lines += ["", _double_summary(doubles, c.area, (m for g in c.groups for _, m, _ in g.rows))]
         for g in c.groups:
             lines += ["", f"### {g.title}"]
             if g.rows:
@@ -823,7 +825,7 @@ def render() -> str:
                 for t, mine, note in g.rows:
                     theirs = f"`{t}`" if t else "—"
                     ours = f"`{mine}`"
-                    extra = (_double_cell(doubles, mine),) if double else ()
+                    extra = (_double_cell(doubles, c.area.convprop_qualified(mine)),) if double else ()
                     cells = (theirs, ours, *extra, note.replace("|", "\\|"))  # a bare | ends a cell
                     lines.append("| " + " | ".join(cells) + " |")
             if g.missing:

@@ -1,12 +1,13 @@
 """Double backward for every public op: each differentiable name in
-``convprop.functional.__all__``, each Tensor method with a gradient and each layer of
-``convprop.nn`` runs :func:`convprop.gradgradcheck` (float64) on a small valid input; a
-public op with neither a case nor a reasoned exclusion fails the sweep, an op without a
-differentiable backward fails it by name, and every exclusion must refuse a derivative.
+``convprop.functional.__all__``, each Tensor method with a gradient, each function of the
+``convprop`` namespace and ``convprop.nn.utils``, and each layer of ``convprop.nn`` runs
+:func:`convprop.gradgradcheck` (float64) on a small valid input.  A public op with
+neither a case nor a reasoned exclusion fails the sweep, an op without a differentiable
+backward fails it by name, and every exclusion must refuse a derivative.
 
 :func:`double_backward_table` (built from :data:`CASES`, :data:`TENSOR_CASES`,
-:data:`MODULES` and :data:`EXCLUDED`) is also read by ``docs/make_coverage.py`` for the
-"double backward" column of ``docs/pytorch-coverage.md``.
+:data:`TOP_CASES`, :data:`MODULES` and :data:`EXCLUDED`) is also read by
+``docs/make_coverage.py`` for the "double backward" column of ``docs/pytorch-coverage.md``.
 """
 
 from __future__ import annotations
@@ -454,16 +455,30 @@ def test_the_sweep_catches_an_op_without_a_rule():
 def test_double_backward_table_matches_the_sweep():
     """What ``docs/make_coverage.py`` reads: every op with a case, every refusal with a reason."""
     table = double_backward_table()
-    assert all(table[n] == "yes" for n in (*CASES, *TENSOR_CASES, *MODULES))
-    assert all(table[n].startswith("no: ") for n in EXCLUDED)
+    assert all(table["convprop.functional." + n] == "yes" for n in CASES)
+    assert all(table["convprop.Tensor." + n] == "yes" for n in TENSOR_CASES)
+    assert all(table["convprop.nn." + n] == "yes" for n in MODULES)
+    assert table["convprop.nn.utils.parameters_to_vector"] == "yes"
+    assert all(table["convprop.Tensor." + n].startswith("no: ") for n in EXCLUDED if "(" not in n)
+    assert "convprop.double" not in table and "convprop.long" not in table  # dtypes, not methods
+    assert table["convprop.argmax"].startswith("no: ") and table["convprop.any"].startswith("no: ")
 
 
 def double_backward_table() -> dict[str, str]:
-    """Public name (a functional op, a Tensor method, an nn module) -> ``"yes"`` (checked here)
-    or ``"no: <reason>"`` (an exclusion); Python's operators take their method's entry."""
-    table = {n: "yes" for n in (*CASES, *TENSOR_CASES, *MODULES)}
-    table.update({n: f"no: {reason}" for n, (reason, _) in EXCLUDED.items()})
-    table.update({op: table[method] for op, method in OPERATORS.items()})
+    """Qualified public name (``convprop.functional.relu``, ``convprop.Tensor.relu``,
+    ``convprop.relu``, ``convprop.nn.ReLU``) -> ``"yes"`` (checked here) or
+    ``"no: <reason>"`` (an exclusion); Python's operators take their method's entry."""
+    table = {f"convprop.functional.{n}": "yes" for n in CASES}
+    table.update({f"convprop.nn.{n}": "yes" for n in MODULES})
+    methods = {n: "yes" for n in TENSOR_CASES}
+    methods.update({n: f"no: {reason}" for n, (reason, _) in EXCLUDED.items() if "(" not in n})
+    methods.update({op: methods[method] for op, method in OPERATORS.items()})
+    table.update({f"convprop.Tensor.{n}": v for n, v in methods.items()})
+    utils = set(cp.nn.utils.__all__)
+    for n in TOP_CASES:
+        table[f"convprop.nn.utils.{n}" if n in utils else f"convprop.{n}"] = "yes"
+    table.update({f"convprop.{n}": methods[n] for n in EXCLUDED  # argmax, eq, ... (not dtypes)
+                  if callable(getattr(cp, n, None)) and not isinstance(getattr(cp, n), np.dtype)})
     return table
 
 
@@ -476,6 +491,88 @@ def test_the_coverage_doc_says_yes_for_every_functional_op():
     rows = {r.split("|")[2].strip(" `"): r.split("|")[3].strip() for r in section.splitlines()
             if r.startswith("| `") or r.startswith("| —")}
     assert {n: v for n, v in rows.items() if n in CASES} == {n: "yes" for n in CASES}
+
+
+#: functions of the ``convprop`` namespace -> (fn(*xs), input arrays), as :data:`CASES`
+TOP_CASES: dict[str, tuple[Callable[..., cp.Tensor], tuple[np.ndarray, ...]]] = {
+    "abs": (_cube(lambda x: cp.abs(x)), (away(3, 4),)),
+    "add": (lambda x, y: cp.add(x, y, alpha=2.0) * y, (normal(3, 4), normal(4, seed=1))),
+    "amax": (_cube(lambda x: cp.amax(x, 1)), (normal(3, 4),)),
+    "amin": (_cube(lambda x: cp.amin(x, (0, 1))), (normal(3, 4),)),
+    "cat": (_cube(lambda x, y: cp.cat([x, y * y], 1)), (normal(3, 4), normal(3, 2, seed=1))),
+    "chunk": (_cube(lambda x: cp.chunk(x, 2)[0]), (normal(4, 3),)),
+    "clamp": (_cube(lambda x: cp.clamp(x, -0.5, 0.7)), (away(3, 4),)),
+    "clip": (_cube(lambda x: cp.clip(x, max=0.3)), (away(3, 4),)),
+    "clone": (_cube(lambda x: cp.clone(x)), (normal(3, 4),)),
+    "div": (lambda x, y: cp.div(x, y) * x, (normal(3, 4), away(3, 4, seed=1))),
+    "exp": (lambda x: cp.exp(x), (normal(3, 4),)),
+    "flatten": (_cube(lambda x: cp.flatten(x, 1)), (normal(2, 3, 2),)),
+    "log": (lambda x: cp.log(x), (positive(3, 4),)),
+    "logsumexp": (lambda x: cp.logsumexp(x, 0), (normal(3, 4),)),
+    "matmul": (lambda a, b: cp.matmul(a, b).tanh(), (normal(2, 3, 4), normal(4, 2, seed=1))),
+    "maximum": (_cube(lambda x, y: cp.maximum(x, y)), (normal(3, 4), normal(3, 4, seed=1))),
+    "max": (_cube(lambda x: cp.max(x, 0).values), (normal(3, 4),)),
+    "mean": (_cube(lambda x: cp.mean(x, 1, keepdim=True)), (normal(3, 4),)),
+    "min": (_cube(lambda x: cp.min(x)), (normal(3, 4),)),
+    "minimum": (_cube(lambda x, y: cp.minimum(x, y)), (normal(3, 4), normal(3, 4, seed=1))),
+    "mul": (lambda x, y: cp.mul(x, y) * x, (normal(3, 4), normal(3, 4, seed=1))),
+    "narrow": (_cube(lambda x: cp.narrow(x, 0, 1, 2)), (normal(3, 4),)),
+    "neg": (_cube(lambda x: cp.neg(x)), (normal(3, 4),)),
+    "norm": (lambda x: cp.norm(x, 2, 1), (normal(3, 4),)),
+    "permute": (_cube(lambda x: cp.permute(x, (1, 0))), (normal(3, 4),)),
+    "pow": (lambda a, e: cp.pow(a, e) + cp.pow(a, 1.5), (positive(3, 4), normal(3, 4, seed=1))),
+    "relu": (_cube(lambda x: cp.relu(x)), (away(3, 4),)),
+    "reshape": (_cube(lambda x: cp.reshape(x, (2, 6))), (normal(3, 4),)),
+    "sigmoid": (lambda x: cp.sigmoid(x), (normal(3, 4),)),
+    "split": (_cube(lambda x: cp.split(x, 2, 1)[1]), (normal(3, 4),)),
+    "sqrt": (lambda x: cp.sqrt(x), (positive(3, 4),)),
+    "squeeze": (_cube(lambda x: cp.squeeze(x)), (normal(3, 1, 4),)),
+    "stack": (_cube(lambda x, y: cp.stack([x, y], 1)), (normal(3, 4), normal(3, 4, seed=1))),
+    "std": (lambda x: cp.std(x, 0), (normal(3, 4),)),
+    "sub": (lambda x, y: cp.sub(x, y) * y, (normal(3, 4), normal(3, 4, seed=1))),
+    "sum": (_cube(lambda x: cp.sum(x, 1)), (normal(3, 4),)),
+    "t": (_cube(lambda x: cp.t(x)), (normal(3, 4),)),
+    "tanh": (lambda x: cp.tanh(x), (normal(3, 4),)),
+    "transpose": (_cube(lambda x: cp.transpose(x, 0, 1)), (normal(3, 4),)),
+    "unbind": (_cube(lambda x: cp.unbind(x, 1)[0]), (normal(3, 4),)),
+    "unflatten": (_cube(lambda x: cp.unflatten(x, 1, (2, 2))), (normal(3, 4),)),
+    "unsqueeze": (_cube(lambda x: cp.unsqueeze(x, 0)), (normal(3, 4),)),
+    "var": (lambda x: cp.var(x, 1, correction=0), (normal(3, 4),)),
+    "where": (_cube(lambda x, y: cp.where(x > y, x, y * 2)), (normal(3, 4), normal(3, 4, seed=1))),
+    "parameters_to_vector": (_cube(lambda x, y: cp.nn.utils.parameters_to_vector([x, y])),
+                             (normal(3, 4), normal(2, seed=1))),
+}
+
+#: names in ``convprop.__all__`` (and ``convprop.nn.utils``) that are not differentiable ops:
+#: creation, dtypes, random numbers, autograd's own API, saving, and the utilities that write
+#: parameters or their gradients in place
+TOP_NOT_OPS = {
+    "Generator", "GradcheckError", "Tensor", "arange", "as_tensor", "double", "empty", "empty_like",
+    "enable_grad", "eye", "float16", "float32", "float64", "from_numpy", "full", "full_like",
+    "functional", "get_default_dtype", "get_rng_state", "grad", "gradcheck", "gradgradcheck", "half",
+    "initial_seed", "int16", "int32", "int64", "int8", "is_grad_enabled", "is_tensor", "linspace",
+    "load", "long", "manual_seed", "nn", "no_grad", "numel", "ones", "ones_like", "optim",
+    "output_size", "rand", "rand_like", "randint", "randn", "randn_like", "randperm", "result_type",
+    "save", "set_default_dtype", "set_rng_state", "short", "tensor", "uint8", "zeros", "zeros_like",
+    "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm",
+    "vector_to_parameters",
+}
+
+
+#: functions outside ``convprop.__all__`` (``from convprop import *`` keeps Python's builtins)
+BUILTIN_NAMES = {"abs", "all", "any", "max", "min", "pow", "sum"}
+
+
+def test_every_top_level_function_is_classified():
+    public = set(cp.__all__) | set(cp.nn.utils.__all__) | BUILTIN_NAMES
+    listed = set(TOP_CASES) | TOP_NOT_OPS | set(EXCLUDED)
+    assert not public - listed, f"functions with no double-backward case: {sorted(public - listed)}"
+    assert set(TOP_CASES) | TOP_NOT_OPS <= public
+
+
+@pytest.mark.parametrize("name", sorted(TOP_CASES))
+def test_top_level_function_double_backward(name):
+    _check(TOP_CASES[name])
 
 
 # ------------------------------------------------------------------ nn modules
