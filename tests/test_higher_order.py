@@ -315,6 +315,8 @@ OPS = [
     ("triplet_margin-p1.5-none", lambda M, F, a, p, n: F.triplet_margin_loss(
         a, p, n, margin=4.0, p=1.5, reduction="none") ** 2,
      (normal(3, 4), normal(3, 4, seed=1), normal(3, 4, seed=2))),
+    ("triplet_margin-1d", lambda M, F, a, p, n: F.triplet_margin_loss(a, p, n, margin=2.5, p=2.5),
+     (normal(4), normal(4, seed=1), normal(4, seed=2))),
     ("triplet_margin-p1", lambda M, F, a, p, n: F.triplet_margin_loss(a, p, n, margin=5.0, p=1) ** 3,
      (normal(3, 4), normal(3, 4, seed=1), normal(3, 4, seed=2))),
     ("triplet_margin-inf", lambda M, F, a, p, n: F.triplet_margin_loss(
