@@ -17,6 +17,11 @@ places.  What is written by hand lives below, in plain lists:
 * :data:`ALIASES` (PyTorch name -> convprop name, where they differ), :data:`NOTES`
   (deliberate differences, one line each) and :data:`HINTS` (beside a missing name).
 
+The "double backward" column (functions on tensors, Tensor methods, layers, functional ops,
+``nn.utils``) comes from ``tests/test_double_backward_coverage.py`` (:func:`double_backward`):
+"yes" for every op that test runs through ``gradgradcheck``, "no" with the reason for the
+ops it lists as having no derivative, "—" for names that are not differentiable ops.
+
 ``tests/test_coverage_doc.py`` regenerates the document in memory and fails when the
 committed file differs, so a new op is documented by rerunning this script.
 """
@@ -24,6 +29,7 @@ committed file differs, so a new op is documented by rerunning this script.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import re
 import sys
@@ -38,6 +44,7 @@ import convprop.nn.utils
 import convprop.optim.lr_scheduler
 
 DOC = Path(__file__).resolve().parent / "pytorch-coverage.md"
+DOUBLE_BACKWARD_SWEEP = DOC.parent.parent / "tests" / "test_double_backward_coverage.py"
 COMMAND = "python docs/make_coverage.py"
 
 SCOPE_RULE = (
@@ -725,6 +732,40 @@ def problems() -> list[str]:
     return found
 
 
+# ---------------------------------------------------------------------------- double backward
+
+#: areas whose tables carry the "double backward" column
+DOUBLE_BACKWARD_AREAS = ("top", "tensor", "nn", "functional", "utils")
+
+
+def double_backward() -> dict[str, str]:
+    """Qualified convprop name -> ``"yes"`` or ``"no: <reason>"``, from the sweep that checks it
+    (``tests/test_double_backward_coverage.py``, loaded by path: the tests are no package)."""
+    spec = importlib.util.spec_from_file_location("double_backward_sweep", DOUBLE_BACKWARD_SWEEP)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.double_backward_table()
+
+
+def _double_cell(table: dict[str, str], qualified: str) -> str:
+    verdict = table.get(qualified, "—")  # not a differentiable op
+    return verdict.replace("no: ", "no (") + ")" if verdict.startswith("no: ") else verdict
+
+
+def _double_summary(table: dict[str, str], area: Area, names: Iterable[str]) -> str:
+    verdicts = {n: table.get(area.convprop_qualified(n), "") for n in names}
+    have = sorted(n for n, v in verdicts.items() if v == "yes")
+    refused = sorted(n for n, v in verdicts.items() if v.startswith("no"))
+    many = "names here have one" if len(have) != 1 else "name here has one"
+    line = (f"Double backward (`create_graph=True`): {len(have)} differentiable {many}, "
+            "each checked by `gradgradcheck` in `tests/test_double_backward_coverage.py` (and against "
+            "PyTorch's in `tests/test_higher_order.py`, where PyTorch has one)")
+    if refused:
+        line += f"; {len(refused)} have no derivative at all and refuse one: {_code(refused)}"
+    return line + "."
+
+
 # ---------------------------------------------------------------------------- rendering
 
 
@@ -744,6 +785,7 @@ def render() -> str:
     """The whole document, as ``docs/pytorch-coverage.md`` should hold it."""
     torch = _torch()
     compared = [compare(area) for area in areas()]
+    doubles = double_backward()
     lines = [
         "# convprop beside PyTorch",
         "",
@@ -772,14 +814,19 @@ def render() -> str:
     for c in compared:
         mapping = "" if c.area.labels else f"`{c.area.torch_prefix}*` → `{c.area.convprop_prefix}*`. "
         lines += ["", f"## {c.area.title}", "", (mapping + c.area.prose).strip()]
+        double = c.area.key in DOUBLE_BACKWARD_AREAS
+        if double:
+            lines += ["", _double_summary(doubles, c.area, (m for g in c.groups for _, m, _ in g.rows))]
         for g in c.groups:
             lines += ["", f"### {g.title}"]
             if g.rows:
-                lines += ["", "| PyTorch | convprop | notes |", "|---|---|---|"]
+                lines += (["", "| PyTorch | convprop | double backward | notes |", "|---|---|---|---|"]
+                          if double else ["", "| PyTorch | convprop | notes |", "|---|---|---|"])
                 for t, mine, note in g.rows:
                     theirs = f"`{t}`" if t else "—"
                     ours = f"`{mine}`"
-                    cells = (theirs, ours, note.replace("|", "\\|"))  # a bare | would end the cell
+                    extra = (_double_cell(doubles, c.area.convprop_qualified(mine)),) if double else ()
+                    cells = (theirs, ours, *extra, note.replace("|", "\\|"))  # a bare | ends a cell
                     lines.append("| " + " | ".join(cells) + " |")
             if g.missing:
                 lines += ["", _missing_line(c.area, g.missing)]

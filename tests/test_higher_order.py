@@ -298,12 +298,81 @@ OPS = [
      (normal(1, 2, 3, 3), normal(2, 3, 2, 2, seed=1), normal(3, seed=2))),
     ("conv_transpose1d-groups", lambda M, F, x, w: F.conv_transpose1d(
         x, w, groups=2, dilation=2) ** 2, (normal(2, 4, 3), normal(4, 1, 2, seed=1))),
+    # the pair and triplet losses, and the ops merged after the rules above
+    ("cosine_embedding", lambda M, F, a, b: F.cosine_embedding_loss(
+        a, b, M.tensor([1.0, -1, -1, 1], dtype=M.float64), margin=-0.3),
+     (normal(4, 3), normal(4, 3, seed=1))),
+    ("cosine_embedding-1d-sum", lambda M, F, a, b: F.cosine_embedding_loss(
+        a, b, M.tensor(-1.0, dtype=M.float64), reduction="sum"), (normal(5), normal(5, seed=3))),
+    ("cosine_embedding-none", lambda M, F, a, b: F.cosine_embedding_loss(
+        a, b, M.tensor([1.0, -1, 1], dtype=M.float64), margin=-0.9, reduction="none") ** 2,
+     (normal(3, 4), normal(3, 4, seed=1))),
+    ("triplet_margin", lambda M, F, a, p, n: F.triplet_margin_loss(a, p, n, margin=3.0),
+     (normal(3, 4), normal(3, 4, seed=1), normal(3, 4, seed=2))),
+    ("triplet_margin-p3-swap", lambda M, F, a, p, n: F.triplet_margin_loss(
+        a, p, n, margin=2.0, p=3, swap=True, reduction="sum"),
+     (normal(4, 3), normal(4, 3, seed=1), normal(4, 3, seed=5))),
+    ("triplet_margin-p1.5-none", lambda M, F, a, p, n: F.triplet_margin_loss(
+        a, p, n, margin=4.0, p=1.5, reduction="none") ** 2,
+     (normal(3, 4), normal(3, 4, seed=1), normal(3, 4, seed=2))),
+    ("triplet_margin-1d", lambda M, F, a, p, n: F.triplet_margin_loss(a, p, n, margin=2.5, p=2.5),
+     (normal(4), normal(4, seed=1), normal(4, seed=2))),
+    ("triplet_margin-p1", lambda M, F, a, p, n: F.triplet_margin_loss(a, p, n, margin=5.0, p=1) ** 3,
+     (normal(3, 4), normal(3, 4, seed=1), normal(3, 4, seed=2))),
+    ("triplet_margin-inf", lambda M, F, a, p, n: F.triplet_margin_loss(
+        a, p, n, margin=3.0, p=float("inf")) ** 3,
+     (normal(3, 4), normal(3, 4, seed=1), normal(3, 4, seed=2))),
+    ("pixel_shuffle", cube(lambda M, F, x: F.pixel_shuffle(x, 2)), (normal(1, 8, 2, 3),)),
+    ("pixel_unshuffle", cube(lambda M, F, x: F.pixel_unshuffle(x, 2)), (normal(2, 1, 4, 2),)),
+    ("local_response_norm", lambda M, F, x: F.local_response_norm(x, 3, alpha=0.5, beta=0.6, k=1.5),
+     (normal(2, 5, 3),)),
+    ("local_response_norm-2d", lambda M, F, x: F.local_response_norm(x, 2, alpha=0.3),
+     (normal(1, 4, 2, 3),)),
+    ("rrelu-eval", cube(lambda M, F, x: F.rrelu(x, 0.1, 0.3)), (away(3, 4),)),
+    ("softmax2d", lambda M, F, x: F.softmax2d(x) if M is cp else F.softmax(x, -3),
+     (normal(2, 3, 2, 2),)),
+    ("softmin", lambda M, F, x: F.softmin(x, 1), (normal(3, 4),)),
+    ("relu6", cube(lambda M, F, x: F.relu6(x * 4)), (away(3, 4),)),
+    ("threshold", cube(lambda M, F, x: F.threshold(x, 0.1, -2.0)), (away(3, 4),)),
+    ("hardshrink", cube(lambda M, F, x: F.hardshrink(x, 0.3)), (away(3, 4),)),
+    ("prelu-shared", cube(lambda M, F, x, w: F.prelu(x, w)), (away(2, 3, 2), positive(1, seed=1))),
+    ("glu-dim0", lambda M, F, x: F.glu(x, 0).exp(), (normal(4, 3),)),
+    ("lp_pool1d", lambda M, F, x: F.lp_pool1d(x, 2, 3, 2), (positive(2, 2, 7),)),
+    ("lp_pool3d", lambda M, F, x: F.lp_pool3d(x, 1.5, 2), (positive(1, 1, 2, 4, 2),)),
+    ("max_unpool1d", cube(lambda M, F, x: F.max_unpool1d(*F.max_pool1d(x, 2, return_indices=True),
+                                                          2, output_size=[7])), (normal(1, 2, 7),)),
+    ("max_unpool3d", cube(lambda M, F, x: F.max_unpool3d(*F.max_pool3d(x, 2, return_indices=True),
+                                                          2)), (normal(1, 1, 2, 4, 2),)),
+    ("adaptive_avg_pool1d", cube(lambda M, F, x: F.adaptive_avg_pool1d(x, 3)), (normal(2, 2, 5),)),
+    ("adaptive_max_pool3d", cube(lambda M, F, x: F.adaptive_max_pool3d(x, 2)), (normal(1, 1, 3, 3, 2),)),
+    ("avg_pool3d", cube(lambda M, F, x: F.avg_pool3d(x, 2, 1, 1, count_include_pad=False)),
+     (normal(1, 1, 2, 3, 2),)),
+    ("interpolate-linear-corners", cube(lambda M, F, x: F.interpolate(x, size=5, mode="linear",
+                                                                     align_corners=True)),
+     (normal(1, 2, 3),)),
+    ("interpolate-area", cube(lambda M, F, x: F.interpolate(x, size=(2, 3), mode="area")),
+     (normal(1, 1, 4, 5),)),
+    ("interpolate-trilinear", cube(lambda M, F, x: F.interpolate(x, scale_factor=2, mode="trilinear")),
+     (normal(1, 1, 2, 1, 2),)),
+    ("dropout-eval", cube(lambda M, F, x: F.dropout(x, 0.4, training=False)), (normal(3, 4),)),
+    ("alpha_dropout-eval", cube(lambda M, F, x: F.alpha_dropout(x, 0.4)), (normal(3, 4),)),
+    ("unflatten", cube(lambda M, F, x: M.nn.Unflatten(1, (2, 2))(x)), (normal(3, 4),)),
+    ("flatten-module", cube(lambda M, F, x: M.nn.Flatten()(x)), (normal(2, 3, 2),)),
+    ("narrow-split-chunk", lambda M, F, x: x.narrow(1, 1, 3).split([1, 2], 1)[1].chunk(2, 0)[0] ** 3,
+     (normal(4, 4),)),
 ]
 
 
 # ops whose second derivative PyTorch does not implement ("derivative for
-# aten::multi_margin_loss_backward is not implemented"): gradgradcheck only
+# aten::multi_margin_loss_backward is not implemented", the same for
+# multilabel_margin_loss and hardsigmoid): gradgradcheck only
 BEYOND_TORCH = [
+    ("multilabel_margin", cube(lambda M, F, x: F.multilabel_margin_loss(
+        x, M.tensor([[3, 0, -1, 1], [1, -1, 0, 0], [-1, 2, 2, 2]]), reduction="none")),
+     (normal(3, 4),)),
+    ("multilabel_margin-mean", cube(lambda M, F, x: F.multilabel_margin_loss(
+        x, M.tensor([[2, 1, -1, 0], [0, 3, 1, 2]]))), (normal(2, 4),)),
+    ("hardsigmoid", cube(lambda M, F, x: F.hardsigmoid(x * 4)), (away(3, 4),)),
     ("multi_margin", cube(lambda M, F, x: F.multi_margin_loss(x, M.tensor([0, 3, 1]), margin=2.0,
                                                              reduction="none")),
      (normal(3, 4),)),

@@ -1007,7 +1007,14 @@ def multilabel_margin_loss(input: Any, target: Any, size_average: bool | None = 
         np.add.at(d, (np.broadcast_to(m, tj.shape), tj), -share.sum(axis=2))
         return (d.reshape(x.shape),)
 
-    return _row_loss(x, losses, float(n), shape, reduction, grad_rows, (x,))
+    # the hinges that are on form a constant pattern: the gradient is linear in coef
+    pattern = on.sum(axis=1).astype(x.dtype)
+    np.add.at(pattern, (np.broadcast_to(m, tj.shape), tj), -on.sum(axis=2))
+
+    def grad_rows_graph(coef: Tensor) -> tuple[Tensor]:
+        return ((coef.unsqueeze(1) * Tensor._wrap(pattern / c)).reshape(x.shape),)
+
+    return _row_loss(x, losses, float(n), shape, reduction, grad_rows, (x,), grad_rows_graph)
 
 
 _COSINE_EPS = 1e-12  # PyTorch's EPSILON in the squared norms
@@ -1051,8 +1058,19 @@ def cosine_embedding_loss(input1: Any, input2: Any, target: Any, margin: float =
         return (dcos * (b / dn - cs * a / m1[..., None]),
                 dcos * (a / dn - cs * b / m2[..., None]))
 
+    # which branch each pair takes is constant; cos and its gradient are smooth in x1, x2
+    branch = (np.where(neg & (hinge >= 0), 1.0, 0.0) - pos).astype(x1.dtype)
+
+    def double(g: Tensor) -> tuple[Tensor, Tensor]:
+        dcos = (_per_element_graph(g, losses.shape, reduction) * Tensor._wrap(branch)).unsqueeze(-1)
+        n1 = ((x1 * x1).sum(-1) + _COSINE_EPS).unsqueeze(-1)
+        n2 = ((x2 * x2).sum(-1) + _COSINE_EPS).unsqueeze(-1)
+        dn = (n1 * n2).sqrt()
+        cs = (x1 * x2).sum(-1).unsqueeze(-1) / dn
+        return dcos * (x2 / dn - cs * x1 / n1), dcos * (x1 / dn - cs * x2 / n2)
+
     out = _reduce(losses, reduction)
-    return Tensor._wrap(np.asarray(out).astype(x1.dtype, copy=False), (x1, x2), backward)
+    return Tensor._wrap(np.asarray(out).astype(x1.dtype, copy=False), (x1, x2), backward, double)
 
 
 def _pairwise_distance(u: np.ndarray, v: np.ndarray, p: float, eps: float
@@ -1072,6 +1090,30 @@ def _pairwise_distance(u: np.ndarray, v: np.ndarray, p: float, eps: float
             scale = np.sign(d) * ad ** (p - 1) / n[..., None] ** (p - 1)
         scale = np.where(n[..., None] == 0, 0.0, scale)
     return n, lambda g: g[..., None] * scale
+
+
+def _pairwise_distance_graph(u: Tensor, v: Tensor, p: float, eps: float
+                             ) -> Callable[[Tensor], Tensor]:
+    """:func:`_pairwise_distance`'s gradient map with Tensor ops (for higher-order
+    gradients): the signs, the ``p = inf`` maxima and the ``n = 0`` rows are constant."""
+    d = u - v + eps
+    sign = np.sign(d.data)
+    if math.isinf(p) or p == 1:
+        if p == 1:
+            scale = sign
+        else:
+            ad = np.abs(d.data)
+            top = ad == ad.max(axis=-1, keepdims=True)
+            scale = sign * top / top.sum(axis=-1, keepdims=True)
+        const = Tensor._wrap(scale.astype(d.dtype, copy=False))
+        return lambda g: g.unsqueeze(-1) * const
+    ad = d * Tensor._wrap(sign.astype(d.dtype, copy=False))  # |d|
+    n = ((ad**p).sum(-1) ** (1.0 / p)).unsqueeze(-1)
+    zero = n.data == 0
+    safe = n + Tensor._wrap(zero.astype(d.dtype))  # no 0 ** negative on the n = 0 rows
+    scale = (Tensor._wrap(sign.astype(d.dtype, copy=False)) * ad ** (p - 1) / safe ** (p - 1))
+    scale = scale.where(~zero, 0.0)
+    return lambda g: g.unsqueeze(-1) * scale
 
 
 def triplet_margin_loss(anchor: Any, positive: Any, negative: Any, margin: float = 1.0,
@@ -1118,5 +1160,16 @@ def triplet_margin_loss(anchor: Any, positive: Any, negative: Any, margin: float
             gp, gn = gp + g_pn, gn - g_pn
         return ga, gp, gn
 
+    def double(g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        ge = _per_element_graph(g, losses.shape, reduction) * Tensor._wrap(on.astype(a.dtype))
+        g_ap = _pairwise_distance_graph(a, pv, p, eps)(ge)
+        g_an = _pairwise_distance_graph(a, nv, p, eps)(-ge * Tensor._wrap(share.astype(a.dtype)))
+        ga, gp, gn = g_ap + g_an, -g_ap, -g_an
+        if swap:
+            g_pn = _pairwise_distance_graph(pv, nv, p, eps)(
+                -ge * Tensor._wrap((1 - share).astype(a.dtype)))
+            gp, gn = gp + g_pn, gn - g_pn
+        return ga, gp, gn
+
     out = _reduce(losses, reduction)
-    return Tensor._wrap(np.asarray(out).astype(a.dtype, copy=False), (a, pv, nv), backward)
+    return Tensor._wrap(np.asarray(out).astype(a.dtype, copy=False), (a, pv, nv), backward, double)
