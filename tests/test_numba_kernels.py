@@ -234,6 +234,22 @@ def test_choose_picks_compiled_algorithms_for_large_layers():
     assert choose(half, NAIVE_PLAN) is NAIVE_PLAN
 
 
+def test_choose_keeps_pointwise_and_deep_products_on_the_fallback():
+    """Where the NumPy backend measured faster: 1x1 kernels and deep per-group products."""
+    from convprop.kernels.numba import MAX_DEPTH
+
+    f32 = np.dtype(np.float32)
+    pointwise = ConvSpec(16, 256, 64, (28, 28), (1, 1), (1, 1), (1, 1), ((0, 0), (0, 0)), 1,
+                         f32, True)
+    deep = ConvSpec(16, 256, 256, (14, 14), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), 1, f32, True)
+    deep_dw = ConvSpec(16, 256, 256, (14, 14), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), 256,
+                       f32, True)
+    assert deep.cg * deep.taps >= MAX_DEPTH
+    assert choose(pointwise, NAIVE_PLAN) is NAIVE_PLAN
+    assert choose(deep, NAIVE_PLAN) is NAIVE_PLAN
+    assert choose(deep_dw, NAIVE_PLAN).names == (DEPTHWISE.name,) * 3  # depthwise always
+
+
 # --- laziness, the compile notice, BLAS threads ----------------------------------------------
 
 

@@ -35,19 +35,30 @@ ALGORITHMS: tuple[Algorithm, ...] = (DEPTHWISE, IM2COL)
 #: the explainers' worked examples sit far below it and never load Numba.
 MIN_FLOPS = 1_000_000
 
-__all__ = ["ALGORITHMS", "DEPTHWISE", "IM2COL", "MIN_FLOPS", "choose", "compiled_for"]
+__all__ = ["ALGORITHMS", "DEPTHWISE", "IM2COL", "MAX_DEPTH", "MIN_FLOPS", "choose", "compiled_for"]
+
+
+#: Keep the fallback for convolutions whose per-group product is this deep (``C/G * taps``):
+#: there the NumPy backend's two-thread BLAS GEMM (and its flat / Winograd paths) beat one
+#: single-threaded product per thread.  Measured with ``python benchmarks/conv_suite.py
+#: --backend numba`` and ``--backend numpy`` one after the other on a quiet 2-core machine
+#: (forward + backward, ratio to PyTorch, numba / numpy): resnet14 (depth 2304) 1.66 / 1.42,
+#: resnet7 (4608) 1.68 / 1.16, resnet28 (1152) 1.51 / 1.49, resnet56 (576) 1.21 / 2.02.
+MAX_DEPTH = 2048
 
 
 def compiled_for(spec: ConvSpec) -> Algorithm | None:
     """The compiled algorithm for ``spec``, or None to keep the fallback.
 
-    Measured with ``benchmarks/numba_layers.py --numpy`` on every layer of the conv
-    suite (forward + backward, float32): ``numba_depthwise`` and ``numba_im2col`` beat
-    the NumPy path on every layer they were given, the depthwise one by far on
-    depthwise layers (where im2col multiplies block-diagonal matrices), so the first
-    supporting algorithm of :data:`ALGORITHMS` is the choice above :data:`MIN_FLOPS`.
+    Measured on every layer of the conv suite (forward + backward, float32, ratio to
+    PyTorch, compiled / NumPy, see :data:`MAX_DEPTH`): ``numba_depthwise`` wins on the
+    depthwise layer (1.10 / 3.66); ``numba_im2col`` wins on every layer except 1x1
+    kernels (NumPy's ``pointwise`` is one plain matrix product: 1.60 / 1.17) and deep
+    products (:data:`MAX_DEPTH`).
     """
     if spec.flops < MIN_FLOPS:
+        return None
+    if not spec.depthwise and (spec.taps == 1 or spec.cg * spec.taps >= MAX_DEPTH):
         return None
     for algo in ALGORITHMS:
         if algo.supports(spec):
