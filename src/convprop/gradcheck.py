@@ -14,6 +14,24 @@ class GradcheckError(AssertionError):
     """Raised by :func:`gradcheck` when analytic and numeric gradients disagree."""
 
 
+def _central_differences(t: Tensor, f: Callable[[], float], eps: float) -> np.ndarray:
+    """``(f(t + eps e_i) - f(t - eps e_i)) / (2 eps)`` for every element ``i`` of ``t``.
+
+    ``t.data`` is perturbed in place, each element restored right after its two calls.
+    """
+    numeric = np.zeros(t.shape)
+    data = t.data
+    for i in np.ndindex(t.shape):
+        orig = data[i]
+        data[i] = orig + eps
+        plus = f()
+        data[i] = orig - eps
+        minus = f()
+        data[i] = orig
+        numeric[i] = (plus - minus) / (2 * eps)
+    return numeric
+
+
 def gradcheck(
     fn: Callable[..., Tensor],
     *inputs: Any,
@@ -60,16 +78,7 @@ def gradcheck(
             return float(np.sum(fn(*inputs).data * v))
 
     for k, (t, ana) in enumerate(zip(checked, analytic)):
-        numeric = np.zeros(t.shape)
-        data = t.data  # perturbed in place, each element restored right after
-        for i in np.ndindex(t.shape):
-            orig = data[i]
-            data[i] = orig + eps
-            plus = projected()
-            data[i] = orig - eps
-            minus = projected()
-            data[i] = orig
-            numeric[i] = (plus - minus) / (2 * eps)
+        numeric = _central_differences(t, projected, eps)
         err = np.abs(ana - numeric)
         bad = err > atol + rtol * np.abs(numeric)
         if bad.any():
@@ -156,16 +165,7 @@ def gradgradcheck(
         return float(sum(np.sum(g * u) for g, u in zip(first_order(), us)))
 
     for k, (t, ana) in enumerate(zip(checked, analytic)):
-        numeric = np.zeros(t.shape)
-        data = t.data  # perturbed in place, each element restored right after
-        for i in np.ndindex(t.shape):
-            orig = data[i]
-            data[i] = orig + eps
-            plus = projected()
-            data[i] = orig - eps
-            minus = projected()
-            data[i] = orig
-            numeric[i] = (plus - minus) / (2 * eps)
+        numeric = _central_differences(t, projected, eps)
         err = np.abs(ana - numeric)
         if (err > atol + rtol * np.abs(numeric)).any():
             i = np.unravel_index(np.argmax(err), err.shape)
