@@ -188,6 +188,25 @@ def _to_convprop(value: Any, grad: bool | None = True) -> Any:
     return value
 
 
+def _compare_outputs(cy: list, ty: list) -> tuple:
+    """Assert convprop's outputs equal torch's; return both libraries' projections of the
+    differentiable ones onto the same random directions (``0, 0`` when there are none)."""
+    assert len(cy) == len(ty)
+    rng = np.random.default_rng(1)
+    tloss, closs = 0, 0
+    for c, t in zip(cy, ty):
+        assert c.shape == tuple(t.shape), (c.shape, tuple(t.shape))
+        if t.dtype.is_floating_point:
+            np.testing.assert_allclose(c.data, t.detach().numpy(), rtol=0, atol=TOL)
+            if t.requires_grad:
+                g = rng.standard_normal(c.shape)
+                tloss = tloss + (t * torch.from_numpy(g)).sum()
+                closs = closs + (c * cp.Tensor._wrap(g)).sum()
+        else:
+            np.testing.assert_array_equal(c.data, t.numpy())
+    return tloss, closs
+
+
 def _outputs(y: Any) -> list:
     return list(y) if isinstance(y, (tuple, list)) else [y]
 
@@ -207,19 +226,7 @@ def run_config(config: Config) -> None:
     cin = [_to_convprop(x) for x in config.inputs]
     ty = _outputs(tlayer(*tin, **config.forward_kwargs))
     cy = _outputs(layer(*cin, **config.forward_kwargs))
-    assert len(cy) == len(ty)
-    rng = np.random.default_rng(1)
-    tloss, closs = 0, 0
-    for c, t in zip(cy, ty):
-        assert c.shape == tuple(t.shape), (c.shape, tuple(t.shape))
-        if t.dtype.is_floating_point:
-            np.testing.assert_allclose(c.data, t.detach().numpy(), rtol=0, atol=TOL)
-            if t.requires_grad:
-                g = rng.standard_normal(c.shape)
-                tloss = tloss + (t * torch.from_numpy(g)).sum()
-                closs = closs + (c * cp.Tensor._wrap(g)).sum()
-        else:
-            np.testing.assert_array_equal(c.data, t.numpy())
+    tloss, closs = _compare_outputs(cy, ty)
     if not isinstance(tloss, int):
         tloss.backward()
         closs.backward()
@@ -375,19 +382,7 @@ def run_sample(name: str, sample: Any) -> None:
     ckwargs = {k: _to_convprop(v, None) for k, v in tkwargs.items()}
     ty = _outputs(tfn(*targs, **tkwargs))
     cy = _outputs(fn(*cargs, **ckwargs))
-    assert len(cy) == len(ty)
-    rng = np.random.default_rng(1)
-    tloss, closs = 0, 0
-    for c, t in zip(cy, ty):
-        assert c.shape == tuple(t.shape), (c.shape, tuple(t.shape))
-        if t.dtype.is_floating_point:
-            np.testing.assert_allclose(c.data, t.detach().numpy(), rtol=0, atol=TOL)
-            if t.requires_grad:
-                g = rng.standard_normal(c.shape)
-                tloss = tloss + (t * torch.from_numpy(g)).sum()
-                closs = closs + (c * cp.Tensor._wrap(g)).sum()
-        else:
-            np.testing.assert_array_equal(c.data, t.numpy())
+    tloss, closs = _compare_outputs(cy, ty)
     if not isinstance(tloss, int) and closs.requires_grad:
         tloss.backward()
         closs.backward()
