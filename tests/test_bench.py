@@ -38,3 +38,15 @@ def test_row_shows_the_three_pass_plan():
     assert "forward" in table and "input grad" in table and "weight grad" in table
     assert "forward 0.50, forward+backward 1.00" in table
     assert math.isclose(bench._geomean([0.5, 2.0]), 1.0)
+
+
+def test_temporary_memory_counts_the_step_beyond_its_results():
+    # padding 1 makes every NumPy path copy the input onto a zero-padded grid (74 KiB here,
+    # above the child's 64 KiB own-pages threshold): the step's temporaries are at least that
+    layer = bench.Layer("t", 2, 8, 8, (32, 32), (3, 3), padding=1)
+    mib, ratio = bench.temporary_memory(layer, threads=1, backend="numpy")
+    assert math.isfinite(mib) and math.isfinite(ratio)
+    padded = 2 * 8 * 34 * 34 * 4 / 2**20
+    io = 4 * (2 * 8 * 32 * 32 + 8 * 8 * 9 + 2 * 8 * 32 * 32) / 2**20
+    assert padded <= mib < 50 * io
+    assert math.isclose(ratio, mib / io, rel_tol=1e-6)

@@ -9,11 +9,12 @@ libraries are held to the same number of threads, and every timed sample starts 
 ``SETTLE_S`` (see there: without it each library's idle worker threads spin on the cores the
 other one is timed on).  The table reports times,
 GFLOP/s, the ratio convprop/PyTorch per layer and its geometric mean, convprop's
-peak temporary memory (tracemalloc, one untimed forward + backward) and its
-float32 error relative to the float64 answer, and the plan convprop ran: the
-algorithm of each of the three passes (forward, input gradient, weight
-gradient).  Each row is printed as soon as its layer is measured (a progress bar
-goes to stderr when tqdm is installed and stderr is a terminal).
+peak temporary memory (see :func:`temporary_memory`: measured in a child process so that
+the compiled kernels' own buffers count too) as MiB and as a multiple of the layer's
+input + weight + output bytes, its float32 error relative to the float64 answer,
+and the plan convprop ran: the algorithm of each of the three passes (forward,
+input gradient, weight gradient).  Each row is printed as soon as its layer is
+measured (a progress bar goes to stderr when tqdm is installed and stderr is a terminal).
 ``--backend numpy|numba`` picks the kernel backend (default: the process default,
 see :mod:`convprop.kernels.backend`); ``--autotune`` turns on measured algorithm
 selection (:func:`convprop.kernels.set_benchmark`) for the run; the measuring
@@ -26,8 +27,10 @@ test suite times anything.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -232,8 +235,80 @@ class Result:
     torch_fwd: float = math.nan
     torch_step: float = math.nan
     peak_mib: float = math.nan
+    peak_ratio: float = math.nan
     error: float = math.nan
     plan: tuple[str, str, str] = ("", "", "")
+
+
+#: Run in a child process by :func:`temporary_memory` (argv: the layer's fields as JSON).
+_MEMORY_CHILD = """
+import ctypes, json, sys
+libc = ctypes.CDLL("libc.so.6")
+libc.mallopt(-3, 65536)  # M_MMAP_THRESHOLD: every block >= 64 KiB gets its own pages...
+libc.mallopt(-1, 65536)  # M_TRIM_THRESHOLD: ...and is handed back on free
+from convprop import bench, kernels
+layer = bench.Layer(**{k: tuple(v) if isinstance(v, list) else v
+                       for k, v in json.loads(sys.argv[1]).items()})
+kernels.set_threads(int(sys.argv[2]))
+with kernels.use_backend(sys.argv[3]):
+    case = bench._Case(layer, None)
+    case.convprop_step(); case.convprop_step()
+    def status():
+        return {k: int(v.split()[0]) * 1024 for k, v in
+                (line.split(":", 1) for line in open("/proc/self/status"))
+                if k in ("VmRSS", "VmHWM")}
+    case.convprop_step()
+    for t in (case.cx, case.cw, case.cb):
+        t.grad = None  # the previous step's results freed before the mark
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the high-water mark to the current resident size
+    before = status()["VmRSS"]
+    out = case.convprop_step()
+    peak = status()["VmHWM"] - before
+    print(json.dumps({"peak": peak, "results": sum(a.nbytes for a in out)}))
+"""
+
+
+def temporary_memory(layer: Layer, threads: int | None = None,
+                     backend: str | None = None) -> tuple[float, float]:
+    """Peak temporary memory of one convprop forward + backward of ``layer``: ``(MiB,
+    multiple of the input + weight + output bytes)``; NaNs where it cannot be measured.
+
+    *Temporary* means beyond the step's results (output, input, weight and bias
+    gradients).  tracemalloc sees only what Python and NumPy allocate, not the buffers the
+    compiled kernels allocate inside Numba, so on Linux a child process (no PyTorch,
+    the same backend and threads) runs the step with every block of 64 KiB or more
+    mapped on its own pages and returned on free, resets its resident high-water mark
+    (``/proc/self/clear_refs``), runs one more step and reads ``VmHWM``.  Elsewhere the
+    tracemalloc figure (NumPy's allocations only) stands in.
+    """
+    from . import kernels
+    from .kernels._pool import get_threads
+
+    threads = threads or get_threads()
+    backend = backend or kernels.get_backend().name
+    inputs = 4 * (layer.n * layer.c * math.prod(layer.size)
+                  + layer.o * (layer.c // layer.groups) * math.prod(layer.kernel)
+                  + layer.n * layer.o * math.prod(layer.out))
+    if sys.platform.startswith("linux"):
+        fields = {k: getattr(layer, k) for k in Layer.__dataclass_fields__}
+        done = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, json.dumps(fields),
+                               str(threads), backend], capture_output=True, text=True)
+        if done.returncode != 0:
+            return math.nan, math.nan
+        got = json.loads(done.stdout.strip().splitlines()[-1])
+        temp = max(0, got["peak"] - got["results"])
+    else:
+        case = _Case(layer, None)
+        case.convprop_step()
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            out = case.convprop_step()
+            temp = max(0, tracemalloc.get_traced_memory()[1] - base - sum(a.nbytes for a in out))
+        finally:
+            tracemalloc.stop()
+    return temp / 2**20, temp / inputs
 
 
 def run_layer(layer: Layer, torch: object, repeats: int, memory: bool = True) -> Result:
@@ -261,13 +336,7 @@ def run_layer(layer: Layer, torch: object, repeats: int, memory: bool = True) ->
     ref = case.reference64()
     res.error = max(_rel(np.asarray(a, np.float64), r) for a, r in zip(got, ref))
     if memory:
-        tracemalloc.start()
-        try:
-            base = tracemalloc.get_traced_memory()[0]
-            case.convprop_step()
-            res.peak_mib = (tracemalloc.get_traced_memory()[1] - base) / 2**20
-        finally:
-            tracemalloc.stop()
+        res.peak_mib, res.peak_ratio = temporary_memory(layer)
     if torch is None:
         res.torch_fwd = res.torch_step = math.nan
     return res
@@ -280,8 +349,8 @@ def _geomean(values: list[float]) -> float:
 
 def _header() -> list[str]:
     head = (f"{'layer':<12} {'shape':<26} {'fwd ms':>8} {'torch':>8} {'GF/s':>6} {'ratio':>6} "
-            f"{'f+b ms':>8} {'torch':>8} {'GF/s':>6} {'ratio':>6} {'peakMiB':>8} {'f32 err':>8} "
-            f"{'forward':<9} {'input grad':<10} {'weight grad':<11}")
+            f"{'f+b ms':>8} {'torch':>8} {'GF/s':>6} {'ratio':>6} {'tmpMiB':>7} {'tmp/io':>6} "
+            f"{'f32 err':>8} {'forward':<9} {'input grad':<10} {'weight grad':<11}")
     return [head, "-" * len(head)]
 
 
@@ -296,7 +365,7 @@ def format_row(r: Result) -> str:
     return (f"{L.name:<12} {shape:<26} {r.fwd * 1e3:8.2f} {r.torch_fwd * 1e3:8.2f} "
             f"{gf / r.fwd:6.1f} {r.fwd / r.torch_fwd:6.2f} {r.step * 1e3:8.2f} "
             f"{r.torch_step * 1e3:8.2f} {3 * gf / r.step:6.1f} {r.step / r.torch_step:6.2f} "
-            f"{r.peak_mib:8.1f} {r.error:8.1e} {fwd:<9} {dx:<10} {dw:<11}")
+            f"{r.peak_mib:7.1f} {r.peak_ratio:6.2f} {r.error:8.1e} {fwd:<9} {dx:<10} {dw:<11}")
 
 
 def _footer(results: list[Result]) -> list[str]:
@@ -306,7 +375,9 @@ def _footer(results: list[Result]) -> list[str]:
     worst_s = max((r.step / r.torch_step for r in results), default=math.nan)
     return ["-" * len(_header()[0]),
             f"geometric mean ratio convprop/torch: forward {gf:.2f}, forward+backward {gs:.2f}; "
-            f"worst: forward {worst_f:.2f}, forward+backward {worst_s:.2f}"]
+            f"worst: forward {worst_f:.2f}, forward+backward {worst_s:.2f}",
+            "tmp/io: peak temporary memory of one forward + backward over the layer's input + "
+            f"weight + output bytes; worst {max((r.peak_ratio for r in results), default=math.nan):.2f}"]
 
 
 def format_table(results: list[Result]) -> str:
@@ -345,7 +416,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("numpy", "numba"), default=None,
                         help="kernel backend (default: $CONVPROP_BACKEND, else numba when "
                              "installed, else numpy)")
-    parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory pass")
     parser.add_argument("--no-torch", action="store_true", help="time convprop alone")
     parser.add_argument("--list", action="store_true", help="list the layers and exit")
     parser.add_argument("--autotune", action="store_true",
