@@ -1,9 +1,10 @@
-"""Lower bounds: how fast could a NumPy convolution be at best, next to PyTorch CPU?
+"""Lower bounds: how fast could a convprop convolution be at best, next to PyTorch CPU?
 
-Usage: ``python benchmarks/floors.py [--repeats 5] [--threads 2] [--layers NAME,...]``.
+Usage: ``python benchmarks/floors.py [--repeats 5] [--threads 2] [--layers NAME,...]
+[--backend numpy|numba]``.
 
 For each layer of the conv suite (:data:`convprop.bench.LAYERS`) this times, in one
-process and with the same thread count as PyTorch, only the *unavoidable* NumPy work
+process and with the same thread count as PyTorch, only the *unavoidable* BLAS work
 of each formulation that convprop can use, on ready-made contiguous operands: no
 window copies, no transforms, no layout changes, no Python overhead.  Anything real
 costs more.  Next to it, PyTorch's whole forward + backward (input, weight and bias
@@ -18,6 +19,15 @@ gradients), timed the same way (pause, untimed call, timed call, best of N):
 * ``taps`` (depthwise): the ``3 x T`` multiply-and-add passes (forward, input
   gradient, weight gradient; one ``T``-tap pass each) over cache-sized blocks on one
   thread, divided by the thread count as if they split perfectly.
+
+The compiled (Numba) backend schedules its products differently: each of its threads
+runs single-threaded BLAS products on its own samples (or transformed points), one
+pool of threads instead of NumPy's multi-threaded BLAS.  Its floors are the columns
+``pooled GEMM`` (the same three products sample by sample) and ``pooled Wino`` (the
+Winograd products point by point), timed on one BLAS thread and divided by the thread
+count as if they split perfectly.  ``--backend numba`` (the default where Numba is
+installed) prints those; ``--backend numpy`` the multi-threaded ones above; the best
+of each layer's applicable floors is the last column either way.
 
 The printed ratio is floor / PyTorch.  A ratio above 1 means that formulation
 cannot match PyTorch on that layer however its copies are arranged; the last line
@@ -57,6 +67,37 @@ def gemm_floor(L: Layer, rng: np.random.Generator, repeats: int, threads: int) -
     cols = rng.standard_normal((k, p), dtype=np.float32)
     gy = rng.standard_normal((L.o, p), dtype=np.float32)
     return best_ms(lambda: (w @ cols, w.T @ gy, gy @ cols.T), repeats)
+
+
+def pooled_gemm_floor(L: Layer, rng: np.random.Generator, repeats: int, threads: int) -> float:
+    """The GEMM floor as the compiled backend runs it: per-sample products on one BLAS thread,
+    divided by ``threads`` (a perfect split over its pool)."""
+    from threadpoolctl import threadpool_limits
+
+    k = L.c * math.prod(L.kernel)
+    p = math.prod(L.out)
+    w = rng.standard_normal((L.o, k), dtype=np.float32)
+    cols = rng.standard_normal((L.n, k, p), dtype=np.float32)
+    gy = rng.standard_normal((L.n, L.o, p), dtype=np.float32)
+    y, dcols, dw = np.empty((L.o, p), np.float32), np.empty((k, p), np.float32), np.empty_like(w)
+
+    def run() -> None:
+        for n in range(L.n):
+            np.dot(w, cols[n], out=y)
+            np.dot(w.T, gy[n], out=dcols)
+            np.dot(gy[n], cols[n].T, out=dw)
+
+    with threadpool_limits(1, user_api="blas"):
+        return best_ms(run, repeats) / threads
+
+
+def pooled_winograd_floor(L: Layer, rng: np.random.Generator, repeats: int, threads: int) -> float:
+    """The Winograd floor as a compiled kernel in one pool would run it: each transformed
+    point's three products on one BLAS thread, divided by ``threads``."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        return winograd_floor(L, rng, repeats, 1) / threads
 
 
 def winograd_floor(L: Layer, rng: np.random.Generator, repeats: int, threads: int) -> float:
@@ -104,7 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=positive_int, default=5)
     parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--layers", default="", help="comma-separated layer names (default: all)")
+    parser.add_argument("--backend", choices=("numpy", "numba"), default=None,
+                        help="whose schedule the GEMM and Winograd floors follow (default: "
+                             "numba where installed, else numpy)")
     args = parser.parse_args(argv)
+    from convprop import kernels
+
+    backend = args.backend or kernels.default_backend_name()
+    pooled = backend == "numba"
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -114,16 +162,18 @@ def main(argv: list[str] | None = None) -> int:
     layers = [L for L in LAYERS if not names or L.name in names]
     rng = np.random.default_rng(0)
     print(f"threads: {args.threads}; floor / PyTorch f+b (see the module docstring); "
-          f"best of {args.repeats}")
-    print(f"{'layer':<12} {'torch f+b':>9} {'GEMM':>8} {'ratio':>6} {'Winograd':>9} {'ratio':>6} "
+          f"best of {args.repeats}; schedule of the {backend} backend")
+    gemm_name, wino_name = ("pooled GEMM", "pooled Wino") if pooled else ("GEMM", "Winograd")
+    print(f"{'layer':<12} {'torch f+b':>9} {gemm_name:>11} {'ratio':>6} {wino_name:>11} {'ratio':>6} "
           f"{'taps':>8} {'ratio':>6} {'best':>6}")
     bests = []
     for L in layers:
         torch_ms = best_ms(_Case(L, torch).torch_step, args.repeats)
         cells, ratios = [], []
         floors = (
-            (gemm_floor, L.groups == 1),
-            (winograd_floor, L.groups == 1 and set(L.kernel) == {3} and len(L.kernel) > 1
+            (pooled_gemm_floor if pooled else gemm_floor, L.groups == 1),
+            (pooled_winograd_floor if pooled else winograd_floor,
+             L.groups == 1 and set(L.kernel) == {3} and len(L.kernel) > 1
              and L.stride == 1 and L.dilation == 1),
             (taps_floor, L.groups == L.c == L.o),
         )
@@ -131,11 +181,11 @@ def main(argv: list[str] | None = None) -> int:
             if applies:
                 ms = measure(L, rng, args.repeats, args.threads)
                 ratios.append(ms / torch_ms)
-                cells.append(f"{ms:8.2f} {ms / torch_ms:6.2f}")
+                cells.append(f"{ms:11.2f} {ms / torch_ms:6.2f}")
             else:
-                cells.append(f"{'-':>8} {'-':>6}")
+                cells.append(f"{'-':>11} {'-':>6}")
         bests.append(min(ratios))
-        print(f"{L.name:<12} {torch_ms:9.2f} {cells[0]} {cells[1]:>15} {cells[2]} {min(ratios):6.2f}",
+        print(f"{L.name:<12} {torch_ms:9.2f} {cells[0]} {cells[1]} {cells[2][3:]} {min(ratios):6.2f}",
               flush=True)
     print(f"geometric mean of the best floor / PyTorch: {_geomean(bests):.2f}; "
           f"worst {max(bests):.2f}")
