@@ -4,7 +4,7 @@ Usage: ``python benchmarks/floors.py [--repeats 5] [--threads 2] [--layers NAME,
 [--backend numpy|numba]``.
 
 For each layer of the conv suite (:data:`convprop.bench.LAYERS`) this times, in one
-process and with the same thread count as PyTorch, only the *unavoidable* BLAS work
+process and with the same thread count as PyTorch, only the *unavoidable* arithmetic
 of each formulation that convprop can use, on ready-made contiguous operands: no
 window copies, no transforms, no layout changes, no Python overhead.  Anything real
 costs more.  Next to it, PyTorch's whole forward + backward (input, weight and bias
