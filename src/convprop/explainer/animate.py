@@ -29,7 +29,7 @@ from .._args import check_output
 from .page import num, page_model
 
 if TYPE_CHECKING:
-    from .derivation import Derivation
+    from .model import DerivationModel as Derivation
 
 MAX_TERM_FRAMES = 120
 """Above this many chain-rule terms, the backward pass shows one frame per kernel element."""

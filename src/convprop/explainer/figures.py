@@ -17,7 +17,7 @@ from ..seed import Geometry, Pair, fmt
 
 if TYPE_CHECKING:
     from ..seed import History
-    from .derivation import Derivation
+    from .model import DerivationModel as Derivation
 
 _FOOT = "#4C72B0"  # kernel footprint / cells a gradient sums over
 _PAD = "#D9D9D9"  # padded zeros

@@ -36,7 +36,8 @@ from ._page_mathml import b_equation, k_equation, num, x_equation, z_equation
 from .layout import Layout
 
 if TYPE_CHECKING:
-    from .derivation import Derivation, Values
+    from .model import DerivationModel as Derivation
+    from .values import Values
 
 RANDOM_SEED = 0
 """Seed of the random values a page or animation uses when the derivation has none."""
@@ -53,7 +54,7 @@ def _evaluated(d: Derivation) -> Derivation:
     """``d`` if it has values, else a shallow copy evaluated on random ones."""
     if d.values is not None:
         return d
-    from .derivation import load_values
+    from .values import load_values
 
     x, k, y, b, source = load_values("random", d.layout, RANDOM_SEED)
     e = copy.copy(d)
@@ -168,7 +169,7 @@ def page_model(d: Derivation) -> dict[str, Any]:
       ``plan``: ``[grid, a, b]`` per backward step: term ``b`` of ``∂L/∂k`` number ``a``
       (``"k"``), or for pooling of ``∂L/∂x`` number ``a`` (``"x"``).
     """
-    from .derivation import TOLERANCE
+    from .model import TOLERANCE
 
     given = d.values is not None
     d = _evaluated(d)

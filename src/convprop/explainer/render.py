@@ -19,7 +19,7 @@ from .sections import blocks
 from .text import side_by_side
 
 if TYPE_CHECKING:
-    from .derivation import Derivation
+    from .model import DerivationModel as Derivation
 
 __all__ = ["Block", "Eqs", "Heading", "Latex", "Math", "Matrices", "Para", "Plain", "blocks",
            "equations_latex", "render", "render_blocks"]

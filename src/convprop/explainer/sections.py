@@ -17,8 +17,9 @@ from ..seed import fmt
 from .notation import MATRIX_COLUMNS, Block, Eqs, Heading, Math, Matrices, Para, Plain
 
 if TYPE_CHECKING:
-    from .derivation import Derivation, Term
     from .layout import Cell, Layout
+    from .model import DerivationModel as Derivation
+    from .model import Term
 
 MAX_MATRICES = 8  # more channel matrices than this are left out of the overview
 
