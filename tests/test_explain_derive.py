@@ -294,8 +294,10 @@ def test_every_format_for_every_option(kwargs, tmp_path):
 
 def test_latex_matrix_row_wraps():
     from convprop.explainer.notation import Latex
-    from convprop.explainer.render import LINE_CHARS, _latex_width, _matrices_math
+    from convprop.explainer.render import _matrices_math
     from convprop.explainer.sections import _overview
+    from convprop.explainer.text import LINE_CHARS
+    from convprop.explainer.text import latex_width as _latex_width
 
     d = explain((4, 4), 3, values="random")
     (_, block) = _overview(d, Latex())

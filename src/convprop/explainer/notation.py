@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..seed import fmt
+from .text import LINE_CHARS, chunks_within, latex_width
 
 
 # ------------------------------------------------------------------ blocks
@@ -170,10 +171,10 @@ class Latex(Plain):
         return num if d == 1 else rf"\frac{{{num}}}{{{fmt(d)}}}"
 
     def sum_over(self, terms: Sequence[str], d: float) -> list[str]:
-        """Rows of a long sum (four terms a row) under one ``1/D``."""
-        if len(terms) <= 4:
+        """Rows of a long sum under one ``1/D``, as many terms a row as fit on a line."""
+        if sum(latex_width(t) + 3 for t in terms) <= LINE_CHARS - 6:
             return [self.over(" + ".join(terms), d)]
-        rows = [" + ".join(terms[n:n + 4]) for n in range(0, len(terms), 4)]
+        rows = [" + ".join(g) for g in chunks_within(terms, LINE_CHARS - 12, latex_width)]
         if d != 1:
             rows[0] = rf"\frac{{1}}{{{fmt(d)}}}\bigl({rows[0]}"
             rows[-1] += r"\bigr)"

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..seed import fmt
 from .notation import MATRIX_COLUMNS, Block, Eqs, Heading, Math, Matrices, Para, Plain
+from .text import LINE_CHARS, chunks_within, latex_width
 
 if TYPE_CHECKING:
     from .layout import Cell, Layout
@@ -106,8 +107,10 @@ def _section_i(d: Derivation, N: Plain) -> list[Block]:
         out += _ambiguity(L)
     untouched = [L.show(c) for c in L.inputs() if c not in L.touched_inputs()]
     if untouched:
-        out.append(Para(["With this stride no window reaches ",
-                         Math(", ".join(N.s("x", c) for c in untouched)),
+        listed: list[str | Math] = []
+        for n, c in enumerate(untouched):  # one formula each, so that a long list can break
+            listed += [", "] * (n > 0) + [Math(N.s("x", c))]
+        out.append(Para(["With this stride no window reaches ", *listed,
                          ": these inputs enter no z, and no kernel gradient sums over them."]))
     return out
 
@@ -343,7 +346,10 @@ def _rows(left: str, parts: list[str]) -> list[tuple[str, str]]:
 
 
 def _plus_rows(terms: list[str], per_row: int) -> list[tuple[str, str]]:
-    chunks = [" + ".join(terms[n:n + per_row]) for n in range(0, len(terms), per_row)]
+    """A sum continued over rows: at most ``per_row`` terms a row, fewer where they are long."""
+    chunks = [" + ".join(g[n:n + per_row])
+              for g in chunks_within(terms, LINE_CHARS - 12, latex_width)
+              for n in range(0, len(g), per_row)]
     return _rows("", chunks)
 
 
