@@ -32,6 +32,9 @@ CASES = {
     "maxpool": {"op": "maxpool", "input_shape": (4, 4), "stride": 2, "padding": 1},
     "avgpool": {"op": "avgpool", "input_shape": (4, 4), "padding": 1},
     "1-D": {"input_shape": (6,), "kernel_shape": (3,), "stride": 2},
+    "3-D": {"input_shape": (3, 3, 3), "kernel_shape": (2, 2, 2), "stride": 2, "padding": 1},
+    "3-D-transposed": {"input_shape": (2, 1, 2), "kernel_shape": 2, "transposed": True,
+                       "channels": (1, 2)},
     "wide-5x5": {"input_shape": (12, 12), "kernel_shape": (5, 5), "stride": 2},
     "wide-1-D": {"input_shape": (16,), "kernel_shape": (9,)},
     "wide-rows": {"input_shape": (12, 3), "kernel_shape": (8, 3)},
@@ -69,7 +72,7 @@ def test_latex_compiles_with_values(name, pdflatex, tmp_path):
     compile_latex(pdflatex, d.to_latex(), tmp_path)
 
 
-@pytest.mark.parametrize("name", ["plain", "transposed", "wide-5x5"])
+@pytest.mark.parametrize("name", ["plain", "transposed", "wide-5x5", "3-D"])
 def test_latex_compiles_with_symbols_only(name, pdflatex, tmp_path):
     compile_latex(pdflatex, explain(**CASES[name]).to_latex(), tmp_path)
 

@@ -64,8 +64,11 @@ def explain(input_shape: int | Sequence[int] = (3, 3), kernel_shape: int | Seque
 
     Args:
         input_shape: ``S_X = (X_W, X_H)``, **width first** as in the document
-            (an int means square; a 1-tuple ``(X_W,)`` gives the 1-D derivation).
-        kernel_shape: ``S_K = (K_W, K_H)`` (``(K_W,)`` in 1-D).
+            (an int means square; a 1-tuple ``(X_W,)`` gives the 1-D derivation, a
+            3-tuple ``(X_W, X_H, X_D)`` the 3-D one, which is written as text, Markdown
+            and LaTeX but not drawn).
+        kernel_shape: ``S_K = (K_W, K_H)`` (``(K_W,)`` in 1-D, ``(K_W, K_H, K_D)`` in 3-D;
+            an int means the same size along every axis).
         stride: ``S`` or ``(S_W, S_H)``.
         padding: zero padding ``P`` or ``(P_W, P_H)`` on both sides of each axis.
         divisor: what eq. 5 divides by: ``"kernel"`` (``K_W·K_H``, the document's
@@ -75,7 +78,8 @@ def explain(input_shape: int | Sequence[int] = (3, 3), kernel_shape: int | Seque
             only); ``"random"`` (from ``seed``); a path to ``.npz`` or ``.json``
             with arrays ``x``, ``k``, ``y`` (and ``b`` with channels); or a
             mapping/tuple of those arrays, in the shown layout (row-major ``(H, W)``
-            for one channel, ``(C, H, W)`` and ``(A, B, K_H, K_W)`` with channels).
+            for one channel, ``(C, H, W)`` and ``(A, B, K_H, K_W)`` with channels;
+            ``(D, H, W)`` in 3-D, as PyTorch's conv3d).
         seed: random seed for ``values="random"`` (default 0).
         dilation: ``d`` or ``(d_W, d_H)``: the kernel's taps are ``d`` apart (1 = none).
         channels: ``(C_in, C_out)``: several channels, with a bias ``b`` per output channel.

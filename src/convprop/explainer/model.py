@@ -36,7 +36,7 @@ import numpy as np
 import sympy as sp
 
 from ..seed import Geometry, Pair
-from .layout import Cell, Layout, Tap
+from .layout import Cell, Layout, Tap, _cells
 from .values import Values, autograd_gradients, compile_exprs, sym
 
 __all__ = ["TOLERANCE", "DerivationModel", "InputTerm", "Term", "first_max", "sigmoid"]
@@ -150,7 +150,7 @@ class DerivationModel:
                 Layout.create(g.input_shape, g.kernel_shape, g.stride, g.padding, g.dilation,
                               g.divisor), divisor_rule=g.divisor_rule)
         self.layout = L = layout
-        self.geometry = None if (L.transposed or L.multichannel) else Geometry(
+        self.geometry = None if (L.transposed or L.multichannel or L.nd == 3) else Geometry(
             L.input_shape, L.kernel_shape, L.stride, L.padding, L.divisor, L.divisor_rule,
             L.dilation)
         show = L.show
@@ -246,7 +246,7 @@ class DerivationModel:
     def _array(self, name: str, full: list[Cell], shape: tuple[int, ...]) -> Any:
         cells = np.empty(self.layout.array_shape("z" if name in ("y", "o") else name), dtype=object)
         for c in full:
-            cells[Layout.index(c)] = self.s(name, self.layout.show(c))
+            cells[self.layout.index(c)] = self.s(name, self.layout.show(c))
         cells = cells.reshape(shape)
         return sp.Matrix(cells.tolist()) if cells.ndim == 2 else sp.Array(cells.tolist())
 
@@ -305,13 +305,13 @@ class DerivationModel:
             full[name] = a if name == "b" else L.to_full(name, a)
         env: dict[sp.Symbol, float] = {}
         for cell in L.inputs():
-            env[self.s("x", L.show(cell))] = full["x"][Layout.index(cell)]
+            env[self.s("x", L.show(cell))] = full["x"][L.index(cell)]
         for cell in L.kernels():
-            env[self.s("k", L.show(cell))] = full["k"][Layout.index(cell)]
+            env[self.s("k", L.show(cell))] = full["k"][L.index(cell)]
         for c, s_ in enumerate(self.Bs):
             env[s_] = full["b"][c]
         for cell in L.outputs():
-            env[self.s("y", L.show(cell))] = full["y"][Layout.index(cell)]
+            env[self.s("y", L.show(cell))] = full["y"][L.index(cell)]
         outs = list(self.z)
         zv = compile_exprs(list(env), [self.z[c] for c in outs])(env)
         env.update({self.z_(c): v for c, v in zip(outs, zv)})
@@ -337,8 +337,8 @@ class DerivationModel:
         zfull = np.zeros(L.array_shape("z"))
         ofull = np.zeros(L.array_shape("z"))
         for cell in L.outputs():
-            zfull[Layout.index(cell)] = env[self.z_(L.show(cell))]
-            ofull[Layout.index(cell)] = env[self.o_(L.show(cell))]
+            zfull[L.index(cell)] = env[self.z_(L.show(cell))]
+            ofull[L.index(cell)] = env[self.o_(L.show(cell))]
         ag = autograd_gradients(L, full)
         terms = grad = None
         if not L.pooling:
@@ -347,16 +347,17 @@ class DerivationModel:
             for kc in L.kernels():
                 for t in self.terms[L.show(kc)]:
                     out_full = _full_cell(L, t.output, L.channels_of(kc)[1])
-                    tfull[Layout.index(kc) + Layout.index(out_full)] = every[n]
+                    tfull[L.index(kc) + L.index(out_full)] = every[n]
                     n += 1
-            gfull = tfull.sum(axis=tuple(range(4, 7)))
+            nk_axes = len(L.array_shape("k"))
+            gfull = tfull.sum(axis=tuple(range(nk_axes, nk_axes + len(L.array_shape("z")))))
             shown_k, shown_z = L.shown_shape("k"), L.shown_shape("z")
             terms = tfull.reshape(shown_k + shown_z)
             grad = L.to_shown("k", gfull)
         gx = np.zeros(L.array_shape("x"))
         n = nk
         for cell in L.inputs():
-            gx[Layout.index(cell)] = sum(every[n:n + len(self.x_terms[L.show(cell)])])
+            gx[L.index(cell)] = sum(every[n:n + len(self.x_terms[L.show(cell)])])
             n += len(self.x_terms[L.show(cell)])
         gb = np.array(every[nk + nx:-1]) if L.bias else None
         diffs = [np.abs(gx - ag["x"]).max()]
@@ -401,7 +402,7 @@ class DerivationModel:
                  f"stride={show(L.stride)}", f"padding={show(L.padding)}", f"divisor={L.divisor}"]
         if L.op != "conv":
             parts.insert(0, f"op={L.op!r}")
-        if L.dilation != (1, 1):
+        if L.dilated:
             parts.append(f"dilation={show(L.dilation)}")
         if L.transposed and any(L.output_padding):
             parts.append(f"output_padding={show(L.output_padding)}")
@@ -410,11 +411,12 @@ class DerivationModel:
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
-def _spatial(shape: Pair) -> list[Pair]:
-    return [(a, b) for b in range(1, shape[1] + 1) for a in range(1, shape[0] + 1)]
+def _spatial(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Every 1-based spatial cell of ``shape``, the first axis (the column) fastest."""
+    return _cells(shape)
 
 
 def _full_cell(L: Layout, shown: Cell, channel: int) -> Cell:
     """The full cell of a shown output/input cell whose channel is ``channel``."""
-    spatial = shown[-2:] if L.nd == 2 else (shown[-1], 1)
+    spatial = shown[-L.dims:] if L.nd != 1 else (shown[-1], 1)
     return (channel, *spatial)

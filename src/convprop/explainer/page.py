@@ -171,6 +171,9 @@ def page_model(d: Derivation) -> dict[str, Any]:
     """
     from .model import TOLERANCE
 
+    if d.layout.nd == 3:
+        raise ValueError("the page and the animation draw 1-D and 2-D derivations; a 3-D one is "
+                         "written as text: to_text(), to_markdown(), to_latex()")
     given = d.values is not None
     d = _evaluated(d)
     L, v = d.layout, d.values
@@ -257,7 +260,7 @@ def page_model(d: Derivation) -> dict[str, Any]:
                 z = zs[zi]
                 pos = next(e["at"] for e in z["window"] if e["ki"] == k_index[kc])
                 xv = v.at("x", term.source) if term.source else 0.0
-                value = float(terms_full[Layout.index(kc) + Layout.index(out)])
+                value = float(terms_full[L.index(kc) + L.index(out)])
                 running += value
                 terms.append({"output": list(term.output), "zi": zi, "at": pos,
                               "input": None if term.source is None else list(term.source),
@@ -265,10 +268,10 @@ def page_model(d: Derivation) -> dict[str, Any]:
                               "x": xv, "dl_do": 2 * (z["o"] - z["y"]), "do_dz": z["o"] * (1 - z["o"]),
                               "dz_dk": xv / D, "value": value, "text": num(value),
                               "running": running, "running_text": num(running)})
-            kv, gv = v.at("k", show(kc)), float(grad[Layout.index(kc)])
+            kv, gv = v.at("k", show(kc)), float(grad[L.index(kc)])
             ks.append({"cell": list(show(kc)), "pos": place(k_org[kc[:2]], kc[2:]), "value": kv,
                        "text": num(kv), "grad": gv, "grad_text": num(gv),
-                       "grad_autograd": float(grad_ag[Layout.index(kc)]), "terms": terms})
+                       "grad_autograd": float(grad_ag[L.index(kc)]), "terms": terms})
 
     gxs = []
     k_full = {show(kc): kc for kc in k_cells}
@@ -301,7 +304,7 @@ def page_model(d: Derivation) -> dict[str, Any]:
                           "dl_dz": 0.0 if zi is None else dl_dz(zi), "dz_dx": dz,
                           "value": value, "text": num(value),
                           "running": running, "running_text": num(running)})
-        g, ga = float(gx[Layout.index(inp)]), float(gx_ag[Layout.index(inp)])
+        g, ga = float(gx[L.index(inp)]), float(gx_ag[L.index(inp)])
         gxs.append({"cell": list(xc), "xi": x_at[inp], "pos": place(gx_org[inp[0] - 1], inp[1:]),
                     "grad": g, "grad_text": num(g),
                     "grad_autograd": ga, "terms": terms})

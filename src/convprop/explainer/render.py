@@ -43,7 +43,8 @@ def render_blocks(bs: list[Block], fmt_: str, standalone: bool = True) -> str:
         if not standalone:
             return body
         return "\n".join([r"\documentclass{article}", r"\usepackage{amsmath}",
-                          r"\allowdisplaybreaks", r"\begin{document}", body, r"\end{document}"])
+                          r"\allowdisplaybreaks", r"\sloppy", r"\begin{document}", body,
+                          r"\end{document}"])
     raise ValueError(f"format must be 'text', 'markdown' or 'latex', got {fmt_!r}")
 
 
