@@ -32,7 +32,7 @@ from .._args import check_output
 from .._windows import windows
 from ..seed import Pair
 from ._page_assets import PATTERNS, SCRIPT, STYLE
-from ._page_mathml import b_equation, k_equation, num, x_equation, z_equation
+from ._page_mathml import b_equation, k_equation, num, s_equation, x_equation, z_equation
 from .layout import Layout
 
 if TYPE_CHECKING:
@@ -164,10 +164,15 @@ def page_model(d: Derivation) -> dict[str, Any]:
     * ``gb``: with a bias, per output channel ``{cell: [c], pos, grad, grad_text,
       grad_autograd, terms}``; each term ``{output, zi, value, text, running,
       running_text}`` (``value``: ``∂L/∂z = 2(o − y)·o(1 − o)``).
+    * ``scatter``: for the transposed convolution (else empty), its adjoint view: per
+      real input ``{cell, pos, value, text, targets}``, ``pos`` on the ``sx`` grid (the
+      inputs without inserted zeros or padding); each target ``{output, zi, kernel, ki,
+      value, text}``: ``x·k/D`` added into ``output`` (from :meth:`.layout.Layout.scatter`).
     * ``loss``, ``max_difference`` (symbolic vs autograd), ``tolerance``.
     * ``steps``: ``forward`` (one per output), ``backward`` (their number) and
       ``plan``: ``[grid, a, b]`` per backward step: term ``b`` of ``∂L/∂k`` number ``a``
-      (``"k"``), or for pooling of ``∂L/∂x`` number ``a`` (``"x"``).
+      (``"k"``), or for pooling of ``∂L/∂x`` number ``a`` (``"x"``); with a bias, then
+      term ``b`` of ``∂L/∂b`` number ``a`` (``"b"``).
     """
     from .model import TOLERANCE
 
@@ -322,6 +327,17 @@ def page_model(d: Derivation) -> dict[str, Any]:
         gbs.append({"cell": [c], "pos": [c, 1], "grad": g, "grad_text": num(g),
                     "grad_autograd": ga, "terms": terms})
 
+    scatter = []
+    for n, inp in enumerate(L.inputs() if L.transposed else ()):
+        xv = v.at("x", show(inp))
+        targets = []
+        for out, kc in L.scatter(inp):
+            value = xv * v.at("k", show(kc)) / D
+            targets.append({"output": shown(out), "zi": z_index[out], "kernel": shown(kc),
+                            "ki": k_index[kc], "value": value, "text": num(value)})
+        scatter.append({"cell": shown(inp), "pos": gxs[n]["pos"], "value": xv, "text": num(xv),
+                        "targets": targets})
+
     note = (f"Values: {v.source}." if given else
             f"No values were given, so these are random numbers with a fixed seed "
             f"({v.source}); give your own with --values FILE.")
@@ -353,6 +369,7 @@ def page_model(d: Derivation) -> dict[str, Any]:
         plan = [["x", a, b] for a, e in enumerate(gxs) for b in range(len(e["terms"]))]
     else:
         plan = [["k", a, b] for a, e in enumerate(ks) for b in range(len(e["terms"]))]
+        plan += [["b", a, b] for a, e in enumerate(gbs) for b in range(len(e["terms"]))]
     return {
         "shape": {"op": L.op, "nd": L.nd, "transposed": L.transposed,
                   "input": list(L.input_shape), "kernel": list(L.kernel_shape),
@@ -366,7 +383,7 @@ def page_model(d: Derivation) -> dict[str, Any]:
                             "k": total(k_orgs, (kw, kh)), "gx": total(gx_org, L.input_shape)},
                   "panels": panels},
         "values": {"source": v.source, "given": given, "note": note},
-        "x": xs, "k": ks, "z": zs, "gx": gxs, "gb": gbs,
+        "x": xs, "k": ks, "z": zs, "gx": gxs, "gb": gbs, "scatter": scatter,
         "loss": float(v.loss), "max_difference": float(v.max_difference), "tolerance": TOLERANCE,
         "steps": {"forward": len(zs), "backward": len(plan), "plan": plan},
     }
@@ -507,7 +524,29 @@ def _grids(m: dict[str, Any]) -> str:
         bl = {"col": {e["pos"][0]: f"c={e['cell'][0]}" for e in m["gb"]}, "row": {}}
         bp = [{"origin": [0, 0], "size": [len(gb), 1], "label": "", "frame": None}]
         parts.append(fig.format("gradient ∂L/∂b", _grid("gb", gb, [len(gb), 1], bp, bl, scale)))
+    if m["scatter"]:
+        parts.append(_scatter_figure(m, scale))
     return "".join(parts)
+
+
+def _scatter_figure(m: dict[str, Any], scale: float) -> str:
+    """The transposed convolution's adjoint view: the inputs, each scattering into the outputs."""
+    s, nd = m["shape"], m["shape"]["nd"]
+    P, G = s["panels"], s["grids"]
+    sx = [{"pos": e["pos"], "text": e["text"], "active": True,
+           "data": {"cell": _cell_key(e["cell"]), "value": repr(e["value"])},
+           "title": f"{_name('x', e['cell'])} = {e['text']}: click to see where it scatters"}
+          for e in m["scatter"]]
+    sz = [{"pos": e["pos"], "text": e["text"], "active": False,
+           "data": {"cell": _cell_key(e["cell"]), "value": repr(e["value"])},
+           "title": f"{_name('z', e['cell'])} = {e['text']}"} for e in m["z"]]
+    xl = _labels([(e["pos"], e["cell"]) for e in m["scatter"]], nd, ("n", "m"))
+    zl = _labels([(e["pos"], e["cell"]) for e in m["z"]], nd, ("x", "y"))
+    return ('<figure class="scatter"><figcaption>the same transposed convolution as the adjoint '
+            'of the forward one: each input x scatters x·k/D into the outputs its kernel covers '
+            '(click an input)</figcaption><div class="pair">'
+            f'{_grid("sx", sx, G["gx"], P["gx"], xl, scale)}'
+            f'{_grid("sz", sz, G["z"], P["z"], zl, scale)}</div></figure>')
 
 
 def _dims(p: list[int], nd: int) -> str:
@@ -541,6 +580,8 @@ def render_html(m: dict[str, Any]) -> str:
             for a in range(len(m["gx"]))]
     eqs += [f'<div class="eq" id="eq-b-{a}" hidden>{b_equation(m, a)}</div>'
             for a in range(len(m["gb"]))]
+    eqs += [f'<div class="eq" id="eq-s-{a}" hidden>{s_equation(m, a)}</div>'
+            for a in range(len(m["scatter"]))]
     ok = m["max_difference"] <= m["tolerance"]
     grads = "∂L/∂X" if not m["k"] else "∂L/∂K and ∂L/∂X" + (" and ∂L/∂b" if s["bias"] else "")
     check = (f"L = {num(m['loss'])}. Every gradient above is the sum of its terms; against "
@@ -552,7 +593,7 @@ def render_html(m: dict[str, Any]) -> str:
                "maxpool": "Z = maxpool(X)", "avgpool": "Z = avgpool(X)"}[s["op"]]
     if s["bias"]:
         heading += " + b"
-    wrt = "∂L/∂K and ∂L/∂X" if m["k"] else "∂L/∂X"
+    wrt = ("∂L/∂K, ∂L/∂X and ∂L/∂b" if s["bias"] else "∂L/∂K and ∂L/∂X") if m["k"] else "∂L/∂X"
     last = m["steps"]["forward"] + m["steps"]["backward"] + 1
     kwhat = ("a kernel element <b>k</b> (or its gradient) to see every term of ∂L/∂k, "
              if m["k"] else "")
