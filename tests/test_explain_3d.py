@@ -94,14 +94,15 @@ def test_conv3d_with_stride_padding_and_dilation(size, k, s, p, d, seed):
     check(explain(size, k, s, p, values="random", seed=seed, dilation=d))
 
 
-@settings(max_examples=6, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(size=st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(1, 2)),
-       s=st.integers(1, 2), p=st.integers(0, 1), a=st.integers(0, 1), seed=st.integers(0, 99))
-def test_conv_transpose3d(size, s, p, a, seed):
-    assume(a < s)
+       s=st.integers(1, 2), p=st.integers(0, 1), a=st.integers(0, 1), dil=st.integers(1, 2),
+       seed=st.integers(0, 99))
+def test_conv_transpose3d(size, s, p, a, dil, seed):
+    assume(a < max(s, dil))
     try:
         d = explain(size, (2, 1, 2), s, p, values="random", seed=seed, transposed=True,
-                    output_padding=(a, 0, a))
+                    output_padding=(a, 0, a), dilation=(dil, 1, dil))
     except ValueError as e:  # an empty output or too large to write out: refused, never wrong
         assert "empty" in str(e) or "too large" in str(e) or "output" in str(e), e
         return

@@ -11,6 +11,8 @@ Two steps, so that new derivation options only ever extend the first:
   ``∂L/∂x`` and ``∂L/∂b`` with their running sums.  The numbers are the derivation's
   own (``Derivation.values``); window positions come from :mod:`convprop._windows`.
   The animation (:mod:`.animate`) draws from the same dict.
+  For the transposed convolution the page also draws its adjoint view (each input
+  scattering ``x·k/D`` into the outputs, from :meth:`.layout.Layout.scatter`).
 * :func:`write_html` lays the dict out as inline SVG grids, equations in
   presentation MathML (:mod:`._page_mathml`) and a small script that only shows and
   hides what the page already holds: it computes no number.
