@@ -22,6 +22,7 @@ import sympy as sp
 from sympy.parsing.sympy_parser import parse_expr
 
 from convprop.explainer.derivation import explain
+from convprop.explainer.render import _text_matrices
 from convprop.explainer.text import chunks_within, latex_width, wrap_sum
 
 CASES = {
@@ -38,6 +39,7 @@ CASES = {
     "wide-5x5": {"input_shape": (12, 12), "kernel_shape": (5, 5), "stride": 2},
     "wide-1-D": {"input_shape": (16,), "kernel_shape": (9,)},
     "wide-rows": {"input_shape": (12, 3), "kernel_shape": (8, 3)},
+    "narrow-24": {"input_shape": (24,), "kernel_shape": (3,), "stride": 2},
 }
 
 
@@ -116,6 +118,21 @@ def _read(text: str) -> sp.Expr:
     return parse_expr(s)
 
 
+@pytest.mark.parametrize("kwargs", [
+    {"input_shape": (4, 3), "kernel_shape": (3, 3), "channels": (3, 2)},
+    {"input_shape": (4, 4), "kernel_shape": (3, 3), "channels": (2, 4), "groups": 2, "padding": 1},
+    {"input_shape": (3, 2, 2), "kernel_shape": 2, "channels": (2, 2)},
+])
+def test_channel_rows_in_text_stay_within_100_columns(kwargs):
+    d = explain(**kwargs, values="random")
+    lines = d.to_text().splitlines()
+    # a sum is broken before its + signs; only a single product or formula with no sum to
+    # break (a chain-rule term with 4-index symbols, eq. 5's general form in 3-D) stays whole
+    long = [line for line in lines if len(line) > 100 and len(wrap_sum(line.strip(), 1)) > 1]
+    assert not long, long[:2]
+    assert sum(line.strip().startswith("+ ") for line in lines) > 10  # sums went on over lines
+
+
 def test_wide_text_breaks_long_sums_that_read_back_the_same():
     d = explain((16,), (9,), values="random", channels=(1, 1))
     text = d.to_text()
@@ -138,7 +155,24 @@ def test_wide_text_splits_wide_matrices_into_column_blocks():
     d = explain((16,), (9,), values="random")
     text = d.to_text()
     assert "∂L/∂K (columns 1-" in text and max(len(line) for line in text.splitlines()) <= 100
+    # the 16 inputs are shown too (once left out as too wide), in blocks of whole columns
+    assert "X (columns 1-" in text
+    cells = [[f"{v:g}" for v in d.values.x]]
+    blocks = _text_matrices("X", cells, 100)
+    assert len(blocks) > 1 and all(max(map(len, b)) <= 100 for b in blocks)
+    got = [v for b in blocks for v in b[1].strip(" []").split()]
+    assert got == cells[0] and blocks[0][0].startswith("X (columns 1-")
+    tex = d.to_latex()
+    assert r"X\ (\text{columns 1--" in tex
+    for body in re.findall(r"\\begin\{bmatrix\}(.*?)\\end\{bmatrix\}", tex):
+        assert all(row.count("&") < 10 for row in body.split(r"\\"))  # bmatrix: 10 columns
     blocks = re.findall(r"∂L/∂K \(columns (\d+)-(\d+)\) =\n  \[ ([^\]]*) \]", text)
     numbers = [float(v) for _, _, row in blocks for v in row.split()]
     np.testing.assert_allclose(numbers, d.values.grad, rtol=1e-5)
     assert int(blocks[-1][1]) == 9
+
+
+def test_latex_matrices_keep_to_ten_columns_however_narrow():
+    d = explain((24,), (3,), stride=2)  # 24 narrow symbols x_{i}: they fit a line, not a bmatrix
+    tex = d.to_latex()
+    assert r"X\ (\text{columns 1--10})" in tex and r"X\ (\text{columns 21--24})" in tex

@@ -50,7 +50,7 @@ OUT_IX = ("x", "y", "t")
 """The spatial indices of an output ``z``: column, row, depth (``z`` itself names the sum)."""
 K_IX = ("i", "j", "l")
 """The spatial indices of a kernel element ``k``: column, row, depth."""
-MATRIX_COLUMNS = 10  # wider matrices are left out (amsmath's bmatrix stops at 10 columns)
+MATRIX_COLUMNS = 10  # amsmath's bmatrix stops at 10 columns: wider matrices go in column blocks
 
 
 # --------------------------------------------------------------- notations

@@ -13,7 +13,7 @@ from __future__ import annotations
 import textwrap
 from typing import TYPE_CHECKING
 
-from .notation import Block, Eqs, Heading, Latex, Math, Matrices, Para, Plain
+from .notation import MATRIX_COLUMNS, Block, Eqs, Heading, Latex, Math, Matrices, Para, Plain
 from .sections import blocks
 from .text import LINE_CHARS, chunks_within, latex_width, side_by_side, wrap_sum
 
@@ -136,17 +136,19 @@ def _latex_matrix(cells: list[list[str]]) -> str:
 def _matrices_math(b: Matrices) -> list[str]:
     """Displays of ``name = [matrix]``, as many side by side as fit on a line (then wrapped).
 
-    A matrix too wide for a line by itself is split into column blocks, each written
-    ``name (columns a-b) = [...]``.
+    A matrix too wide for a line by itself, or with more than :data:`.notation.MATRIX_COLUMNS`
+    columns, is split into column blocks, each written ``name (columns a-b) = [...]``.
     """
     lines: list[list[str]] = [[]]
     used = 0.0
     for name, _, cells in b.items:
         widths = [max(latex_width(row[c]) for row in cells) + 2 for c in range(len(cells[0]))]
         pieces = [(name, cells, sum(widths))]
-        if latex_width(name) + sum(widths) > LINE_CHARS:
-            cols = chunks_within([str(c) for c in range(len(widths))], LINE_CHARS - latex_width(name)
-                                 - 12, lambda c, w=widths: w[int(c)], sep=0)
+        if latex_width(name) + sum(widths) > LINE_CHARS or len(widths) > MATRIX_COLUMNS:
+            fitting = chunks_within([str(c) for c in range(len(widths))], LINE_CHARS
+                                    - latex_width(name) - 12, lambda c, w=widths: w[int(c)], sep=0)
+            cols = [g[n:n + MATRIX_COLUMNS] for g in fitting  # amsmath's bmatrix: 10 columns
+                    for n in range(0, len(g), MATRIX_COLUMNS)]
             pieces = []
             for group in cols:
                 a, z = int(group[0]), int(group[-1])

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..seed import fmt
-from .notation import K_IX, MATRIX_COLUMNS, OUT_IX, Block, Eqs, Heading, Math, Matrices, Para, Plain
+from .notation import K_IX, OUT_IX, Block, Eqs, Heading, Math, Matrices, Para, Plain
 from .text import LINE_CHARS, chunks_within, latex_width
 
 if TYPE_CHECKING:
@@ -179,8 +179,7 @@ def _matrices(L: Layout, N: Plain, name: str, kind: str, arr: np.ndarray | None,
             sym = np.array(symbols.tolist(), dtype=object)[lead]
             cells = [[N.s(str(s)[0], str(s)[3:-1].split(",")) for s in row]
                      for row in np.atleast_2d(sym)]
-        if len(cells[0]) <= MATRIX_COLUMNS:
-            items.append((f"{name}{suffix}", name, cells))
+        items.append((f"{name}{suffix}", name, cells))  # wide ones are split into column blocks
     return items[:MAX_MATRICES]
 
 
