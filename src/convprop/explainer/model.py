@@ -116,13 +116,14 @@ class DerivationModel:
 
     Attributes (cells are *shown* cells, 1-based, column first as in the document:
     ``(x, y)`` outputs and ``(i, j)`` kernel elements for one channel in 2-D;
-    ``(c, x, y)`` and ``(o, c, i, j)`` with channels; ``(x,)`` and ``(i,)`` in 1-D):
+    ``(c, x, y)`` and ``(o, c, i, j)`` with channels; ``(x,)`` and ``(i,)`` in 1-D;
+    ``(x, y, t)`` and ``(i, j, l)`` in 3-D, depth last):
 
     * ``layout``: the :class:`.layout.Layout` (operation, shapes, channels, index maps).
     * ``geometry``: the :class:`convprop.seed.Geometry` of a single-channel 2-D
-      convolution or pooling (with ``dilation``); None for the transposed convolution
-      and with channels (use ``layout``).
-    * ``X``, ``K``, ``Y``, ``Zs``, ``Os``: SymPy matrices (arrays with channels or in 1-D)
+      convolution or pooling (with ``dilation``); None for the transposed convolution,
+      with channels and in 3-D (use ``layout``).
+    * ``X``, ``K``, ``Y``, ``Zs``, ``Os``: SymPy matrices (arrays with channels, in 1-D or 3-D)
       of the symbols, laid out like the value arrays (``X[j-1, i-1]`` is ``x_{i,j}``);
       ``K`` is None for pooling, ``Bs`` the bias symbols ``b_{c}`` (empty without a bias).
     * ``z[cell]``: eq. 5, ``Σ x·k / D (+ b)``, ``Max`` of the window (max pooling) or the
