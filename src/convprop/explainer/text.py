@@ -1,9 +1,10 @@
-"""Text-layout helpers shared by the derivation's renderers and ``convprop demo``."""
+"""Text-layout helpers shared by the derivation's renderers and ``convprop demo``: matrices side by
+side, printed widths of LaTeX, and breaking long sums and rows over lines."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 LINE_CHARS = 56
 """About how many characters of math fit on one line of an article page (10pt, default margins)."""
@@ -19,7 +20,8 @@ def latex_width(s: str) -> float:
                                                         for x in subs)
 
 
-def chunks_within(items: Sequence[str], width: float, measure=len, sep: float = 3) -> list[list[str]]:
+def chunks_within(items: Sequence[str], width: float, measure: Callable[[str], float] = len,
+                  sep: float = 3) -> list[list[str]]:
     """``items`` in consecutive groups whose measured widths (plus ``sep`` between) stay within
     ``width``; an item wider than ``width`` gets a group of its own."""
     groups: list[list[str]] = []
