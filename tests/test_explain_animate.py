@@ -116,8 +116,9 @@ def test_write_gif_refuses_a_wrong_suffix(tmp_path):
     # max pooling: 4 outputs, then the terms of ∂L/∂x (one per window holding x: 9 inputs, 4
     # windows of 2×2 with stride 2 and padding 1 hold each input once), then the end
     (dict(input_shape=(3, 3), kernel_shape=(2, 2), stride=2, padding=1, op="maxpool"), 4 + 9 + 1),
-    # 2 → 2 channels: 2·(2×1) outputs, then 2·2·(2×2) weights with 2 terms each, then the end
-    (dict(input_shape=(3, 2), kernel_shape=(2, 2), channels=(2, 2)), 4 + 16 * 2 + 1),
+    # 2 → 2 channels: 2·(2×1) outputs, then 2·2·(2×2) weights with 2 terms each, then the two
+    # biases with a term per output of their channel (2 each), then the end
+    (dict(input_shape=(3, 2), kernel_shape=(2, 2), channels=(2, 2)), 4 + 16 * 2 + 2 * 2 + 1),
 ])
 def test_pooling_and_channels_gifs_end_on_the_derivations_numbers(kwargs, frames_expected, tmp_path):
     d = explain(**kwargs, values="random", seed=7)
@@ -139,4 +140,12 @@ def test_pooling_and_channels_gifs_end_on_the_derivations_numbers(kwargs, frames
         k_full = L.to_full("k", v.grad_autograd)
         assert last["g"] == [num(k_full[L.index(k)]) for k in L.kernels()]
         assert "k₁,₁,₁,₁" in comment["frames"][0]
+        # ∂L/∂b comes last, each b_c adding up ∂L/∂z over the outputs of channel c
+        assert last["gb"] == [num(g) for g in v.grad_b_autograd]
+        for n, g in enumerate(v.grad_b_autograd):
+            assert float(last["gb"][n]) == pytest.approx(g, rel=1e-3, abs=1e-12)
+        b_frames = [f for f in comment["frames"] if f.startswith("backward") and "∂L/∂b" in f]
+        assert len(b_frames) == 4 and "backward 1/2, term 1/2:  ∂L/∂b₁ += ∂L/∂z₁,₁,₁" in b_frames[0]
+        assert b_frames[-1].endswith(f"running sum {num(v.grad_b[1])}")
+        assert "∂L/∂b complete" in comment["frames"][-1]
     assert v.max_difference <= 1e-12

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -277,7 +276,7 @@ def test_too_large_names_the_nearest_size_that_works():
     {"op": "maxpool", "input_shape": (4, 4), "stride": 2},
     {"op": "avgpool", "input_shape": (4, 4), "padding": 1},
 ])
-def test_every_format_for_every_option(kwargs, tmp_path):
+def test_every_format_for_every_option(kwargs):
     d = explain(**kwargs, values="random")
     assert d.to_text() and "they agree" in d.to_text()
     md = d.to_markdown()
@@ -285,17 +284,15 @@ def test_every_format_for_every_option(kwargs, tmp_path):
     tex = d.to_latex()
     assert tex.count("{") - tex.count(r"\{") == tex.count("}") - tex.count(r"\}")
     assert not re.search(r"[^\x00-\x7f]", tex), "pdflatex needs ASCII"
-    if shutil.which("pdflatex"):
-        (tmp_path / "d.tex").write_text(tex)
-        run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "d.tex"],
-                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
-        assert run.returncode == 0, run.stdout[-2000:]
+    # tests/test_explain_latex.py compiles these combinations with pdflatex
 
 
 def test_latex_matrix_row_wraps():
     from convprop.explainer.notation import Latex
-    from convprop.explainer.render import LINE_CHARS, _latex_width, _matrices_math
+    from convprop.explainer.render import _matrices_math
     from convprop.explainer.sections import _overview
+    from convprop.explainer.text import LINE_CHARS
+    from convprop.explainer.text import latex_width as _latex_width
 
     d = explain((4, 4), 3, values="random")
     (_, block) = _overview(d, Latex())

@@ -622,3 +622,87 @@ def test_clicking_a_bias_gradient_lights_every_output_of_its_channel(browser, ki
         "return Array.from(document.querySelectorAll('g[data-role=\"gb\"]')).map(g => g.dataset.value)")
     np.testing.assert_allclose([float(a) for a in values], v.grad_b_autograd, rtol=0, atol=1e-12)
     assert errors(browser) == []
+
+
+_STATE_ROLE = """
+return Array.from(document.querySelectorAll(`g[data-role="${arguments[0]}"]`)).map(g => ({
+  cell: g.dataset.cell, value: g.dataset.value, cls: Array.from(g.classList),
+  text: g.querySelector('.v').textContent, tag: g.querySelector('.tag').textContent}));
+"""
+
+
+def role_state(driver, role) -> list[dict]:
+    return driver.execute_script(_STATE_ROLE, role)
+
+
+def go_to_step(driver, n):
+    driver.execute_script("const s = document.getElementById('step'); s.value = String(arguments[0]);"
+                          "s.dispatchEvent(new Event('input'));", n)
+
+
+def test_the_step_control_adds_up_each_bias_gradient_after_the_kernels(browser, kinds):
+    d, path = kinds["groups"]
+    L = d.layout
+    m = page_model(d)
+    nz, nk = len(m["z"]), sum(len(e["terms"]) for e in m["k"])
+    plan = m["steps"]["plan"]
+    assert [p[0] for p in plan] == ["k"] * nk + ["b"] * sum(len(e["terms"]) for e in m["gb"])
+    load(browser, path)
+    step = nz + nk  # the last term of the last kernel element: ∂L/∂b still pending
+    go_to_step(browser, step)
+    assert all("pending" in c["cls"] for c in role_state(browser, "gb"))
+    for a, g in enumerate(m["gb"]):
+        outputs = [o for o in L.outputs() if o[0] == a + 1]  # the engine: b_c feeds channel c
+        assert [t["output"] for t in g["terms"]] == [list(L.show(o)) for o in outputs]
+        for b, t in enumerate(g["terms"]):
+            press(browser, "\ue014")  # ArrowRight
+            step += 1
+            s, gb = state(browser), role_state(browser, "gb")
+            assert s["step"] == step and f"∂L/∂b{'₁₂₃₄'[a]}, term {b + 1} of" in s["label"]
+            assert marked(s["z"], "hl", "cell") == {shown_key(L, o) for o in outputs[:b + 1]}
+            assert marked(s["z"], "cur", "cell") == {shown_key(L, outputs[b])}
+            assert marked(gb, "sel", "cell") == {str(a + 1)}
+            shown = t["running_text"] if b < len(g["terms"]) - 1 else g["grad_text"]
+            assert gb[a]["text"] == shown
+            assert all("pending" in c["cls"] for c in gb[a + 1:])
+            assert not any("pending" in c["cls"] for c in gb[:a] + s["g"])  # ∂L/∂K is done
+            assert all("pending" in c["cls"] for c in role_state(browser, "gx"))
+            hidden = browser.execute_script(
+                f"return Array.from(document.querySelectorAll('#eq-b-{a} tr.term'))"
+                ".map(r => r.hidden)")
+            assert hidden == [n > b for n in range(len(g["terms"]))]
+    press(browser, "\ue014")
+    s = state(browser)
+    assert s["step"] == step + 1 == nz + len(plan) + 1 and "everything computed" in s["label"]
+    assert [c["text"] for c in role_state(browser, "gb")] == [e["grad_text"] for e in m["gb"]]
+    assert errors(browser) == []
+
+
+def test_the_scatter_diagram_lights_the_outputs_each_input_feeds(browser, kinds):
+    d, path = kinds["transposed"]
+    L = d.layout
+    m = page_model(d)
+    assert len(m["scatter"]) == len(L.inputs()) and page_model(kinds["groups"][0])["scatter"] == []
+    load(browser, path)
+    for a, inp in enumerate(L.inputs()):
+        click_n(browser, "sx", a)
+        s, sz = state(browser), role_state(browser, "sz")
+        targets = L.scatter(inp)  # the engine: x_n k_t goes to (n - 1)S + (t - 1)d + 1 - P
+        assert marked(sz, "hl", "cell") == {shown_key(L, o) for o, _ in targets}, inp
+        assert {c["cell"]: c["tag"] for c in sz if "hl" in c["cls"]} == {
+            shown_key(L, o): "k" + ",".join(str(n).translate(str.maketrans("0123456789",
+                                                                           "₀₁₂₃₄₅₆₇₈₉"))
+                                            for n in L.show(k)) for o, k in targets}
+        assert marked(s["k"], "hl", "cell") == {shown_key(L, k) for _, k in targets}
+        assert marked(role_state(browser, "sx"), "sel", "cell") == {shown_key(L, inp)}
+        assert s["eqs"] == [f"eq-s-{a}"]
+        v = d.values  # each target's number is x·k/D from the derivation's own values
+        for t, (o, k) in zip(m["scatter"][a]["targets"], targets):
+            assert t["output"] == list(L.show(o))
+            want = v.at("x", L.show(inp)) * v.at("k", L.show(k)) / L.divisor
+            assert t["value"] == pytest.approx(want, abs=1e-15)
+    # every product the scatter view lists is one the forward windows read, and back
+    listed = {(tuple(t["output"]), tuple(t["kernel"]), tuple(e["cell"]))
+              for e in m["scatter"] for t in e["targets"]}
+    assert listed == {(L.show(o), L.show(k), L.show(i)) for o, k, i in L.triples()}
+    assert errors(browser) == []

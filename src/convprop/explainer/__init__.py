@@ -1,6 +1,8 @@
 """The explanation family: the symbolic derivation, its renderers, figures and text layout.
 
-Modules: :mod:`.derivation` (the SymPy model and ``convprop explain``), :mod:`.layout`
+Modules: :mod:`.model` (the SymPy model, which imports none of its renderers),
+:mod:`.derivation` (:func:`~.derivation.explain` and the ``Derivation`` with its
+renderings, above the model and the renderers), :mod:`.layout`
 (which input, kernel and output cells meet, for every operation), :mod:`.values`
 (numbers and the autograd cross-check), :mod:`.options` (size limits and option rules),
 :mod:`.sections` (what a derivation says) with :mod:`.notation` (its building blocks)

@@ -4,8 +4,10 @@ The script only shows and hides: every number and every equation is already in t
 page (the SVG cells, the MathML, and the ``#model`` JSON that :func:`.page.page_model`
 produced); it computes no value.  Its state is the step (0 = nothing computed,
 ``1..F`` the forward pass one output at a time, then the backward pass one term of
-∂L/∂k (of ∂L/∂x for pooling) at a time, the last step everything) and an optional
-selection (hover, or a pinned click).
+∂L/∂k (of ∂L/∂x for pooling), then of ∂L/∂b, at a time, the last step everything) and an
+optional selection (hover, or a pinned click).  The transposed convolution also gets its
+adjoint view: clicking an input of the ``sx`` grid lights the outputs of the ``sz`` grid it
+scatters into.
 """
 
 STYLE = """
@@ -20,6 +22,7 @@ header p { margin: .15em 0; }
                  display: inline-block; }
 .grids { display: flex; flex-wrap: wrap; gap: 1.4em 2em; align-items: flex-start; margin-top: .8em; }
 figure { margin: 0; }
+figure.scatter .pair { display: flex; gap: 1.2em; align-items: flex-start; }
 figcaption { font-weight: 600; font-size: .92em; margin-bottom: .15em; }
 svg.grid { max-width: 100%; height: auto; display: block; }
 .cell rect { fill: #fff; stroke: #8a8a8a; stroke-width: 1; }
@@ -31,7 +34,7 @@ svg.grid { max-width: 100%; height: auto; display: block; }
 .cell.pad text.v { fill: #777; }
 .idx { font: 10px system-ui, sans-serif; fill: #999; text-anchor: middle; }
 .frame { fill: none; stroke: #000; stroke-width: 2; pointer-events: none; }
-[data-role=z], [data-role=k], [data-role=g], [data-role=gx], [data-role=gb],
+[data-role=z], [data-role=k], [data-role=g], [data-role=gx], [data-role=gb], [data-role=sx],
 g[data-role=x][tabindex] { cursor: pointer; }
 .plabel { font: 600 11px system-ui, sans-serif; fill: #333; }
 [data-role]:focus { outline: none; }
@@ -39,7 +42,7 @@ g[data-role=x][tabindex] { cursor: pointer; }
 .cell.hl rect { fill: var(--foot-bg); stroke: var(--foot); stroke-width: 2.5; }
 .cell.hl-pad rect { fill: url(#hatch-hl); stroke: var(--pad); stroke-width: 2.5;
                     stroke-dasharray: 5 3; }
-.mode-k .cell.hl rect, .mode-x .cell.hl rect, .mode-b .cell.hl rect {
+.mode-k .cell.hl rect, .mode-x .cell.hl rect, .mode-b .cell.hl rect, .mode-s .cell.hl rect {
   fill: var(--term-bg); stroke: var(--term); }
 .cell.pick rect { stroke: #2a7d3a; stroke-width: 4; }
 mrow.pick { color: #2a7d3a; font-weight: 600; }
@@ -83,7 +86,7 @@ const M = JSON.parse(document.getElementById("model").textContent);
 const FWD = M.steps.forward, BWD = M.steps.backward, LAST = FWD + BWD + 1, PLAN = M.steps.plan;
 const cells = role => Array.from(document.querySelectorAll(`g[data-role="${role}"]`));
 const X = cells("x"), K = cells("k"), Z = cells("z"), G = cells("g"), GX = cells("gx");
-const GB = cells("gb");
+const GB = cells("gb"), SX = cells("sx"), SZ = cells("sz");
 const xAt = new Map(X.map(el => [el.dataset.at, el]));
 const key = c => c.join(",");
 const SUB = "₀₁₂₃₄₅₆₇₈₉";
@@ -104,13 +107,14 @@ function setValue(el, text) {
 }
 
 function reset() {
-  document.body.classList.remove("mode-z", "mode-k", "mode-x", "mode-b");
-  for (const el of [...X, ...K, ...Z, ...G, ...GX, ...GB]) {
+  document.body.classList.remove("mode-z", "mode-k", "mode-x", "mode-b", "mode-s");
+  for (const el of [...X, ...K, ...Z, ...G, ...GX, ...GB, ...SX, ...SZ]) {
     el.classList.remove("hl", "hl-pad", "sel", "cur", "pending", "partial", "pick");
     tag(el, "");
   }
   G.forEach((el, a) => setValue(el, M.k[a].grad_text));
   GX.forEach((el, a) => setValue(el, M.gx[a].grad_text));
+  GB.forEach((el, a) => setValue(el, M.gb[a].grad_text));
   document.querySelectorAll(".eq").forEach(e => { e.hidden = true; });
 }
 
@@ -126,6 +130,18 @@ function selectZ(n) {
     if (w.ki !== null) { K[w.ki].classList.add("hl"); tag(el, sub("k", w.kernel)); }
   }
   showEq("eq-z-" + n);
+}
+
+// the transposed convolution's adjoint view: input n scatters x·k/D into its targets
+function selectScatter(n) {
+  document.body.classList.add("mode-s");
+  SX[n].classList.add("sel");
+  for (const t of M.scatter[n].targets) {
+    SZ[t.zi].classList.add("hl");
+    tag(SZ[t.zi], sub("k", t.kernel));
+    K[t.ki].classList.add("hl");
+  }
+  showEq("eq-s-" + n);
 }
 
 // the terms of one gradient; upto: the backward step's current term (undefined: all of them)
@@ -173,9 +189,14 @@ function render() {
   reset();
   const sel = hover || pinned;
   if (sel) {
-    if (sel.kind === "z") selectZ(sel.n); else selectGrad(sel.kind, sel.n);
-    const c = sel.kind === "z" ? M.z[sel.n].cell : GRAD[sel.kind].list[sel.n].cell;
-    label.textContent = (sel.kind === "z" ? sub("z", c) : "∂L/∂" + sub(sel.kind, c)) +
+    if (sel.kind === "z") selectZ(sel.n);
+    else if (sel.kind === "s") selectScatter(sel.n);
+    else selectGrad(sel.kind, sel.n);
+    const c = sel.kind === "z" ? M.z[sel.n].cell :
+      sel.kind === "s" ? M.scatter[sel.n].cell : GRAD[sel.kind].list[sel.n].cell;
+    label.textContent = (sel.kind === "z" ? sub("z", c) : sel.kind === "s" ?
+      sub("x", c) + " scatters into " + M.scatter[sel.n].targets.length + " outputs" :
+      "∂L/∂" + sub(sel.kind, c)) +
       (pinned && !hover ? " (pinned: Esc or a step clears it)" : "");
   } else if (step === 0) {
     [...Z, ...G, ...GX, ...GB].forEach(el => el.classList.add("pending"));
@@ -191,7 +212,12 @@ function render() {
   } else if (step <= FWD + BWD) {
     const [kind, a, b] = PLAN[step - FWD - 1], grad = GRAD[kind], terms = grad.list[a].terms;
     selectGrad(kind, a, b);
-    if (kind === "k") GX.forEach(el => el.classList.add("pending"));
+    // gradients the plan reaches later (or never: ∂L/∂X of a convolution) are not yet shown
+    const order = PLAN.map(p => p[0]).filter((g, i, all) => all.indexOf(g) === i);
+    for (const [other, g] of Object.entries(GRAD)) {
+      if (other !== kind && (order.indexOf(other) < 0 || order.indexOf(other) > order.indexOf(kind)))
+        g.els.forEach(el => el.classList.add("pending"));
+    }
     grad.els.forEach((el, i) => {
       if (i > a) el.classList.add("pending");
       if (i === a && b < terms.length - 1) {
@@ -236,7 +262,8 @@ function toggle() {
 }
 
 const realX = M.gx.map(e => X[e.xi]);
-for (const [els, kind] of [[Z, "z"], [K, "k"], [G, "k"], [realX, "x"], [GX, "x"], [GB, "b"]]) {
+for (const [els, kind] of [[Z, "z"], [K, "k"], [G, "k"], [realX, "x"], [GX, "x"], [GB, "b"],
+                           [SX, "s"]]) {
   els.forEach((el, n) => {
     el.addEventListener("mouseenter", () => { hover = { kind, n }; render(); });
     el.addEventListener("mouseleave", () => { hover = null; render(); });

@@ -213,3 +213,23 @@ def b_equation(m: dict[str, Any], a: int) -> str:
             f'of channel {g["cell"][0]}, so ∂L/∂b sums their ∂L/∂z = 2(o − y)·o(1 − o).</p>'
             f'<table class="eqn terms">{"".join(rows)}{total}</table>'
             f'<p class="running" hidden></p>{auto}')
+
+
+def s_equation(m: dict[str, Any], a: int) -> str:
+    """Where input ``a`` of the transposed convolution goes: ``z += x·k/D`` for every target."""
+    e = m["scatter"][a]
+    x = _sub("x", e["cell"])
+    D = m["shape"]["divisor"]
+    over = "" if D == 1 else f"<mo>/</mo><mn>{num(D)}</mn>"
+    rows = []
+    for b, t in enumerate(e["targets"]):
+        k = _sub("k", t["kernel"])
+        rows.append(f'<tr class="term" data-term="{b}"><td>{_math(_sub("z", t["output"]))}</td>'
+                    f'<td>+=</td><td>{_math(x + _DOT + k + over)}</td><td>=</td>'
+                    f'<td class="num">{_math(_mn(t["value"], False))}</td></tr>')
+    if not rows:
+        rows.append('<tr class="term"><td colspan="5">no output: every target lies outside Z'
+                    '</td></tr>')
+    return (f'<p>{_math(x)} scatters into {len(e["targets"])} outputs (the adjoint view: output '
+            f'(n − 1)S + (i − 1)d + 1 − P per axis for kernel element i).</p>'
+            f'<table class="eqn terms">{"".join(rows)}</table>')

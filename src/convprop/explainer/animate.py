@@ -4,7 +4,8 @@ Forward: the kernel's window slides over the padded input (the zero-inserted one
 the transposed convolution; one panel per channel), one output at a time, and each
 ``z`` is filled in as its sum completes.  Backward: each ``∂L/∂k`` adds up its terms
 (the output each one comes from and the input cell it reads light up) until the
-gradient is complete; pooling has no kernel, so there each ``∂L/∂x`` adds up the
+gradient is complete, then, with a bias, each ``∂L/∂b`` adds up the ``∂L/∂z`` of its
+channel's outputs; pooling has no kernel, so there each ``∂L/∂x`` adds up the
 outputs whose windows hold it.  Every frame is labelled with its
 running equation.  The numbers are those of :func:`.page.page_model`, the data the
 interactive page shows, so the two never disagree.
@@ -29,7 +30,7 @@ from .._args import check_output
 from .page import num, page_model
 
 if TYPE_CHECKING:
-    from .derivation import Derivation
+    from .model import DerivationModel as Derivation
 
 MAX_TERM_FRAMES = 120
 """Above this many chain-rule terms, the backward pass shows one frame per kernel element."""
@@ -46,7 +47,7 @@ _SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 @dataclass(frozen=True)
 class Frame:
     """One frame: ``kind`` is ``"forward"`` (output ``n``), ``"backward"`` (gradient
-    ``a`` of ``grad`` — ``"k"``, or ``"x"`` for pooling — with its terms up to ``b``;
+    ``a`` of ``grad`` — ``"k"``, ``"b"``, or ``"x"`` for pooling — with its terms up to ``b``;
     ``b`` None = all at once) or ``"end"``."""
 
     kind: str
@@ -58,8 +59,9 @@ class Frame:
 
 def frame_plan(model: dict[str, Any]) -> list[Frame]:
     """The frames, in order: one per output, then one per backward step of the page
-    (``model["steps"]["plan"]``: a chain-rule term of ``∂L/∂k``, or of ``∂L/∂x`` for
-    pooling; past :data:`MAX_TERM_FRAMES` terms, one per gradient), then the finished state."""
+    (``model["steps"]["plan"]``: a chain-rule term of ``∂L/∂k``, then of ``∂L/∂b``, or of
+    ``∂L/∂x`` for pooling; past :data:`MAX_TERM_FRAMES` terms, one per gradient), then the
+    finished state."""
     plan = model["steps"]["plan"]
     frames = [Frame("forward", n=n) for n in range(len(model["z"]))]
     if len(plan) <= MAX_TERM_FRAMES:
@@ -103,7 +105,7 @@ def label(model: dict[str, Any], f: Frame) -> str:
         return (f"forward {f.n + 1}/{len(model['z'])}:  {_s('z', z['cell'])} = {f_sym}\n"
                 f"= {f_val} = {num(z['value'])}")
     if f.kind == "backward":
-        grads = model["k"] if f.grad == "k" else model["gx"]
+        grads = {"k": model["k"], "b": model["gb"], "x": model["gx"]}[f.grad]
         g = grads[f.a]
         name = f"∂L/∂{_s(f.grad, g['cell'])}"
         head = f"backward {f.a + 1}/{len(grads)}"
@@ -111,6 +113,13 @@ def label(model: dict[str, Any], f: Frame) -> str:
             return (f"{head}:  {name} = the sum of {len(g['terms'])} terms\n"
                     f"= {num(g['grad'])}")
         t = g["terms"][f.b]
+        if f.grad == "b":
+            z = model["z"][t["zi"]]
+            o, y = _s("o", t["output"]), _s("y", t["output"])
+            return (f"{head}, term {f.b + 1}/{len(g['terms'])}:  {name} += "
+                    f"∂L/∂{_s('z', t['output'])} = 2({o} − {y})·{o}(1 − {o})\n"
+                    f"= 2({_p(z['o'])} − {_p(z['y'])})·{_p(z['o'])}(1 − {_p(z['o'])}) = "
+                    f"{num(t['value'])};  running sum {num(t['running'])}")
         if f.grad == "k":
             o, y = _s("o", t["output"]), _s("y", t["output"])
             x = _s("x", t["input"]) if t["input"] else f"0 ({t['zero'] or 'padding'})"
@@ -130,7 +139,7 @@ def label(model: dict[str, Any], f: Frame) -> str:
                 f"{num(t['running'])}")
     what = {"conv": f"conv(X, K){over}", "conv_transpose": f"conv_transpose(X, K){over}",
             "maxpool": "maxpool(X)", "avgpool": "avgpool(X)"}[op]
-    done = "∂L/∂K, ∂L/∂X" if model["k"] else "∂L/∂X"
+    done = ("∂L/∂K, ∂L/∂X" if model["k"] else "∂L/∂X") + (", ∂L/∂b" if model["gb"] else "")
     return (f"Z = {what}, O = σ(Z), L = Σ(o − y)² = {num(model['loss'])};  {done} complete "
             f"(largest difference from autograd {model['max_difference']:.2g})")
 
@@ -158,6 +167,11 @@ class _Board:
         if model["k"]:
             grids.append(("g", G["k"], P["k"], "∂L/∂K", [e["pos"] for e in model["k"]]))
         grids.append(("gx", G["gx"], P["gx"], "∂L/∂X", [e["pos"] for e in model["gx"]]))
+        if model["gb"]:
+            bias_panel = [{"origin": [0, 0], "size": [len(model["gb"]), 1], "label": "",
+                           "frame": None}]
+            grids.append(("gb", [len(model["gb"]), 1], bias_panel, "∂L/∂b",
+                          [e["pos"] for e in model["gb"]]))
         self.sizes = [size for _, size, _, _, _ in grids]
         axes = fig.subplots(1, len(grids), width_ratios=[w for w, _ in self.sizes])
         self.rects: dict[str, list[Any]] = {}
@@ -199,10 +213,13 @@ class _Board:
             self.texts[role][n].set_text(text)
 
     def _grad(self, role: str, entries: list[dict[str, Any]], f: Frame, grad: str) -> None:
-        """∂L/∂K (``grad`` "k", role "g") or ∂L/∂X (``"x"``, role "gx"): complete, running or blank."""
+        """∂L/∂K (``grad`` "k", role "g"), ∂L/∂X (``"x"``, role "gx") or ∂L/∂b (``"b"``, role
+        "gb"): complete, running or blank.  ∂L/∂K is complete once the backward pass has
+        moved on to ∂L/∂b."""
         mine = f.kind == "backward" and f.grad == grad
+        before = f.kind == "backward" and grad == "k" and f.grad == "b"
         for n, e in enumerate(entries):
-            if f.kind == "end" or (mine and (n < f.a or (n == f.a and f.b is None))):
+            if f.kind == "end" or before or (mine and (n < f.a or (n == f.a and f.b is None))):
                 text = e["grad_text"]
             elif mine and n == f.a:
                 text = e["terms"][f.b]["running_text"]
@@ -226,6 +243,8 @@ class _Board:
         if m["k"]:
             self._grad("g", m["k"], f, "k")
         self._grad("gx", m["gx"], f, "x")
+        if m["gb"]:
+            self._grad("gb", m["gb"], f, "b")
         at = {tuple(e["at"]): n for n, e in enumerate(m["x"])}
         if f.kind == "forward":
             self._cell("z", f.n, _SEL, "black", 2.0)
@@ -247,6 +266,12 @@ class _Board:
                 width = 3.0 if b == f.b else 1.6
                 self._cell("z", t["zi"], face, edge, width)
                 self._cell("x", at[tuple(t["at"])], face, edge, width, hatch="///" if pad else None)
+        elif f.kind == "backward" and f.grad == "b":
+            self._cell("gb", f.a, _SEL, "black", 2.0)
+            terms = m["gb"][f.a]["terms"]
+            last = len(terms) - 1 if f.b is None else f.b
+            for b, t in enumerate(terms[:last + 1]):
+                self._cell("z", t["zi"], _TERM_BG, _TERM, 3.0 if b == f.b else 1.6)
         elif f.kind == "backward":
             g = m["gx"][f.a]
             self._cell("x", g["xi"], _SEL, "black", 2.0)
@@ -266,7 +291,7 @@ class _Board:
 
     def shown(self) -> dict[str, list[str]]:
         """The text of every cell as drawn now, by grid: ``x``, ``k``, ``z``, ``g`` (∂L/∂K),
-        ``gx`` (∂L/∂X)."""
+        ``gx`` (∂L/∂X), ``gb`` (∂L/∂b, with a bias)."""
         return {role: [t.get_text() for t in texts] for role, texts in self.texts.items()}
 
 
@@ -290,7 +315,7 @@ def write_gif(derivation: Derivation, path: str | Path, dpi: int = 90) -> int:
     s = model["shape"]
     G = s["grids"]
     n_k = 2 if model["k"] else 0
-    cols = G["x"][0] + G["gx"][0] + G["z"][0] + n_k * G["k"][0]
+    cols = G["x"][0] + G["gx"][0] + G["z"][0] + n_k * G["k"][0] + len(model["gb"])
     rows = max(G["x"][1], G["z"][1], G["k"][1], G["gx"][1]) + (0.4 if s["multichannel"] else 0)
     cell = min(0.62, 15.0 / cols)  # inches
     width = max(7.5, cols * cell + 1.3)

@@ -28,12 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """
     from .._args import divisor_arg
 
-    parser.add_argument("--input", type=sizes_arg(1), default=(3, 3), metavar="WxH|W",
+    parser.add_argument("--input", type=sizes_arg(1), default=(3, 3), metavar="WxH|W|WxHxD",
                         help="input shape S_X = (X_W, X_H), width x height (default 3x3); "
-                             "one number W gives the 1-D derivation (write WxW for a square)")
-    parser.add_argument("--kernel", type=sizes_arg(1), default=None, metavar="WxH|K",
+                             "one number W gives the 1-D derivation (write WxW for a square), "
+                             "WxHxD the 3-D one (text, markdown and latex only)")
+    parser.add_argument("--kernel", type=sizes_arg(1), default=None, metavar="WxH|K|WxHxD",
                         help="kernel shape S_K = (K_W, K_H), width x height (default 2x2, "
-                             "2 in 1-D); one number means square")
+                             "2 in 1-D, 2x2x2 in 3-D); one number means the same on every axis")
     parser.add_argument("--stride", type=sizes_arg(1), default=(1,), metavar="S|WxH",
                         help="stride S, or S_W x S_H (default 1)")
     parser.add_argument("--padding", type=sizes_arg(0), default=(0,), metavar="P|WxH",

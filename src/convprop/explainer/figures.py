@@ -17,7 +17,7 @@ from ..seed import Geometry, Pair, fmt
 
 if TYPE_CHECKING:
     from ..seed import History
-    from .derivation import Derivation
+    from .model import DerivationModel as Derivation
 
 _FOOT = "#4C72B0"  # kernel footprint / cells a gradient sums over
 _PAD = "#D9D9D9"  # padded zeros
@@ -107,8 +107,9 @@ def explain_figure(d: Derivation, path: str | Path) -> None:
 
     geo = d.geometry
     if geo is None:
-        raise ValueError("the figure draws one-channel convolutions and pooling; for channels "
-                         "and the transposed convolution read the derivation's footprints")
+        raise ValueError("the figure draws one-channel 1-D and 2-D convolutions and pooling; for "
+                         "channels, 3-D and the transposed convolution read the derivation's "
+                         "footprints")
     (w, h), (pw, ph) = geo.input_shape, geo.padding
     gw, gh = w + 2 * pw, h + 2 * ph
     outs, kels = geo.outputs(), geo.kernel_elements()

@@ -9,9 +9,10 @@ everything the figures, the page and the animation draw, comes from these taps.
 Cells are tuples of 1-based ints.  A *full* cell always carries its channels:
 inputs ``(c, i, j)``, outputs ``(c, x, y)``, weights ``(a, b, i, j)`` (PyTorch's
 layout: conv ``(C_out, C_in/G, K_H, K_W)``, transposed ``(C_in, C_out/G, K_H, K_W)``).
-Internally every shape is 2-D, ``(W, H)`` first as in the document; a 1-D layout is a
-2-D one of height 1.  The *shown* cell is what the notation writes: without
-channels the channel indices are left out (``x_{i,j}``), and in 1-D the row is
+Internally every shape is 2-D, ``(W, H)`` first as in the document, or 3-D ``(W, H, D)``
+(depth last); a 1-D layout is a 2-D one of height 1.  A 3-D input cell is
+``(c, i, j, l)`` (``l`` the depth index).  The *shown* cell is what the notation writes:
+without channels the channel indices are left out (``x_{i,j}``), and in 1-D the row is
 (``x_{i}``).  The derivation's dictionaries are keyed by shown cells.
 
 Window positions come from :func:`convprop._windows.windows` (the one source of
@@ -24,6 +25,7 @@ each input scattering ``x_n k_t`` into output ``(n − 1)S + (t − 1)d + 1 − 
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from functools import cached_property
@@ -35,6 +37,7 @@ from ..seed import Pair, as_pair, divisor_rule, resolve_divisor
 
 Cell = tuple[int, ...]
 OPS = ("conv", "conv_transpose", "maxpool", "avgpool")
+AXES = "WHD"  # the document's axis names: width, height, (depth)
 _PAD, _INSERTED = -1, -2  # markers in the index tables: a padded zero, an inserted zero
 
 
@@ -58,7 +61,10 @@ class Tap:
 
 @dataclass(frozen=True)
 class Layout:
-    """One operation on one shape; build with :meth:`create`.  Pairs are ``(W, H)``."""
+    """One operation on one shape; build with :meth:`create`.
+
+    Sizes are ``(W, H)`` pairs, or ``(W, H, D)`` triples for a 3-D layout (``dims`` axes).
+    """
 
     op: str
     nd: int
@@ -82,15 +88,21 @@ class Layout:
                dilation: int | tuple[int, ...] = 1, divisor: str | float = "kernel", *,
                op: str = "conv", channels: tuple[int, int] | None = None, groups: int = 1,
                output_padding: int | tuple[int, ...] = 0) -> Layout:
-        """Validate and normalise.  A 1-tuple ``input_shape`` is 1-D; an int is square 2-D.
+        """Validate and normalise.  A 1-tuple ``input_shape`` is 1-D, a 3-tuple ``(W, H, D)``
+        3-D; an int is square 2-D.
 
         Raises ``ValueError`` naming the argument and the rule it breaks.
         """
         if op not in OPS:
             raise ValueError(f"op must be one of {', '.join(OPS)}, got {op!r}")
-        nd = 1 if isinstance(input_shape, (tuple, list)) and len(input_shape) == 1 else 2
+        nd = len(input_shape) if isinstance(input_shape, (tuple, list)) else 2
+        if nd not in (1, 2, 3):
+            raise ValueError(f"input_shape: 1, 2 or 3 sizes (W, W x H or W x H x D), got "
+                             f"{input_shape!r}")
 
         def pair(v: int | tuple[int, ...], name: str, minimum: int, one: int) -> Pair:
+            if nd == 3:
+                return _triple(v, name, minimum)
             if nd == 1:
                 if isinstance(v, (tuple, list)):
                     if len(v) != 1:
@@ -110,7 +122,7 @@ class Layout:
             raise ValueError("output_padding applies only to the transposed convolution")
         if pool and (channels is not None or groups != 1):
             raise ValueError(f"{op} works on one channel: leave out channels and groups")
-        if op == "avgpool" and dil != (1, 1):
+        if op == "avgpool" and any(v != 1 for v in dil):
             raise ValueError("avgpool has no dilation (PyTorch's avg_pool2d takes none)")
         if pool and any(2 * p > k for p, k in zip(pad, ker)):
             raise ValueError(f"{op}: padding must be at most half the kernel size, got padding "
@@ -122,7 +134,7 @@ class Layout:
             raise ValueError(f"groups must be >= 1 and divide both channel counts, got groups "
                              f"{groups} for channels {cin},{cout}")
         if op == "conv_transpose":
-            for n, axis in enumerate("WH"[:nd]):
+            for n, axis in enumerate(AXES[:nd]):
                 if opad[n] >= max(st[n], dil[n]):
                     raise ValueError(
                         f"output_padding must be smaller than the stride or the dilation: "
@@ -131,7 +143,7 @@ class Layout:
             transpose_output_shape(inp[::-1], ker[::-1], st[::-1], pad[::-1], opad[::-1],
                                    dil[::-1])  # raises when the output would be empty
         else:
-            for n, axis in enumerate("WH"[:nd]):
+            for n, axis in enumerate(AXES[:nd]):
                 span = ker[n] + (ker[n] - 1) * (dil[n] - 1)
                 if span > inp[n] + 2 * pad[n]:
                     size = f"K_{axis} = {ker[n]}" if dil[n] == 1 else \
@@ -139,13 +151,25 @@ class Layout:
                     raise ValueError(f"the kernel does not fit: {size} > X_{axis} + 2P_{axis} = "
                                      f"{inp[n]} + 2·{pad[n]}")
         if pool:
-            d, rule = (math.prod(ker), "K_W·K_H") if op == "avgpool" else (1, "none")
+            d, rule = (math.prod(ker), _product("K", nd)) if op == "avgpool" else (1, "none")
+        elif nd == 3 and divisor in ("kernel", "stride"):
+            d, rule = math.prod(ker if divisor == "kernel" else st), _product(divisor[0].upper(), 3)
         else:
-            d, rule = resolve_divisor(divisor, ker, st), divisor_rule(divisor)
+            d, rule = resolve_divisor(divisor, ker[:2], st[:2]), divisor_rule(divisor)
         multi = channels is not None or groups != 1
         return cls(op, nd, inp, ker, st, pad, dil, opad, cin, cout, groups, multi, multi, d, rule)
 
     # -------------------------------------------------------------- shapes
+    @property
+    def dims(self) -> int:
+        """How many spatial axes cells carry: 3 for a 3-D layout, else 2 (1-D has height 1)."""
+        return 3 if self.nd == 3 else 2
+
+    @property
+    def dilated(self) -> bool:
+        """Whether any axis has a dilation other than 1."""
+        return any(d != 1 for d in self.dilation)
+
     @property
     def transposed(self) -> bool:
         return self.op == "conv_transpose"
@@ -158,11 +182,10 @@ class Layout:
     def output_shape(self) -> Pair:
         """``(Z_W, Z_H)``: eq. 1 with dilation, or the transposed convolution's relationship."""
         if self.transposed:
-            oh, ow = transpose_output_shape(self.input_shape[::-1], self.kernel_shape[::-1],
-                                            self.stride[::-1], self.padding[::-1],
-                                            self.output_padding[::-1], self.dilation[::-1])
-            return ow, oh
-        return self._table.shape[3], self._table.shape[2]
+            return tuple(transpose_output_shape(
+                self.input_shape[::-1], self.kernel_shape[::-1], self.stride[::-1],
+                self.padding[::-1], self.output_padding[::-1], self.dilation[::-1]))[::-1]
+        return tuple(self._table.shape[self.dims:][::-1])
 
     @property
     def effective_kernel(self) -> Pair:
@@ -188,7 +211,7 @@ class Layout:
         """The shape of the arrays a user gives and reads (channels and a 1-D row left out)."""
         full = self.array_shape(kind)
         lead = 1 if kind in ("x", "z", "y") else 2
-        spatial = full[lead:] if self.nd == 2 else full[-1:]
+        spatial = full[lead:] if self.nd != 1 else full[-1:]
         return (*full[:lead], *spatial) if self.multichannel else spatial
 
     def to_shown(self, kind: str, a: np.ndarray) -> np.ndarray:
@@ -202,14 +225,14 @@ class Layout:
         """The shown cell of a full one: channels dropped without channels, the row in 1-D."""
         if cell is None:
             return None
-        lead = len(cell) - 2
-        spatial = cell[lead:] if self.nd == 2 else cell[lead:lead + 1]
+        lead = len(cell) - self.dims
+        spatial = cell[lead:] if self.nd != 1 else cell[lead:lead + 1]
         return (*cell[:lead], *spatial) if self.multichannel else spatial
 
-    @staticmethod
-    def index(cell: Cell) -> tuple[int, ...]:
-        """The 0-based array index of a full cell: channels, then row, then column."""
-        return (*(c - 1 for c in cell[:-2]), cell[-1] - 1, cell[-2] - 1)
+    def index(self, cell: Cell) -> tuple[int, ...]:
+        """The 0-based array index of a full cell: channels, then (depth,) row, then column."""
+        lead = len(cell) - self.dims
+        return (*(c - 1 for c in cell[:lead]), *(c - 1 for c in cell[lead:][::-1]))
 
     def inputs(self) -> list[Cell]:
         """Every full input cell, channel by channel, ``x_{1,1}, x_{2,1}, …`` (column fastest)."""
@@ -273,33 +296,36 @@ class Layout:
     def _table(self) -> np.ndarray:
         """``[t_j, t_i, y, x]``: flat input index met by weight tap ``(i, j)`` in output ``(x, y)``,
         or ``_PAD`` / ``_INSERTED`` (0-based)."""
-        (w, h), (kw, kh) = self.input_shape, self.kernel_shape
-        index = np.arange(w * h, dtype=np.int64).reshape(h, w)
+        rev = self.input_shape[::-1]  # array order: (depth,) rows, columns
+        kernel = self.kernel_shape[::-1]
+        index = np.arange(math.prod(rev), dtype=np.int64).reshape(rev)
         if not self.transposed:
-            (pw, ph) = self.padding
-            padded = pad_constant(index[None, None], ((ph, ph), (pw, pw)), value=_PAD)
-            return np.array(windows(padded, (kh, kw), self.stride[::-1], self.dilation[::-1])[0, 0])
+            pads = tuple((p, p) for p in self.padding[::-1])
+            padded = pad_constant(index[None, None], pads, value=_PAD)
+            return np.array(windows(padded, kernel, self.stride[::-1], self.dilation[::-1])[0, 0])
         # the guide's equivalent direct convolution: zeros inserted between the inputs
         # (S - 1 of them), padded by d(K - 1) - P on each side (plus the output padding
         # after), read with stride 1 by the flipped kernel
-        (sw, sh) = self.stride
-        spread = np.full(((h - 1) * sh + 1, (w - 1) * sw + 1), _INSERTED, dtype=np.int64)
-        spread[::sh, ::sw] = index
-        for axis, n in ((0, 1), (1, 0)):  # rows with (P'_H), then columns with (P'_W)
+        srev = self.stride[::-1]
+        spread = np.full(tuple((n - 1) * s + 1 for n, s in zip(rev, srev)), _INSERTED,
+                         dtype=np.int64)
+        spread[tuple(slice(None, None, s) for s in srev)] = index
+        for axis in range(self.dims):  # array axis `axis` is the document's axis dims-1-axis
+            n = self.dims - 1 - axis
             before = self.dilation[n] * (self.kernel_shape[n] - 1) - self.padding[n]
             after = before + self.output_padding[n]
             spread = _pad_or_crop(spread, axis, before, after)
-        view = windows(spread[None, None], (kh, kw), (1, 1), self.dilation[::-1],
+        view = windows(spread[None, None], kernel, (1,) * self.dims, self.dilation[::-1],
                        self.output_shape[::-1])[0, 0]
-        return np.array(view[::-1, ::-1])  # weight tap (i, j) is the flipped kernel's (K+1-i, K+1-j)
+        # weight tap (i, j) is the flipped kernel's (K+1-i, K+1-j)
+        return np.array(view[(slice(None, None, -1),) * self.dims])
 
     def source(self, kernel: Pair, output: Pair) -> tuple[Pair | None, str | None]:
         """The spatial input cell weight tap ``kernel`` meets in output ``output``, and why not."""
-        flat = int(self._table[kernel[1] - 1, kernel[0] - 1, output[1] - 1, output[0] - 1])
+        flat = int(self._table[tuple(c - 1 for c in (*kernel[::-1], *output[::-1]))])
         if flat < 0:
             return None, "padding" if flat == _PAD else "inserted"
-        w = self.input_shape[0]
-        return (flat % w + 1, flat // w + 1), None
+        return tuple(int(c) + 1 for c in np.unravel_index(flat, self.input_shape[::-1])[::-1]), None
 
     def taps(self, out: Cell) -> list[Tap]:
         """The products of ``z_out``'s sum, channel by channel, in the order the sum is read.
@@ -312,7 +338,7 @@ class Layout:
         out_taps = []
         for c, (a, b) in self.connected(oc):
             for pos in kcells:
-                kc = (self.kernel_shape[0] + 1 - pos[0], self.kernel_shape[1] + 1 - pos[1]) \
+                kc = tuple(k + 1 - p for k, p in zip(self.kernel_shape, pos)) \
                     if self.transposed else pos
                 src, zero = self.source(kc, spatial)
                 out_taps.append(Tap(None if self.pooling else (a, b, *kc),
@@ -334,8 +360,8 @@ class Layout:
         for b in range(1, cout_g + 1):
             for t in _cells(self.kernel_shape):
                 o = tuple((n[a] - 1) * self.stride[a] + (t[a] - 1) * self.dilation[a] + 1
-                          - self.padding[a] for a in (0, 1))
-                if all(1 <= o[a] <= self.output_shape[a] for a in (0, 1)):
+                          - self.padding[a] for a in range(self.dims))
+                if all(1 <= o[a] <= self.output_shape[a] for a in range(self.dims)):
                     out.append(((g * cout_g + b, *o), (c, b, *t)))
         return out
 
@@ -355,13 +381,29 @@ class Layout:
                      zip(self.kernel_shape, self.padding, self.dilation))
 
 
-def _cells(shape: Pair) -> list[Pair]:
-    return [(a, b) for b in range(1, shape[1] + 1) for a in range(1, shape[0] + 1)]
+def _cells(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Every 1-based cell of ``shape``, the first axis (the column) fastest."""
+    return [c[::-1] for c in itertools.product(*(range(1, n + 1) for n in shape[::-1]))]
+
+
+def _triple(v: int | tuple[int, ...], name: str, minimum: int) -> tuple[int, int, int]:
+    """An int (every axis) or a ``(W, H, D)`` triple, each entry >= ``minimum``."""
+    t = (v,) * 3 if isinstance(v, int) else tuple(v)
+    if len(t) != 3 or not all(isinstance(n, (int, np.integer)) for n in t):
+        raise ValueError(f"{name}: a 3-D derivation takes one number or three (W, H, D), got {v!r}")
+    if any(n < minimum for n in t):
+        raise ValueError(f"{name} must be >= {minimum} along every axis, got {v!r}")
+    return int(t[0]), int(t[1]), int(t[2])
+
+
+def _product(letter: str, nd: int) -> str:
+    """``'K_W·K_H'`` (``'K_W·K_H·K_D'`` in 3-D): the size product a divisor rule names."""
+    return "·".join(f"{letter}_{a}" for a in AXES[:max(nd, 2)])
 
 
 def _pad_or_crop(a: np.ndarray, axis: int, before: int, after: int) -> np.ndarray:
     """Pad ``axis`` with ``_PAD`` markers (negative amounts crop), as the equivalent conv does."""
-    pads = [(0, 0), (0, 0)]
+    pads = [(0, 0)] * a.ndim
     pads[axis] = (max(before, 0), max(after, 0))
     a = np.pad(a, pads, constant_values=_PAD)
     start, stop = max(-before, 0), a.shape[axis] - max(-after, 0)

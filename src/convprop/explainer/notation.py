@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..seed import fmt
+from .text import LINE_CHARS, chunks_within, latex_width
 
 
 # ------------------------------------------------------------------ blocks
@@ -45,7 +46,11 @@ class Matrices:
 
 
 Block = Heading | Para | Eqs | Matrices
-MATRIX_COLUMNS = 10  # wider matrices are left out (amsmath's bmatrix stops at 10 columns)
+OUT_IX = ("x", "y", "t")
+"""The spatial indices of an output ``z``: column, row, depth (``z`` itself names the sum)."""
+K_IX = ("i", "j", "l")
+"""The spatial indices of a kernel element ``k``: column, row, depth."""
+MATRIX_COLUMNS = 10  # amsmath's bmatrix stops at 10 columns: wider matrices go in column blocks
 
 
 # --------------------------------------------------------------- notations
@@ -94,11 +99,13 @@ class Plain:
     def conv(self) -> str:
         return "conv(X, K)"
 
+    sep = ", "  # between the per-axis indices of x_general
+
     def x_general(self, dilated: bool = False, nd: int = 2) -> str:
-        """The input index of eq. 5 with stride, padding (and dilation)."""
-        w = "(x-1)S_W+(i-1)d_W+1-P_W" if dilated else "(x-1)S_W+i-P_W"
-        h = "(y-1)S_H+(j-1)d_H+1-P_H" if dilated else "(y-1)S_H+j-P_H"
-        return f"x_{{{w}}}" if nd == 1 else f"x_{{{w}, {h}}}"
+        """The input index of eq. 5 with stride, padding (and dilation), one entry per axis."""
+        parts = [f"({o}-1)S_{a}+({k}-1)d_{a}+1-P_{a}" if dilated else f"({o}-1)S_{a}+{k}-P_{a}"
+                 for o, k, a in zip(OUT_IX, K_IX, "WHD")][:nd]
+        return f"x_{{{self.sep.join(parts)}}}"
 
     def sigma(self, z: str) -> str:
         return f"σ({z})"
@@ -122,9 +129,8 @@ class Plain:
         return "0" if d == 1 else f"0/{fmt(d)}"
 
     def eq5(self, dilated: bool = False, nd: int = 2) -> str:
-        sums = "Σ_{i=1..K_W}" if nd == 1 else "Σ_{i=1..K_W} Σ_{j=1..K_H}"
-        k = "k_{i}" if nd == 1 else "k_{i,j}"
-        return f"({sums} {self.x_general(dilated, nd)}·{k})/D"
+        sums = " ".join(f"Σ_{{{k}=1..K_{a}}}" for k, a in zip(K_IX, "WHD"[:nd]))
+        return f"({sums} {self.x_general(dilated, nd)}·{self.s('k', K_IX[:nd])})/D"
 
     def eq1(self, axis: str, dilated: bool = False) -> str:
         if dilated:
@@ -170,10 +176,10 @@ class Latex(Plain):
         return num if d == 1 else rf"\frac{{{num}}}{{{fmt(d)}}}"
 
     def sum_over(self, terms: Sequence[str], d: float) -> list[str]:
-        """Rows of a long sum (four terms a row) under one ``1/D``."""
-        if len(terms) <= 4:
+        """Rows of a long sum under one ``1/D``, as many terms a row as fit on a line."""
+        if sum(latex_width(t) + 3 for t in terms) <= LINE_CHARS - 6:
             return [self.over(" + ".join(terms), d)]
-        rows = [" + ".join(terms[n:n + 4]) for n in range(0, len(terms), 4)]
+        rows = [" + ".join(g) for g in chunks_within(terms, LINE_CHARS - 12, latex_width)]
         if d != 1:
             rows[0] = rf"\frac{{1}}{{{fmt(d)}}}\bigl({rows[0]}"
             rows[-1] += r"\bigr)"
@@ -204,10 +210,7 @@ class Latex(Plain):
     def inserted_zero(self) -> str:
         return r"\underbrace{0}_{\text{ins}}"
 
-    def x_general(self, dilated: bool = False, nd: int = 2) -> str:
-        w = "(x-1)S_W+(i-1)d_W+1-P_W" if dilated else "(x-1)S_W+i-P_W"
-        h = "(y-1)S_H+(j-1)d_H+1-P_H" if dilated else "(y-1)S_H+j-P_H"
-        return f"x_{{{w}}}" if nd == 1 else rf"x_{{{w},\,{h}}}"
+    sep = r",\,"
 
     def sigma(self, z: str) -> str:
         return rf"\sigma({z})"
@@ -232,9 +235,8 @@ class Latex(Plain):
         return rf"\underbrace{{{zero}}}_{{\text{{pad}}}}"
 
     def eq5(self, dilated: bool = False, nd: int = 2) -> str:
-        sums = r"\sum_{i=1}^{K_W}" if nd == 1 else r"\sum_{i=1}^{K_W}\sum_{j=1}^{K_H}"
-        k = "k_{i}" if nd == 1 else "k_{i,j}"
-        return rf"\frac{{1}}{{D}}{sums} {self.x_general(dilated, nd)}\, {k}"
+        sums = "".join(rf"\sum_{{{k}=1}}^{{K_{a}}}" for k, a in zip(K_IX, "WHD"[:nd]))
+        return rf"\frac{{1}}{{D}}{sums} {self.x_general(dilated, nd)}\, {self.s('k', K_IX[:nd])}"
 
     def eq1(self, axis: str, dilated: bool = False) -> str:
         if dilated:
@@ -257,7 +259,7 @@ class Latex(Plain):
         return f"{inner} + 1" if exact else rf"\left\lfloor {inner} \right\rfloor + 1"
 
     def loss_def(self, index: Sequence[str] = ("x", "y")) -> str:
-        bounds = {"c": r"C_{\text{out}}", "x": "O_W", "y": "O_H"}
+        bounds = {"c": r"C_{\text{out}}", "x": "O_W", "y": "O_H", "t": "O_D"}
         sums = " ".join(rf"\sum_{{{n}=1}}^{{{bounds[n]}}}" for n in index)
         return rf"{sums} ({self.s('o', index)} - {self.s('y', index)})^2"
 

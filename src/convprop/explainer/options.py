@@ -9,10 +9,11 @@ nearest input size that works; :func:`options` turns the command's options into
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from typing import Any
 
-from ..seed import Geometry, Pair
+from ..seed import Geometry
 from .layout import Layout
 
 MAX_OUTPUTS = 64
@@ -36,14 +37,14 @@ def check_size(layout: Layout | Geometry) -> None:
 
 
 def _problems(L: Layout) -> list[str]:
-    (zw, zh), (kw, kh), (w, h) = L.output_shape, L.kernel_shape, L.input_shape
-    nz, nk, nx = zw * zh * L.out_channels, kw * kh, w * h * L.in_channels
+    nz = math.prod(L.output_shape) * L.out_channels
+    nk, nx = math.prod(L.kernel_shape), math.prod(L.input_shape) * L.in_channels
     nw = 0 if L.pooling else nk * L.weight_channels[0] * L.weight_channels[1]
     problems = []
     if nz > MAX_OUTPUTS:
         problems.append(f"{nz} outputs z (at most {MAX_OUTPUTS})")
     if nk > MAX_KERNEL:
-        problems.append(f"{_shape(L, (kw, kh))} = {nk} kernel elements (at most {MAX_KERNEL})")
+        problems.append(f"{_shape(L, L.kernel_shape)} = {nk} kernel elements (at most {MAX_KERNEL})")
     if nw > MAX_WEIGHTS:
         problems.append(f"{nw} weights over all channel pairs (at most {MAX_WEIGHTS})")
     if nx > MAX_INPUTS:
@@ -51,24 +52,22 @@ def _problems(L: Layout) -> list[str]:
     return problems
 
 
-def _shape(L: Layout, p: Pair) -> str:
-    return f"{p[0]}" if L.nd == 1 else f"{p[0]}x{p[1]}"
+def _shape(L: Layout, p: tuple[int, ...]) -> str:
+    return "x".join(str(n) for n in p[:L.nd])
 
 
 def _suggest(L: Layout) -> str:
-    """`` (e.g. --input 8x8)``: the largest input, shrinking the longer side first, that fits."""
-    if L.kernel_shape[0] * L.kernel_shape[1] > MAX_KERNEL or (
-            not L.pooling and L.kernel_shape[0] * L.kernel_shape[1]
-            * L.weight_channels[0] * L.weight_channels[1] > MAX_WEIGHTS):
+    """`` (e.g. --input 8x8)``: the largest input, shrinking the longest side first, that fits."""
+    nk = math.prod(L.kernel_shape)
+    if nk > MAX_KERNEL or (not L.pooling and nk * math.prod(L.weight_channels) > MAX_WEIGHTS):
+        if L.nd == 3:
+            return " (e.g. --input 4x4x4 --kernel 2x2x2) or a larger stride"
         return " (e.g. --input 5x5 --kernel 3x3) or a larger stride"
-    w, h = L.input_shape
-    while w > 1 or h > 1:
-        if w >= h and w > 1:
-            w -= 1
-        else:
-            h -= 1
+    size = list(L.input_shape[:L.nd])
+    while any(n > 1 for n in size):
+        size[size.index(max(size))] -= 1  # the longest side first (the first of equals)
         try:
-            trial = Layout.create((w,) if L.nd == 1 else (w, h), L.kernel_shape[:L.nd],
+            trial = Layout.create(tuple(size), L.kernel_shape[:L.nd],
                                   L.stride[:L.nd], L.padding[:L.nd], L.dilation[:L.nd],
                                   L.divisor, op=L.op, output_padding=L.output_padding[:L.nd],
                                   channels=(L.in_channels, L.out_channels) if L.multichannel
@@ -77,22 +76,24 @@ def _suggest(L: Layout) -> str:
             continue
         if _problems(trial):
             continue
-        return f" (the nearest that works: --input {_shape(L, (w, h))}) or a larger stride"
+        return f" (the nearest that works: --input {_shape(L, tuple(size))}) or a larger stride"
     return " or a larger stride"
 
 
-_SIZES = re.compile(r"^\s*(\d+)\s*(?:[x×X*]\s*(\d+))?\s*$")
+_SIZES = re.compile(r"^\s*(\d+)\s*(?:[x×X*]\s*(\d+)\s*(?:[x×X*]\s*(\d+))?)?\s*$")
 
 
 def sizes_arg(minimum: int) -> Any:
-    """An argparse type: ``'3x2'`` → ``(3, 2)`` (width, height), ``'5'`` → ``(5,)``, sizes >= minimum."""
+    """An argparse type: ``'3x2'`` → ``(3, 2)`` (width, height), ``'3x2x2'`` → ``(3, 2, 2)``
+    (width, height, depth), ``'5'`` → ``(5,)``; sizes >= minimum."""
     what = "shape" if minimum else "size"
 
     def parse(s: str) -> tuple[int, ...]:
         m = _SIZES.match(s)
         if not m:
             raise argparse.ArgumentTypeError(
-                f"invalid {what} {s!r}: expected WxH (width x height, e.g. 3x3) or one integer")
+                f"invalid {what} {s!r}: expected WxH (width x height, e.g. 3x3), WxHxD (3-D) or "
+                f"one integer")
         out = tuple(int(g) for g in m.groups() if g is not None)
         if any(v < minimum for v in out):
             raise argparse.ArgumentTypeError(f"invalid {what} {s!r}: every size must be >= {minimum}")
@@ -135,15 +136,22 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "figure", None) and (args.transposed or args.channels is not None):
         raise ValueError("--figure draws one-channel convolutions and pooling; leave it out with "
                          "--transposed or --channels")
-    # --format html and --animate draw every kind above (the input is 1-D or 2-D: --input
-    # takes W or WxH), so they add no rule here
     nd = len(args.input)
+    if nd == 3:  # --format html and --animate draw every other kind above
+        drawn = [name for name, given in (("--format html", args.format == "html"),
+                                          ("--animate", getattr(args, "animate", None)),
+                                          ("--figure", getattr(args, "figure", None)))
+                 if given]
+        if drawn:
+            raise ValueError(f"{drawn[0]} draws 1-D and 2-D shapes; a 3-D --input WxHxD is "
+                             f"written as text, markdown or latex only")
     kernel = args.kernel if args.kernel is not None else (2,) * nd
 
     def fit(v: tuple[int, ...], name: str) -> tuple[int, ...]:
-        if nd == 1 and len(v) == 2:
-            raise ValueError(f"--input {args.input[0]} is 1-D (one number), so {name} takes one "
-                             f"number too, got {v[0]}x{v[1]}; write --input WxH for 2-D")
+        if len(v) not in (1, nd):
+            dims = {1: "1-D (one number)", 2: "2-D (WxH)", 3: "3-D (WxHxD)"}[nd]
+            raise ValueError(f"--input {'x'.join(map(str, args.input))} is {dims}, so {name} "
+                             f"takes one number or {nd}, got {'x'.join(map(str, v))}")
         return v if len(v) == nd else v * nd
 
     return dict(input_shape=args.input, kernel_shape=fit(kernel, "--kernel"),

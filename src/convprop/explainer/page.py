@@ -11,6 +11,8 @@ Two steps, so that new derivation options only ever extend the first:
   ``∂L/∂x`` and ``∂L/∂b`` with their running sums.  The numbers are the derivation's
   own (``Derivation.values``); window positions come from :mod:`convprop._windows`.
   The animation (:mod:`.animate`) draws from the same dict.
+  For the transposed convolution the page also draws its adjoint view (each input
+  scattering ``x·k/D`` into the outputs, from :meth:`.layout.Layout.scatter`).
 * :func:`write_html` lays the dict out as inline SVG grids, equations in
   presentation MathML (:mod:`._page_mathml`) and a small script that only shows and
   hides what the page already holds: it computes no number.
@@ -32,11 +34,12 @@ from .._args import check_output
 from .._windows import windows
 from ..seed import Pair
 from ._page_assets import PATTERNS, SCRIPT, STYLE
-from ._page_mathml import b_equation, k_equation, num, x_equation, z_equation
+from ._page_mathml import b_equation, k_equation, num, s_equation, x_equation, z_equation
 from .layout import Layout
 
 if TYPE_CHECKING:
-    from .derivation import Derivation, Values
+    from .model import DerivationModel as Derivation
+    from .values import Values
 
 RANDOM_SEED = 0
 """Seed of the random values a page or animation uses when the derivation has none."""
@@ -53,7 +56,7 @@ def _evaluated(d: Derivation) -> Derivation:
     """``d`` if it has values, else a shallow copy evaluated on random ones."""
     if d.values is not None:
         return d
-    from .derivation import load_values
+    from .values import load_values
 
     x, k, y, b, source = load_values("random", d.layout, RANDOM_SEED)
     e = copy.copy(d)
@@ -163,13 +166,21 @@ def page_model(d: Derivation) -> dict[str, Any]:
     * ``gb``: with a bias, per output channel ``{cell: [c], pos, grad, grad_text,
       grad_autograd, terms}``; each term ``{output, zi, value, text, running,
       running_text}`` (``value``: ``∂L/∂z = 2(o − y)·o(1 − o)``).
+    * ``scatter``: for the transposed convolution (else empty), its adjoint view: per
+      real input ``{cell, pos, value, text, targets}``, ``pos`` on the ``sx`` grid (the
+      inputs without inserted zeros or padding); each target ``{output, zi, kernel, ki,
+      value, text}``: ``x·k/D`` added into ``output`` (from :meth:`.layout.Layout.scatter`).
     * ``loss``, ``max_difference`` (symbolic vs autograd), ``tolerance``.
     * ``steps``: ``forward`` (one per output), ``backward`` (their number) and
       ``plan``: ``[grid, a, b]`` per backward step: term ``b`` of ``∂L/∂k`` number ``a``
-      (``"k"``), or for pooling of ``∂L/∂x`` number ``a`` (``"x"``).
+      (``"k"``), or for pooling of ``∂L/∂x`` number ``a`` (``"x"``); with a bias, then
+      term ``b`` of ``∂L/∂b`` number ``a`` (``"b"``).
     """
-    from .derivation import TOLERANCE
+    from .model import TOLERANCE
 
+    if d.layout.nd == 3:
+        raise ValueError("the page and the animation draw 1-D and 2-D derivations; a 3-D one is "
+                         "written as text: to_text(), to_markdown(), to_latex()")
     given = d.values is not None
     d = _evaluated(d)
     L, v = d.layout, d.values
@@ -256,7 +267,7 @@ def page_model(d: Derivation) -> dict[str, Any]:
                 z = zs[zi]
                 pos = next(e["at"] for e in z["window"] if e["ki"] == k_index[kc])
                 xv = v.at("x", term.source) if term.source else 0.0
-                value = float(terms_full[Layout.index(kc) + Layout.index(out)])
+                value = float(terms_full[L.index(kc) + L.index(out)])
                 running += value
                 terms.append({"output": list(term.output), "zi": zi, "at": pos,
                               "input": None if term.source is None else list(term.source),
@@ -264,10 +275,10 @@ def page_model(d: Derivation) -> dict[str, Any]:
                               "x": xv, "dl_do": 2 * (z["o"] - z["y"]), "do_dz": z["o"] * (1 - z["o"]),
                               "dz_dk": xv / D, "value": value, "text": num(value),
                               "running": running, "running_text": num(running)})
-            kv, gv = v.at("k", show(kc)), float(grad[Layout.index(kc)])
+            kv, gv = v.at("k", show(kc)), float(grad[L.index(kc)])
             ks.append({"cell": list(show(kc)), "pos": place(k_org[kc[:2]], kc[2:]), "value": kv,
                        "text": num(kv), "grad": gv, "grad_text": num(gv),
-                       "grad_autograd": float(grad_ag[Layout.index(kc)]), "terms": terms})
+                       "grad_autograd": float(grad_ag[L.index(kc)]), "terms": terms})
 
     gxs = []
     k_full = {show(kc): kc for kc in k_cells}
@@ -300,7 +311,7 @@ def page_model(d: Derivation) -> dict[str, Any]:
                           "dl_dz": 0.0 if zi is None else dl_dz(zi), "dz_dx": dz,
                           "value": value, "text": num(value),
                           "running": running, "running_text": num(running)})
-        g, ga = float(gx[Layout.index(inp)]), float(gx_ag[Layout.index(inp)])
+        g, ga = float(gx[L.index(inp)]), float(gx_ag[L.index(inp)])
         gxs.append({"cell": list(xc), "xi": x_at[inp], "pos": place(gx_org[inp[0] - 1], inp[1:]),
                     "grad": g, "grad_text": num(g),
                     "grad_autograd": ga, "terms": terms})
@@ -317,6 +328,17 @@ def page_model(d: Derivation) -> dict[str, Any]:
         g, ga = float(v.grad_b[c - 1]), float(v.grad_b_autograd[c - 1])
         gbs.append({"cell": [c], "pos": [c, 1], "grad": g, "grad_text": num(g),
                     "grad_autograd": ga, "terms": terms})
+
+    scatter = []
+    for n, inp in enumerate(L.inputs() if L.transposed else ()):
+        xv = v.at("x", show(inp))
+        targets = []
+        for out, kc in L.scatter(inp):
+            value = xv * v.at("k", show(kc)) / D
+            targets.append({"output": shown(out), "zi": z_index[out], "kernel": shown(kc),
+                            "ki": k_index[kc], "value": value, "text": num(value)})
+        scatter.append({"cell": shown(inp), "pos": gxs[n]["pos"], "value": xv, "text": num(xv),
+                        "targets": targets})
 
     note = (f"Values: {v.source}." if given else
             f"No values were given, so these are random numbers with a fixed seed "
@@ -349,6 +371,7 @@ def page_model(d: Derivation) -> dict[str, Any]:
         plan = [["x", a, b] for a, e in enumerate(gxs) for b in range(len(e["terms"]))]
     else:
         plan = [["k", a, b] for a, e in enumerate(ks) for b in range(len(e["terms"]))]
+        plan += [["b", a, b] for a, e in enumerate(gbs) for b in range(len(e["terms"]))]
     return {
         "shape": {"op": L.op, "nd": L.nd, "transposed": L.transposed,
                   "input": list(L.input_shape), "kernel": list(L.kernel_shape),
@@ -362,7 +385,7 @@ def page_model(d: Derivation) -> dict[str, Any]:
                             "k": total(k_orgs, (kw, kh)), "gx": total(gx_org, L.input_shape)},
                   "panels": panels},
         "values": {"source": v.source, "given": given, "note": note},
-        "x": xs, "k": ks, "z": zs, "gx": gxs, "gb": gbs,
+        "x": xs, "k": ks, "z": zs, "gx": gxs, "gb": gbs, "scatter": scatter,
         "loss": float(v.loss), "max_difference": float(v.max_difference), "tolerance": TOLERANCE,
         "steps": {"forward": len(zs), "backward": len(plan), "plan": plan},
     }
@@ -503,7 +526,29 @@ def _grids(m: dict[str, Any]) -> str:
         bl = {"col": {e["pos"][0]: f"c={e['cell'][0]}" for e in m["gb"]}, "row": {}}
         bp = [{"origin": [0, 0], "size": [len(gb), 1], "label": "", "frame": None}]
         parts.append(fig.format("gradient ∂L/∂b", _grid("gb", gb, [len(gb), 1], bp, bl, scale)))
+    if m["scatter"]:
+        parts.append(_scatter_figure(m, scale))
     return "".join(parts)
+
+
+def _scatter_figure(m: dict[str, Any], scale: float) -> str:
+    """The transposed convolution's adjoint view: the inputs, each scattering into the outputs."""
+    s, nd = m["shape"], m["shape"]["nd"]
+    P, G = s["panels"], s["grids"]
+    sx = [{"pos": e["pos"], "text": e["text"], "active": True,
+           "data": {"cell": _cell_key(e["cell"]), "value": repr(e["value"])},
+           "title": f"{_name('x', e['cell'])} = {e['text']}: click to see where it scatters"}
+          for e in m["scatter"]]
+    sz = [{"pos": e["pos"], "text": e["text"], "active": False,
+           "data": {"cell": _cell_key(e["cell"]), "value": repr(e["value"])},
+           "title": f"{_name('z', e['cell'])} = {e['text']}"} for e in m["z"]]
+    xl = _labels([(e["pos"], e["cell"]) for e in m["scatter"]], nd, ("n", "m"))
+    zl = _labels([(e["pos"], e["cell"]) for e in m["z"]], nd, ("x", "y"))
+    return ('<figure class="scatter"><figcaption>the same transposed convolution as the adjoint '
+            'of the forward one: each input x scatters x·k/D into the outputs its kernel covers '
+            '(click an input)</figcaption><div class="pair">'
+            f'{_grid("sx", sx, G["gx"], P["gx"], xl, scale)}'
+            f'{_grid("sz", sz, G["z"], P["z"], zl, scale)}</div></figure>')
 
 
 def _dims(p: list[int], nd: int) -> str:
@@ -537,6 +582,8 @@ def render_html(m: dict[str, Any]) -> str:
             for a in range(len(m["gx"]))]
     eqs += [f'<div class="eq" id="eq-b-{a}" hidden>{b_equation(m, a)}</div>'
             for a in range(len(m["gb"]))]
+    eqs += [f'<div class="eq" id="eq-s-{a}" hidden>{s_equation(m, a)}</div>'
+            for a in range(len(m["scatter"]))]
     ok = m["max_difference"] <= m["tolerance"]
     grads = "∂L/∂X" if not m["k"] else "∂L/∂K and ∂L/∂X" + (" and ∂L/∂b" if s["bias"] else "")
     check = (f"L = {num(m['loss'])}. Every gradient above is the sum of its terms; against "
@@ -548,7 +595,7 @@ def render_html(m: dict[str, Any]) -> str:
                "maxpool": "Z = maxpool(X)", "avgpool": "Z = avgpool(X)"}[s["op"]]
     if s["bias"]:
         heading += " + b"
-    wrt = "∂L/∂K and ∂L/∂X" if m["k"] else "∂L/∂X"
+    wrt = ("∂L/∂K, ∂L/∂X and ∂L/∂b" if s["bias"] else "∂L/∂K and ∂L/∂X") if m["k"] else "∂L/∂X"
     last = m["steps"]["forward"] + m["steps"]["backward"] + 1
     kwhat = ("a kernel element <b>k</b> (or its gradient) to see every term of ∂L/∂k, "
              if m["k"] else "")

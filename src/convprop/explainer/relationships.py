@@ -206,7 +206,7 @@ def relationships(input_shape: Any = (3, 3), kernel_shape: Any = (2, 2), stride:
                       op="conv_transpose" if transposed else op, channels=channels, groups=groups,
                       output_padding=output_padding)
     axes = []
-    for n, name in enumerate("WH"[:L.nd]):
+    for n, name in enumerate("WHD"[:L.nd]):
         i = L.output_shape[n] if transposed else L.input_shape[n]
         axes.append(_axis(name, i, L.kernel_shape[n], L.stride[n], L.padding[n], L.dilation[n],
                           L.pooling))

@@ -10,16 +10,15 @@ sigmoid and ``e^(…)`` as ``exp(…)``.
 
 from __future__ import annotations
 
-import re
 import textwrap
 from typing import TYPE_CHECKING
 
-from .notation import Block, Eqs, Heading, Latex, Math, Matrices, Para, Plain
+from .notation import MATRIX_COLUMNS, Block, Eqs, Heading, Latex, Math, Matrices, Para, Plain
 from .sections import blocks
-from .text import side_by_side
+from .text import LINE_CHARS, chunks_within, latex_width, side_by_side, wrap_sum
 
 if TYPE_CHECKING:
-    from .derivation import Derivation
+    from .model import DerivationModel as Derivation
 
 __all__ = ["Block", "Eqs", "Heading", "Latex", "Math", "Matrices", "Para", "Plain", "blocks",
            "equations_latex", "render", "render_blocks"]
@@ -44,7 +43,8 @@ def render_blocks(bs: list[Block], fmt_: str, standalone: bool = True) -> str:
         if not standalone:
             return body
         return "\n".join([r"\documentclass{article}", r"\usepackage{amsmath}",
-                          r"\allowdisplaybreaks", r"\begin{document}", body, r"\end{document}"])
+                          r"\allowdisplaybreaks", r"\sloppy", r"\begin{document}", body,
+                          r"\end{document}"])
     raise ValueError(f"format must be 'text', 'markdown' or 'latex', got {fmt_!r}")
 
 
@@ -54,13 +54,18 @@ def equations_latex(d: Derivation) -> str:
 
 
 def _text_equation(left: str, width: int, rights: list[str]) -> list[str]:
+    """One equation's lines: on one line where it fits in 100 columns, else one right side a
+    line, a long one broken before the ``+`` of its sum (see :func:`.text.wrap_sum`)."""
     one = f"{left.ljust(width)} " + " ".join(rights)
     if len(one) <= 100 and not any(r.startswith("+") for r in rights):
         return [one]
     lines = []
     for n, r in enumerate(rights):
         lead = left.ljust(width) if n == 0 else " " * width
-        lines.append(f"{lead} {'  ' if r.startswith('+') else ''}{r}")
+        indent = "  " if r.startswith("+") else ""
+        pieces = wrap_sum(r, 100 - 2 - width - 1 - len(indent) - 2)
+        lines.append(f"{lead} {indent}{pieces[0]}")
+        lines += [f"{' ' * width} {indent}  {p}" for p in pieces[1:]]
     return lines
 
 
@@ -75,11 +80,11 @@ def _emit_text(bs: list[Block]) -> str:
         elif isinstance(b, Matrices):
             row: list[list[str]] = []
             for name, _, cells in b.items:  # side by side while they fit in 100 columns
-                m = _text_matrix(name, cells)
-                if row and max(len(line) for line in side_by_side([*row, m])) > 100:
-                    out += ["", *side_by_side(row)]
-                    row = []
-                row.append(m)
+                for m in _text_matrices(name, cells, 100):
+                    if row and max(len(line) for line in side_by_side([*row, m])) > 100:
+                        out += ["", *side_by_side(row)]
+                        row = []
+                    row.append(m)
             out += ["", *side_by_side(row)]
         else:
             out.append("")
@@ -101,6 +106,18 @@ def _text_matrix(name: str, cells: list[list[str]]) -> list[str]:
     return [f"{name} ="] + rows
 
 
+def _text_matrices(name: str, cells: list[list[str]], limit: int) -> list[list[str]]:
+    """``name = [cells]``, split into column blocks ``name (columns a-b) =`` wider than ``limit``."""
+    whole = _text_matrix(name, cells)
+    if max(len(line) for line in whole) <= limit:
+        return [whole]
+    width = max(len(c) for row in cells for c in row)
+    per = max(1, (limit - 6) // (width + 2))
+    n = len(cells[0])
+    return [_text_matrix(f"{name} (columns {a + 1}-{min(a + per, n)})",
+                         [row[a:a + per] for row in cells]) for a in range(0, n, per)]
+
+
 def _aligned(rows: list[tuple[str, str]], env: str = "aligned") -> str:
     lines = []
     for left, right in rows:
@@ -116,30 +133,35 @@ def _latex_matrix(cells: list[list[str]]) -> str:
     return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
 
 
-LINE_CHARS = 56
-"""About how many characters of matrix entries fit on one line of an article page."""
-
-
 def _matrices_math(b: Matrices) -> list[str]:
-    """Displays of ``name = [matrix]``, as many side by side as fit on a line (then wrapped)."""
+    """Displays of ``name = [matrix]``, as many side by side as fit on a line (then wrapped).
+
+    A matrix too wide for a line by itself, or with more than :data:`.notation.MATRIX_COLUMNS`
+    columns, is split into column blocks, each written ``name (columns a-b) = [...]``.
+    """
     lines: list[list[str]] = [[]]
-    used = 0
+    used = 0.0
     for name, _, cells in b.items:
-        width = _latex_width(name) + sum(max(_latex_width(row[c]) for row in cells) + 2
-                                         for c in range(len(cells[0])))
-        if lines[-1] and used + width > LINE_CHARS:
-            lines.append([])
-            used = 0
-        lines[-1].append(f"{name} = {_latex_matrix(cells)}")
-        used += width + 3
+        widths = [max(latex_width(row[c]) for row in cells) + 2 for c in range(len(cells[0]))]
+        pieces = [(name, cells, sum(widths))]
+        if latex_width(name) + sum(widths) > LINE_CHARS or len(widths) > MATRIX_COLUMNS:
+            fitting = chunks_within([str(c) for c in range(len(widths))], LINE_CHARS
+                                    - latex_width(name) - 12, lambda c, w=widths: w[int(c)], sep=0)
+            cols = [g[n:n + MATRIX_COLUMNS] for g in fitting  # amsmath's bmatrix: 10 columns
+                    for n in range(0, len(g), MATRIX_COLUMNS)]
+            pieces = []
+            for group in cols:
+                a, z = int(group[0]), int(group[-1])
+                label = rf"{name}\ (\text{{columns {a + 1}--{z + 1}}})"
+                pieces.append((label, [row[a:z + 1] for row in cells], sum(widths[a:z + 1]) + 12))
+        for label, part, w in pieces:
+            width = latex_width(name) + w
+            if lines[-1] and used + width > LINE_CHARS:
+                lines.append([])
+                used = 0
+            lines[-1].append(f"{label} = {_latex_matrix(part)}")
+            used += width + 3
     return [r", \quad ".join(line) for line in lines]
-
-
-def _latex_width(s: str) -> float:
-    """A rough printed width in characters: subscripts count two thirds, commands nothing."""
-    s = re.sub(r"\\(left|right|frac|partial|cdot|quad|,)", " ", s)
-    main, _, sub = s.partition("_")
-    return len(re.sub(r"[{}\\ ]", "", main)) + 0.67 * len(re.sub(r"[{}\\ ]", "", sub))
 
 
 def _emit_markdown(bs: list[Block]) -> str:

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..seed import fmt
-from .notation import MATRIX_COLUMNS, Block, Eqs, Heading, Math, Matrices, Para, Plain
+from .notation import K_IX, OUT_IX, Block, Eqs, Heading, Math, Matrices, Para, Plain
+from .text import LINE_CHARS, chunks_within, latex_width
 
 if TYPE_CHECKING:
-    from .derivation import Derivation, Term
     from .layout import Cell, Layout
+    from .model import DerivationModel as Derivation
+    from .model import Term
 
 MAX_MATRICES = 8  # more channel matrices than this are left out of the overview
 
@@ -29,11 +31,11 @@ def blocks(d: Derivation, N: Plain) -> list[Block]:
 
 
 def _tuple_math(name: str, p: tuple[int, ...], nd: int, scalar: bool = False) -> str:
-    """``S = (2, 1)``; with ``scalar`` an equal pair is written ``S = 2`` as the document does,
+    """``S = (2, 1)``; with ``scalar`` equal sizes are written ``S = 2`` as the document does,
     and in 1-D every size is one number."""
-    if nd == 1 or (scalar and p[0] == p[1]):
+    if nd == 1 or (scalar and len(set(p[:nd])) == 1):
         return f"{name} = {p[0]}"
-    return f"{name} = ({p[0]}, {p[1]})"
+    return f"{name} = ({', '.join(str(n) for n in p[:nd])})"
 
 
 _TITLES = {"conv": "Convolution forward and backward, step by step",
@@ -46,15 +48,14 @@ def _section_i(d: Derivation, N: Plain) -> list[Block]:
     L = d.layout
     nd = L.nd
     dd = fmt(L.divisor)
-    rule = {"K_W·K_H": "K_W K_H" if N.latex else "K_W·K_H",
-            "S_W·S_H": "S_W S_H" if N.latex else "S_W·S_H"}.get(L.divisor_rule)
+    rule = _rule(L, N)
     div = f"D = {rule} = {dd}" if rule else f"D = {dd}"
     parts: list[str | Math] = [
         "Input ", Math(_tuple_math("S_X", L.input_shape, nd)), ", kernel ",
         Math(_tuple_math("S_K", L.kernel_shape, nd)), ", stride ",
         Math(_tuple_math("S", L.stride, nd, True)), ", zero padding ",
         Math(_tuple_math("P", L.padding, nd, True))]
-    if L.dilation != (1, 1):
+    if L.dilated:
         parts += [", dilation ", Math(_tuple_math("d", L.dilation, nd, True))]
     if L.transposed:
         parts += [", output padding ", Math(_tuple_math("A", L.output_padding, nd, True))]
@@ -65,16 +66,20 @@ def _section_i(d: Derivation, N: Plain) -> list[Block]:
         parts += [". "]
     else:
         parts += [", divisor ", Math(div), ". "]
-    index = ("c", "i", "j")[(0 if L.multichannel else 1):(3 if nd == 2 else 2)]
-    words = ["channel c"] * L.multichannel + ["column i"] + ["row j"] * (nd == 2)
+    index = ("c",) * L.multichannel + K_IX[:nd]
+    words = (["channel c"] * L.multichannel + ["column i", "row j", "depth l"][:nd])
     said = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
     parts += [Math(N.s("x", index)), f" is {said}, counted from 1, as in the document; shapes are "
-              + ("(width, height)." if nd == 2 else "(width).")]
+              f"({', '.join(['width', 'height', 'depth'][:nd])})."]
     out: list[Block] = [Heading(1, _TITLES[L.op]), Para(parts)]
     if nd == 1:
         out.append(Para(["One dimension: every cell has one spatial index, ", Math(N.s("x", ("i",))),
                          "; the same derivation as in 2-D with a height of 1."]))
-    if L.dilation != (1, 1):
+    if nd == 3:
+        out.append(Para(["Three dimensions: every cell has three spatial indices, ",
+                         Math(N.s("x", K_IX)), ", and every window, sum and gradient runs over "
+                         "depth as it does over width and height."]))
+    if L.dilated:
         eff = L.effective_kernel
         out.append(Para(["Dilation spreads the kernel's taps d apart: the footprint spans the "
                          "guide's effective kernel size ",
@@ -84,7 +89,7 @@ def _section_i(d: Derivation, N: Plain) -> list[Block]:
     out.append(Heading(2, "I. Output shape (eq. 1)" if not L.transposed else
                        "I. Output shape (the transposed convolution's relationship)"))
     rows = []
-    for axis, n in (("W", 0), ("H", 1))[:nd]:
+    for n, axis in enumerate("WHD"[:nd]):
         xs, ks, s, p = L.input_shape[n], L.kernel_shape[n], L.stride[n], L.padding[n]
         dl = L.dilation[n]
         if L.transposed:
@@ -92,21 +97,23 @@ def _section_i(d: Derivation, N: Plain) -> list[Block]:
                      ("", f"= {N.eq1_transposed_num(xs, ks, s, p, dl, L.output_padding[n])}"),
                      ("", f"= {L.output_shape[n]}")]
             continue
-        dilated = L.dilation != (1, 1)
+        dilated = L.dilated
         exact = (xs - (ks + (ks - 1) * (dl - 1)) + 2 * p) % s == 0
         num = N.eq1_dilated_num(xs, ks, dl, p, s, exact) if dilated else \
             N.eq1_num(xs, ks, p, s, exact)
         rows += [(f"Z_{axis}", f"= {N.eq1(axis, dilated)}"), ("", f"= {num}"),
                  ("", f"= {L.output_shape[n]}")]
     zs = L.output_shape
-    rows.append(("S_Z", f"= ({zs[0]})" if nd == 1 else f"= ({zs[0]}, {zs[1]})"))
+    rows.append(("S_Z", f"= ({', '.join(str(n) for n in zs[:nd])})"))
     out.append(Eqs(rows))
     if L.transposed:
         out += _ambiguity(L)
     untouched = [L.show(c) for c in L.inputs() if c not in L.touched_inputs()]
     if untouched:
-        out.append(Para(["With this stride no window reaches ",
-                         Math(", ".join(N.s("x", c) for c in untouched)),
+        listed: list[str | Math] = []
+        for n, c in enumerate(untouched):  # one formula each, so that a long list can break
+            listed += [", "] * (n > 0) + [Math(N.s("x", c))]
+        out.append(Para(["With this stride no window reaches ", *listed,
                          ": these inputs enter no z, and no kernel gradient sums over them."]))
     return out
 
@@ -114,7 +121,7 @@ def _section_i(d: Derivation, N: Plain) -> list[Block]:
 def _ambiguity(L: Layout) -> list[Block]:
     """The output-size ambiguity of the transposed convolution, which output padding resolves."""
     out = []
-    for n, axis in enumerate("WH"[:L.nd]):
+    for n, axis in enumerate("WHD"[:L.nd]):
         s, z = L.stride[n], L.output_shape[n] - L.output_padding[n]
         if s > 1:
             sizes = [z + a for a in range(s)]
@@ -128,20 +135,37 @@ def _ambiguity(L: Layout) -> list[Block]:
     return out
 
 
+def _rule(L: Layout, N: Plain) -> str | None:
+    """The divisor's rule as written (``K_W·K_H``, ``K_W K_H`` in LaTeX), None for a number."""
+    if L.divisor_rule in ("given", "none"):
+        return None
+    return L.divisor_rule.replace("·", " ") if N.latex else L.divisor_rule
+
+
 def _num_cells(a: np.ndarray) -> list[list[str]]:
     a = np.atleast_2d(a)
     return [[fmt(v) for v in row] for row in a]
 
 
 def _channel_slices(L: Layout, kind: str) -> list[tuple[tuple[int, ...], str]]:
-    """``(leading index, name suffix)`` of every channel (pair) matrix of ``kind``."""
+    """``(leading index, name suffix)`` of every channel (pair) matrix of ``kind``; in 3-D one
+    matrix per depth as well (suffix ``_{…,l=1}``, ``_{…,t=1}`` for outputs)."""
     if not L.multichannel:
-        return [((), "")]
-    if kind == "k":
+        leads: list[tuple[int, ...]] = [()]
+    elif kind == "k":
         a, b = L.weight_channels
-        return [((p, q), f"_{{{p + 1},{q + 1}}}") for p in range(a) for q in range(b)]
-    n = L.in_channels if kind == "x" else L.out_channels
-    return [((c,), f"_{{{c + 1}}}") for c in range(n)]
+        leads = [(p, q) for p in range(a) for q in range(b)]
+    else:
+        leads = [(c,) for c in range(L.in_channels if kind == "x" else L.out_channels)]
+    depth = L.array_shape(kind)[-3] if L.nd == 3 else 0
+    out = []
+    for lead in leads:
+        names = [str(c + 1) for c in lead]
+        for slab in (range(depth) if depth else [None]):
+            at = lead if slab is None else (*lead, slab)
+            parts = names if slab is None else [*names, f"{'t' if kind == 'z' else 'l'}={slab + 1}"]
+            out.append((at, f"_{{{','.join(parts)}}}" if parts else ""))
+    return out
 
 
 def _matrices(L: Layout, N: Plain, name: str, kind: str, arr: np.ndarray | None,
@@ -155,8 +179,7 @@ def _matrices(L: Layout, N: Plain, name: str, kind: str, arr: np.ndarray | None,
             sym = np.array(symbols.tolist(), dtype=object)[lead]
             cells = [[N.s(str(s)[0], str(s)[3:-1].split(",")) for s in row]
                      for row in np.atleast_2d(sym)]
-        if len(cells[0]) <= MATRIX_COLUMNS:
-            items.append((f"{name}{suffix}", name, cells))
+        items.append((f"{name}{suffix}", name, cells))  # wide ones are split into column blocks
     return items[:MAX_MATRICES]
 
 
@@ -186,27 +209,25 @@ def _section_ii(d: Derivation, N: Plain) -> list[Block]:
     if L.op == "maxpool":
         out.append(Para(["Each output is the largest input of its window (padded cells never "
                          "win: PyTorch pads max pooling with -inf), ",
-                         Math(N.s("z", ("x", "y")[:L.nd]) + " = " + N.maximum([N.dots]))]))
+                         Math(N.s("z", OUT_IX[:L.nd]) + " = " + N.maximum([N.dots]))]))
     elif L.op == "avgpool":
         out.append(Para(["Each output is the mean of its window, padded zeros included "
-                         "(PyTorch's count_include_pad=True): the sum over ", Math("D = K_W K_H"
-                                                                                  if N.latex else
-                                                                                  "D = K_W·K_H"),
-                         "."]))
+                         "(PyTorch's count_include_pad=True): the sum over ",
+                         Math(f"D = {_rule(L, N)}"), "."]))
     elif L.transposed:
         out += _transposed_intro(d, N)
     else:
-        dilated = L.dilation != (1, 1)
+        dilated = L.dilated
         out += [Para(["Eq. 5 with stride and padding" + (" and dilation" if dilated else "")
                       + "; for S = 1 and P = 0 the index is ",
-                      Math(N.s("x", ("x+i-1", "y+j-1")[:L.nd])),
-                      ": the document's ", Math(N.s("x", ("i+x", "j+y")[:L.nd])),
+                      Math(N.s("x", ("x+i-1", "y+j-1", "t+l-1")[:L.nd])),
+                      ": the document's ", Math(N.s("x", ("i+x", "j+y", "l+t")[:L.nd])),
                       " is off by one."]),
-                Eqs([(N.s("z", ("x", "y")[:L.nd]), f"= {N.eq5(dilated, L.nd)}")])]
+                Eqs([(N.s("z", OUT_IX[:L.nd]), f"= {N.eq5(dilated, L.nd)}")])]
         if L.multichannel:
-            out.append(Para(["With channels, ", Math(N.s("z", ("o", "x", "y")[:L.nd + 1])),
+            out.append(Para(["With channels, ", Math(N.s("z", ("o", *OUT_IX[:L.nd]))),
                              " also sums over the input channels c of output channel o's group, "
-                             "with the weights ", Math(N.s("k", ("o", "c", "i", "j")[:L.nd + 2])),
+                             "with the weights ", Math(N.s("k", ("o", "c", *K_IX[:L.nd]))),
                              ", and adds the bias ", Math(N.s("b", ("o",))), "."]))
         note = {"K_W·K_H": "D is the kernel size, the division the document's worked equations "
                            "make (by 4 for a 2x2 kernel); eq. 5 as printed divides by the stride "
@@ -234,7 +255,7 @@ def _section_ii(d: Derivation, N: Plain) -> list[Block]:
     out.append(Para(["and the loss (eq. 4):"]))
     cells = list(d.z)
     sq = [N.sq(f"{N.s('o', c)} - {N.s('y', c)}") for c in cells]
-    index = ("c",) * L.multichannel + ("x", "y")[:L.nd]
+    index = ("c",) * L.multichannel + OUT_IX[:L.nd]
     rows = [("L", f"= {N.loss_def(index)}"), *_plus_rows(sq, 2)]
     if v is not None:
         ov = [v.at("o", c) for c in cells]
@@ -307,8 +328,8 @@ def _transposed_intro(d: Derivation, N: Plain) -> list[Block]:
               "d(K - 1) - P = ", Math(_tuple_math("P'", pe, nd, True)),
               " on each side (plus the output padding A after), and convolve with stride 1 "
               "and dilation d using the flipped kernel, ",
-              Math(N.s("k", ("K_W+1-i", "K_H+1-j")[:nd])), " at position ",
-              Math("i" if nd == 1 else "(i, j)"),
+              Math(N.s("k", ("K_W+1-i", "K_H+1-j", "K_D+1-l")[:nd])), " at position ",
+              Math("i" if nd == 1 else f"({', '.join(K_IX[:nd])})"),
               ". Zeros inserted between the inputs are written ", Math(N.inserted_zero()),
               ", padded ones ", Math(N.pad_zero(1)), "; both vanish."]),
     ]
@@ -322,15 +343,22 @@ def _scatter_blocks(d: Derivation, N: Plain) -> list[Block]:
         targets = L.scatter(inp)
         parts = [f"{N.s('z', L.show(o))}: {N.times(N.s('x', L.show(inp)), N.s('k', L.show(k)))}"
                  for o, k in targets]
-        rows.append((N.s("x", L.show(inp)), f"{N.to()} " + (", ".join(parts) if parts else
-                                                             N.text("no output"))))
+        if not parts:
+            rows.append((N.s("x", L.show(inp)), f"{N.to()} {N.text('no output')}"))
+            continue
+        # LaTeX cannot break a display row: a long list goes on over rows (text wraps it itself)
+        groups = chunks_within(parts, LINE_CHARS - 12, latex_width) if N.latex else [parts]
+        for n, g in enumerate(groups):
+            more = "," if n + 1 < len(groups) else ""
+            rows.append((N.s("x", L.show(inp)), f"{N.to()} {', '.join(g)}{more}") if n == 0
+                        else ("", rf"\quad {', '.join(g)}{more}"))
     direct = L.triples()
     adjoint = {(o, k, i) for i in L.inputs() for o, k in L.scatter(i)}
     verdict = ("they are the same " + str(len(direct)) + " products: the two views agree."
                if direct == adjoint else "THEY DIFFER.")
     return [Para(["Second, as the adjoint (transpose) of the forward convolution: each input ",
-                  Math(N.s("x", ("n", "m")[:L.nd])), " times each kernel element ",
-                  Math(N.s("k", ("i", "j")[:L.nd])), " is added into output ",
+                  Math(N.s("x", ("n", "m", "q")[:L.nd])), " times each kernel element ",
+                  Math(N.s("k", K_IX[:L.nd])), " is added into output ",
                   Math("(n - 1)S + (i - 1)d + 1 - P"), " (per axis), when that lies inside Z:"]),
             Eqs(rows),
             Para(["Collecting these per output gives the products of the sums above; " + verdict])]
@@ -342,7 +370,10 @@ def _rows(left: str, parts: list[str]) -> list[tuple[str, str]]:
 
 
 def _plus_rows(terms: list[str], per_row: int) -> list[tuple[str, str]]:
-    chunks = [" + ".join(terms[n:n + per_row]) for n in range(0, len(terms), per_row)]
+    """A sum continued over rows: at most ``per_row`` terms a row, fewer where they are long."""
+    chunks = [" + ".join(g[n:n + per_row])
+              for g in chunks_within(terms, LINE_CHARS - 12, latex_width)
+              for n in range(0, len(g), per_row)]
     return _rows("", chunks)
 
 
@@ -350,9 +381,9 @@ def _section_iii(d: Derivation, N: Plain) -> list[Block]:
     L, v = d.layout, d.values
     D = L.divisor
     nd = L.nd
-    xy = ("x", "y")[:nd]
+    xy = OUT_IX[:nd]
     o, y, z = (N.s(n, xy) for n in ("o", "y", "z"))
-    k = N.s("k", ("i", "j")[:nd])
+    k = N.s("k", K_IX[:nd])
     out: list[Block] = [Heading(2, "III. Backward propagation")]
     if L.pooling:
         out += [Para(["With ", Math("L = " + N.sq("O - Y")), " and ", Math("O = " + N.sigma("Z")),
@@ -368,14 +399,14 @@ def _section_iii(d: Derivation, N: Plain) -> list[Block]:
                   " it uses,"]),
             Eqs([(N.d("L", o), f"= {N.dl_do(o, y)}"),
                  (N.d(o, z), f"= {N.do_dz(z)}"),
-                 (N.d(z, k), f"= {N.over(N.x_general(L.dilation != (1, 1), nd), D, group=False)}"
+                 (N.d(z, k), f"= {N.over(N.x_general(L.dilated, nd), D, group=False)}"
                   if not L.transposed else f"= {N.over(N.s('x', (N.dots,)), D, group=False)}")]),
         ]
         if L.transposed:
             out.append(Para(["where the x is the input that the sum of z above pairs with ", Math(k),
                              " (0 where that is an inserted or padded zero)."]))
         if D != 1 and L.op == "conv" and not L.multichannel:
-            x11, k11, z11 = (N.s(n, (1, 1)[:nd]) for n in ("x", "k", "z"))
+            x11, k11, z11 = (N.s(n, (1,) * nd) for n in ("x", "k", "z"))
             out.append(Para(["The document writes ", Math(f"{N.d(z11, k11)} = {x11}"),
                              ", dropping the 1/D of its own eq. 5; the factor used here is ",
                              Math(f"{N.d(z11, k11)} = {N.over(x11, D, group=False)}"), "."]))
@@ -384,9 +415,9 @@ def _section_iii(d: Derivation, N: Plain) -> list[Block]:
             pairs.setdefault(tuple(kc[:2]) if L.multichannel else (), []).append(kc)
         for pair, kcs in pairs.items():
             if pair:
-                out.append(Para([f"Weights of output channel {L.channels_of((*pair, 1, 1))[1]} "
-                                 f"and input channel {L.channels_of((*pair, 1, 1))[0]}, ",
-                                 Math(N.s("k", (*pair, *("i", "j")[:nd]))), ":"]))
+                cin, cout = L.channels_of(pair)
+                out.append(Para([f"Weights of output channel {cout} and input channel {cin}, ",
+                                 Math(N.s("k", (*pair, *K_IX[:nd]))), ":"]))
             for kc in kcs:
                 out.append(Eqs(_gradient_rows(d, N, kc)))
     out += _dl_dz_blocks(d, N)
@@ -440,17 +471,18 @@ def _gradient_rows(d: Derivation, N: Plain, kc: Cell) -> list[tuple[str, str]]:
 
 
 def _index(L: Layout, cell: Cell) -> tuple[int, ...]:
-    """The 0-based index of a shown cell in a shown array: channels, then row, then column."""
+    """The 0-based index of a shown cell in a shown array: channels, then (depth,) row, column."""
     if L.nd == 1:
         return tuple(c - 1 for c in cell)
-    return (*(c - 1 for c in cell[:-2]), cell[-1] - 1, cell[-2] - 1)
+    lead = len(cell) - L.nd
+    return (*(c - 1 for c in cell[:lead]), *(c - 1 for c in cell[lead:][::-1]))
 
 
 def _dl_dz_blocks(d: Derivation, N: Plain) -> list[Block]:
     """``∂L/∂z = ∂L/∂o·∂o/∂z``, the factor every gradient below shares, with its numbers."""
     L, v = d.layout, d.values
-    z = N.s("z", ("x", "y")[:L.nd])
-    o, y = N.s("o", ("x", "y")[:L.nd]), N.s("y", ("x", "y")[:L.nd])
+    z = N.s("z", OUT_IX[:L.nd])
+    o, y = N.s("o", OUT_IX[:L.nd]), N.s("y", OUT_IX[:L.nd])
     rows = [(N.d("L", z), f"= {N.times(N.d('L', o), N.d(o, z))} = "
              f"{N.times(N.dl_do(o, y), N.do_dz(z))}")]
     out: list[Block] = [Para(["Every gradient below starts from each output's"]), Eqs(rows)]
@@ -485,11 +517,11 @@ def _dl_dx_blocks(d: Derivation, N: Plain) -> list[Block]:
     nd = L.nd
     if L.op == "maxpool":
         intro: list[str | Math] = [
-            "The backward sends each ", Math(N.d("L", N.s("z", ("x", "y")[:nd]))),
+            "The backward sends each ", Math(N.d("L", N.s("z", OUT_IX[:nd]))),
             " to the one input its window picked, the first maximum in scan order (as PyTorch); "
             "every other input of the window gets nothing:"]
     elif L.op == "avgpool":
-        intro = ["The backward spreads each ", Math(N.d("L", N.s("z", ("x", "y")[:nd]))),
+        intro = ["The backward spreads each ", Math(N.d("L", N.s("z", OUT_IX[:nd]))),
                  " evenly over its window, 1/D to every cell:"]
     elif L.transposed:
         intro = ["The input gradient of a transposed convolution is a direct convolution of ",

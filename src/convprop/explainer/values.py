@@ -81,18 +81,19 @@ def autograd_gradients(L: Layout, full: dict[str, np.ndarray]) -> dict[str, np.n
     Y = Tensor(spatial(full["y"])[None], dtype=np.float64)
     st, pad, dil = pick(L.stride), pick(L.padding), pick(L.dilation)
     nd = L.nd
+    n = nd - 1  # conv1d, conv2d or conv3d, …
     out = {}
     if L.op == "maxpool":
-        Z = (F.max_pool1d if nd == 1 else F.max_pool2d)(X, pick(L.kernel_shape), st, pad, dil)
+        Z = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[n](X, pick(L.kernel_shape), st, pad, dil)
     elif L.op == "avgpool":
-        Z = (F.avg_pool1d if nd == 1 else F.avg_pool2d)(X, pick(L.kernel_shape), st, pad)
+        Z = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[n](X, pick(L.kernel_shape), st, pad)
     else:
         K = Tensor(spatial(full["k"]), requires_grad=True, dtype=np.float64)
         if L.transposed:
-            conv = F.conv_transpose1d if nd == 1 else F.conv_transpose2d
+            conv = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[n]
             Z = conv(X, K, None, st, pad, pick(L.output_padding), L.groups, dil)
         else:
-            Z = (F.conv1d if nd == 1 else F.conv2d)(X, K, None, st, pad, dil, L.groups)
+            Z = (F.conv1d, F.conv2d, F.conv3d)[n](X, K, None, st, pad, dil, L.groups)
         Z = Z / L.divisor
         if L.bias:
             B = Tensor(full["b"], requires_grad=True, dtype=np.float64)
