@@ -16,7 +16,7 @@ waiting for a core; ``--threads 1 --clock cpu`` then still compares the work don
 Usage::
 
     PYTHONPATH=src python benchmarks/numba_layers.py [--layers a,b] [--repeats 5]
-        [--threads 2] [--numpy] [--clock wall|cpu]
+        [--algorithms numba_winograd,numba_im2col] [--threads 2] [--numpy] [--clock wall|cpu]
 
 ``NUMBA_THREADING_LAYER=workqueue`` (or ``omp``) compares Numba's threading layers.
 """
@@ -68,8 +68,9 @@ def interleave(fns: dict, repeats: int) -> dict[str, float]:
 
 
 def run_layer(L: Layer, torch, convprop, repeats: int, with_numpy: bool,
-              first_call: dict[str, float]) -> None:
-    """Time and check every compiled algorithm that supports layer ``L``; print one row each."""
+              first_call: dict[str, float], names: tuple[str, ...] = ()) -> None:
+    """Time and check every compiled algorithm that supports layer ``L`` (those in ``names``
+    when given); print one row each."""
     spec = spec_of(L)
     rng = np.random.default_rng(0)
     x = rng.standard_normal(spec.x_shape).astype(np.float32)
@@ -104,7 +105,7 @@ def run_layer(L: Layer, torch, convprop, repeats: int, with_numpy: bool,
     y64.backward(torch.from_numpy(gy.astype(np.float64)))
     ref = [t.detach().numpy() for t in (y64, x64.grad, w64.grad, b64.grad)]
     for algo in ALGORITHMS:
-        if not algo.supports(spec):
+        if not algo.supports(spec) or (names and algo.name not in names):
             continue
 
         def fwd(algo=algo, spec=spec):
@@ -141,6 +142,9 @@ def run_layer(L: Layer, torch, convprop, repeats: int, with_numpy: bool,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", default="", help="comma-separated layer names (default: all)")
+    parser.add_argument("--algorithms", default="",
+                        help="comma-separated compiled algorithm names (default: all), e.g. "
+                        "numba_winograd,numba_im2col")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--numpy", action="store_true", help="also time convprop's NumPy path")
@@ -170,7 +174,8 @@ def main() -> int:
     print(header)
     print("-" * len(header))
     for L in layers:
-        run_layer(L, torch, convprop, args.repeats, args.numpy, first_call)
+        run_layer(L, torch, convprop, args.repeats, args.numpy, first_call,
+                  tuple(s for s in args.algorithms.split(",") if s))
     print("first call per algorithm (compile, or load from cache), s: "
           + ", ".join(f"{k} {v:.2f}" for k, v in first_call.items()))
     print(f"threading layer used: {numba.threading_layer()}")

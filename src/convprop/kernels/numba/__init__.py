@@ -6,9 +6,11 @@ process that never runs a large enough convolution never loads Numba.
 
 * :data:`DEPTHWISE` (:class:`~.depthwise.Depthwise`, ``numba_depthwise``):
   ``groups == C == O``, any kernel, stride, dilation and padding.
+* :data:`WINOGRAD` (:class:`~.winograd.WinogradF43`, ``numba_winograd``): 2-D 3x3
+  kernels at stride 1 without dilation (any padding and groups), Winograd F(4x4, 3x3).
 * :data:`IM2COL` (:class:`~.im2col.Im2colGemm`, ``numba_im2col``): every shape.
 
-Both handle 1-D, 2-D and 3-D convolutions in float32 and float64.  :func:`choose`
+All handle float32 and float64; depthwise and im2col 1-D, 2-D and 3-D convolutions.  :func:`choose`
 takes the plan of the NumPy backend and swaps in a compiled algorithm for each pass
 where one supports the convolution and was measured faster.
 """
@@ -18,12 +20,14 @@ from __future__ import annotations
 from ..spec import Algorithm, ConvSpec, Plan
 from .depthwise import Depthwise
 from .im2col import Im2colGemm
+from .winograd import WinogradF43
 
 DEPTHWISE = Depthwise()
+WINOGRAD = WinogradF43()
 IM2COL = Im2colGemm()
 
 #: The compiled algorithms, most specialised first.
-ALGORITHMS: tuple[Algorithm, ...] = (DEPTHWISE, IM2COL)
+ALGORITHMS: tuple[Algorithm, ...] = (DEPTHWISE, WINOGRAD, IM2COL)
 
 #: Below this many multiply-adds (x2) in the forward a convolution stays on the fallback.
 #: Per call the compiled kernels were faster at every size measured (forward + both
@@ -35,7 +39,8 @@ ALGORITHMS: tuple[Algorithm, ...] = (DEPTHWISE, IM2COL)
 #: the explainers' worked examples sit far below it and never load Numba.
 MIN_FLOPS = 1_000_000
 
-__all__ = ["ALGORITHMS", "DEPTHWISE", "IM2COL", "MAX_DEPTH", "MIN_FLOPS", "choose", "compiled_for"]
+__all__ = ["ALGORITHMS", "DEPTHWISE", "IM2COL", "MAX_DEPTH", "MIN_FLOPS", "WINOGRAD", "choose",
+           "compiled_for"]
 
 
 #: Keep the fallback for convolutions whose per-group product is this deep (``C/G * taps``):
@@ -60,7 +65,7 @@ def compiled_for(spec: ConvSpec) -> Algorithm | None:
         return None
     if not spec.depthwise and (spec.taps == 1 or spec.cg * spec.taps >= MAX_DEPTH):
         return None
-    for algo in ALGORITHMS:
+    for algo in (DEPTHWISE, IM2COL):
         if algo.supports(spec):
             return algo
     return None
