@@ -16,14 +16,16 @@ where one supports the convolution and was measured faster.
 from __future__ import annotations
 
 from ..spec import Algorithm, ConvSpec, Plan
+from ..subgrid import Subgrid
 from .depthwise import Depthwise
 from .im2col import Im2colGemm
 
 DEPTHWISE = Depthwise()
 IM2COL = Im2colGemm()
+SUBGRID = Subgrid()
 
 #: The compiled algorithms, most specialised first.
-ALGORITHMS: tuple[Algorithm, ...] = (DEPTHWISE, IM2COL)
+ALGORITHMS: tuple[Algorithm, ...] = (DEPTHWISE, IM2COL, SUBGRID)
 
 #: Below this many multiply-adds (x2) in the forward a convolution stays on the fallback.
 #: Per call the compiled kernels were faster at every size measured (forward + both
