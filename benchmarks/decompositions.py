@@ -12,13 +12,16 @@ Usage::
 
     PYTHONPATH=src python benchmarks/decompositions.py [--layers dilated3x3,lenet5x5b]
         [--algorithms subgrid,numba_direct,numba_im2col] [--repeats 5] [--threads 2]
+        [--clock wall|cpu]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import time
 
+import numba_layers
 import numpy as np
 from numba_layers import _rel, interleave, spec_of
 
@@ -91,7 +94,11 @@ def main() -> int:
     parser.add_argument("--algorithms", default="subgrid,numba_direct,numba_im2col")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="time samples by wall clock or by the process's CPU time (on a busy "
+                        "machine, --threads 1 --clock cpu still compares the work done)")
     args = parser.parse_args()
+    numba_layers.CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
 
     import numba
     import torch
@@ -105,8 +112,8 @@ def main() -> int:
     wanted = [s for s in args.layers.split(",") if s]
     layers = [L for L in every if "all" in wanted or L.name in wanted]
     names = [s for s in args.algorithms.split(",") if s]
-    print(f"threads {args.threads}, repeats {args.repeats}; times in ms; f+b = forward + all "
-          "gradients; ratio = time / PyTorch's")
+    print(f"{args.clock} clock, threads {args.threads}, repeats {args.repeats}; times in ms; "
+          "f+b = forward + all gradients; ratio = time / PyTorch's")
     header = (f"{'layer':<11} {'algorithm':<16} {'fwd':>8} {'torch':>8} {'ratio':>6} {'f+b':>8} "
               f"{'torch':>8} {'ratio':>6} {'f32 err':>8}")
     print(header)

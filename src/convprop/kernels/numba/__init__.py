@@ -7,6 +7,10 @@ process that never runs a large enough convolution never loads Numba.
 * :data:`DEPTHWISE` (:class:`~.depthwise.Depthwise`, ``numba_depthwise``):
   ``groups == C == O``, any kernel, stride, dilation and padding.
 * :data:`IM2COL` (:class:`~.im2col.Im2colGemm`, ``numba_im2col``): every shape.
+* :data:`SUBGRID` (:class:`~convprop.kernels.subgrid.Subgrid`, ``subgrid``): dilated
+  convolutions as dense ones on interleaved sub-grids, each planned by this chooser.
+* :data:`DIRECT` (:class:`~.direct.Direct`, ``numba_direct``): every shape; chosen for
+  small-channel layers (:func:`direct_worthwhile`).
 
 Both handle 1-D, 2-D and 3-D convolutions in float32 and float64.  :func:`choose`
 takes the plan of the NumPy backend and swaps in a compiled algorithm for each pass
@@ -18,14 +22,16 @@ from __future__ import annotations
 from ..spec import Algorithm, ConvSpec, Plan
 from ..subgrid import Subgrid
 from .depthwise import Depthwise
+from .direct import Direct
 from .im2col import Im2colGemm
 
 DEPTHWISE = Depthwise()
 IM2COL = Im2colGemm()
 SUBGRID = Subgrid()
+DIRECT = Direct()
 
 #: The compiled algorithms, most specialised first.
-ALGORITHMS: tuple[Algorithm, ...] = (DEPTHWISE, IM2COL, SUBGRID)
+ALGORITHMS: tuple[Algorithm, ...] = (DEPTHWISE, IM2COL, SUBGRID, DIRECT)
 
 #: Below this many multiply-adds (x2) in the forward a convolution stays on the fallback.
 #: Per call the compiled kernels were faster at every size measured (forward + both
@@ -37,7 +43,8 @@ ALGORITHMS: tuple[Algorithm, ...] = (DEPTHWISE, IM2COL, SUBGRID)
 #: the explainers' worked examples sit far below it and never load Numba.
 MIN_FLOPS = 1_000_000
 
-__all__ = ["ALGORITHMS", "DEPTHWISE", "IM2COL", "MAX_DEPTH", "MIN_FLOPS", "choose", "compiled_for"]
+__all__ = ["ALGORITHMS", "DEPTHWISE", "DIRECT", "IM2COL", "MAX_DEPTH", "MIN_FLOPS", "SUBGRID",
+           "choose", "compiled_for", "direct_worthwhile"]
 
 
 #: Keep the fallback for convolutions whose per-group product is this deep (``C/G * taps``):
@@ -68,13 +75,38 @@ def compiled_for(spec: ConvSpec) -> Algorithm | None:
     return None
 
 
+#: ``numba_direct`` takes 2-D stride-1 layers whose per-group weight has at most this many
+#: elements and whose outputs at most :data:`DIRECT_MAX_POSITIONS` positions per sample.
+DIRECT_MAX_WEIGHT = 8192
+DIRECT_MAX_POSITIONS = 28 * 28
+
+
+def direct_worthwhile(spec: ConvSpec) -> bool:
+    """Whether ``numba_direct`` runs the forward and weight gradient (``numba_im2col`` the
+    input gradient).  Measured per pass with ``benchmarks/decompositions.py``'s layers
+    (float32, 1 thread, CPU time, ms, direct / im2col): lenet5x5b forward 1.26 / 2.03,
+    weight gradient 1.28 / 2.43, input gradient 2.13 / 1.23 (its flipped correlation over
+    the padded gradient planes does more junk work); the training models' 1->8 at 28x28
+    0.40 / 1.08, 0.79 / 0.70; 8->16 at 14x14 1.44 / 2.45, 1.72 / 2.52; 16->32 at 4x4 0.87 /
+    1.30, 0.97 / 1.27.  It lost at 32x32 outputs (cifar3x3in 2.01 / 1.85, 2.12 / 1.79), on
+    deep weights (seq1d 8.6 / 3.3; cifar3x3, dilated3x3) and strided layers (its row-by-row
+    path: 20x slower)."""
+    return (spec.nd == 2 and all(s == 1 for s in spec.stride) and spec.taps > 1
+            and not spec.depthwise and DIRECT.supports(spec)
+            and spec.og * spec.cg * spec.taps <= DIRECT_MAX_WEIGHT
+            and spec.positions <= DIRECT_MAX_POSITIONS)
+
+
 def choose(spec: ConvSpec, fallback: Plan) -> Plan:
     """The plan to run ``spec`` with: the compiled algorithm of :func:`compiled_for` for
     all three passes, or ``fallback`` unchanged where there is none.
 
     The compiled algorithms keep no state between passes; they were measured on whole
-    forward + backward steps (not pass by pass), so a plan is never mixed.
+    forward + backward steps (not pass by pass), so a plan is never mixed -- except the
+    small-channel plan of :func:`direct_worthwhile`, measured pass by pass.
     """
+    if spec.flops >= MIN_FLOPS and direct_worthwhile(spec):
+        return Plan(forward=DIRECT, input_grad=IM2COL, weight_grad=DIRECT)
     algo = compiled_for(spec)
     if algo is None:
         return fallback
