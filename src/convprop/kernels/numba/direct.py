@@ -105,6 +105,79 @@ def _correlate_wide(src, Hs, Ws, wk, dilation, acc, M):
                 _row_axpy(acc, sc[base:base + (KW - 1) * dw + M], wk[ci, kd, kh], dw, M)
 
 
+def _row_axpy4(a0, a1, a2, a3, s, wr, dw, M):
+    """``a_j[m] += sum_kw wr[j, kw] * s[m + kw*dw]`` for four accumulators (four output
+    channels) sharing each load of the source row."""
+    KW = wr.shape[1]
+    if KW == 3:
+        s0, s1, s2 = s[0:M], s[dw:dw + M], s[2 * dw:2 * dw + M]
+        u0, u1, u2 = wr[0, 0], wr[0, 1], wr[0, 2]
+        v0, v1, v2 = wr[1, 0], wr[1, 1], wr[1, 2]
+        p0, p1, p2 = wr[2, 0], wr[2, 1], wr[2, 2]
+        q0, q1, q2 = wr[3, 0], wr[3, 1], wr[3, 2]
+        for m in range(M):
+            x0, x1, x2 = s0[m], s1[m], s2[m]
+            a0[m] += u0 * x0 + u1 * x1 + u2 * x2
+            a1[m] += v0 * x0 + v1 * x1 + v2 * x2
+            a2[m] += p0 * x0 + p1 * x1 + p2 * x2
+            a3[m] += q0 * x0 + q1 * x1 + q2 * x2
+    elif KW == 5:
+        s0, s1, s2 = s[0:M], s[dw:dw + M], s[2 * dw:2 * dw + M]
+        s3, s4 = s[3 * dw:3 * dw + M], s[4 * dw:4 * dw + M]
+        u0, u1, u2, u3, u4 = wr[0, 0], wr[0, 1], wr[0, 2], wr[0, 3], wr[0, 4]
+        v0, v1, v2, v3, v4 = wr[1, 0], wr[1, 1], wr[1, 2], wr[1, 3], wr[1, 4]
+        p0, p1, p2, p3, p4 = wr[2, 0], wr[2, 1], wr[2, 2], wr[2, 3], wr[2, 4]
+        q0, q1, q2, q3, q4 = wr[3, 0], wr[3, 1], wr[3, 2], wr[3, 3], wr[3, 4]
+        for m in range(M):
+            x0, x1, x2, x3, x4 = s0[m], s1[m], s2[m], s3[m], s4[m]
+            a0[m] += u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3 + u4 * x4
+            a1[m] += v0 * x0 + v1 * x1 + v2 * x2 + v3 * x3 + v4 * x4
+            a2[m] += p0 * x0 + p1 * x1 + p2 * x2 + p3 * x3 + p4 * x4
+            a3[m] += q0 * x0 + q1 * x1 + q2 * x2 + q3 * x3 + q4 * x4
+    else:
+        _row_axpy(a0, s, wr[0], dw, M)
+        _row_axpy(a1, s, wr[1], dw, M)
+        _row_axpy(a2, s, wr[2], dw, M)
+        _row_axpy(a3, s, wr[3], dw, M)
+
+
+def _correlate_wide4(src, Hs, Ws, wk4, dilation, acc4, M):
+    """:func:`_correlate_wide` for four output channels at once: ``acc4[j, m] = sum_{ci, t}
+    wk4[j, ci, t] * src[ci, m + off_t]``."""
+    CI, KD, KH, KW = wk4.shape[1], wk4.shape[2], wk4.shape[3], wk4.shape[4]
+    dd, dh, dw = dilation
+    a0, a1, a2, a3 = acc4[0, :M], acc4[1, :M], acc4[2, :M], acc4[3, :M]
+    for m in range(M):
+        a0[m] = 0
+        a1[m] = 0
+        a2[m] = 0
+        a3[m] = 0
+    for ci in range(CI):
+        sc = src[ci]
+        for kd in range(KD):
+            for kh in range(KH):
+                base = (kd * dd * Hs + kh * dh) * Ws
+                _row_axpy4(a0, a1, a2, a3, sc[base:base + (KW - 1) * dw + M],
+                           wk4[:, ci, kd, kh], dw, M)
+
+
+def _correlate_channels(src, Hs, Ws, wk, c0, c1, dilation, acc4, M, plane, ns, out5, n0,
+                        bias):
+    """``out5[n0 + s, c] = bias[c] + sum_{ci, t} wk[c, ci, t] * src[ci, s*plane + m + off_t]``
+    (wide rows cropped) for channels ``c0 <= c < c1`` and samples ``s < ns``, four channels
+    per pass over the source."""
+    for c in range(c0, c1, 4):
+        nb = min(4, c1 - c)
+        if nb == 4:
+            _correlate_wide4(src, Hs, Ws, wk[c:c + 4], dilation, acc4, M)
+        else:
+            for j in range(nb):
+                _correlate_wide(src, Hs, Ws, wk[c + j], dilation, acc4[j], M)
+        for j in range(nb):
+            for s in range(ns):
+                _crop(acc4[j, s * plane:], Hs, Ws, out5[n0 + s, c + j], bias[c + j])
+
+
 def _crop(acc, Hs, Ws, dst3, bias):
     """``dst3[od, oh, ow] = acc[(od*Hs + oh)*Ws + ow] + bias``: drop the wide rows' junk."""
     OD, OH, OW = dst3.shape
@@ -159,7 +232,7 @@ def _forward(x5, w5, b, y5, before, padded, stride, dilation, samples, chunks, n
         buf = np.zeros(Cg * samples * plane, dtype=x5.dtype)
         buf5 = buf.reshape((Cg, samples, Dp, Hp, Wp))
         src = buf.reshape((Cg, samples * plane))
-        acc = np.empty((samples - 1) * plane + M1 if unit else 1, dtype=x5.dtype)
+        acc4 = np.empty((4, (samples - 1) * plane + M1 if unit else 1), dtype=x5.dtype)
         filled = -1  # the (block, group) whose planes are in buf
         for i in range(t * items // nthreads, (t + 1) * items // nthreads):
             bg = i // chunks
@@ -171,15 +244,15 @@ def _forward(x5, w5, b, y5, before, padded, stride, dilation, samples, chunks, n
                 for s in range(ns):
                     _fill(x5[n0 + s], g * Cg, buf5, s, before)
                 filled = bg
-            for o in range(g * Og + k * per, min(g * Og + (k + 1) * per, (g + 1) * Og)):
-                if unit:
-                    _correlate_wide(src, Hp, Wp, w5[o], dilation, acc, (ns - 1) * plane + M1)
-                    for s in range(ns):
-                        _crop(acc[s * plane:], Hp, Wp, y5[n0 + s, o], b[o])
-                else:
-                    for s in range(ns):
-                        _correlate_strided(buf5[:, s], w5[o], stride, dilation, y5[n0 + s, o],
-                                           b[o])
+            o0 = g * Og + k * per
+            o1 = min(o0 + per, (g + 1) * Og)
+            if unit:
+                _correlate_channels(src, Hp, Wp, w5, o0, o1, dilation, acc4,
+                                    (ns - 1) * plane + M1, plane, ns, y5, n0, b)
+                continue
+            for o in range(o0, o1):
+                for s in range(ns):
+                    _correlate_strided(buf5[:, s], w5[o], stride, dilation, y5[n0 + s, o], b[o])
 
 
 def _input_grad(gy5, wt5, dx5, lead, zsize, stride, dilation, samples, chunks, nthreads):
@@ -207,8 +280,8 @@ def _input_grad(gy5, wt5, dx5, lead, zsize, stride, dilation, samples, chunks, n
         buf = np.zeros(Og * samples * plane, dtype=gy5.dtype)
         buf5 = buf.reshape((Og, samples, Zd, Zh, Zw))
         src = buf.reshape((Og, samples * plane))
-        acc = np.empty((samples - 1) * plane + M1, dtype=gy5.dtype)
-        zero = np.zeros(1, dtype=gy5.dtype)
+        acc4 = np.empty((4, (samples - 1) * plane + M1), dtype=gy5.dtype)
+        zero = np.zeros(C, dtype=gy5.dtype)
         filled = -1
         for i in range(t * items // nthreads, (t + 1) * items // nthreads):
             bg = i // chunks
@@ -228,10 +301,9 @@ def _input_grad(gy5, wt5, dx5, lead, zsize, stride, dilation, samples, chunks, n
                                 for q in range(w0, w1):
                                     zrow[q * sw + lead[2]] = grow[q]
                 filled = bg
-            for c in range(g * Cg + k * per, min(g * Cg + (k + 1) * per, (g + 1) * Cg)):
-                _correlate_wide(src, Zh, Zw, wt5[c], dilation, acc, (ns - 1) * plane + M1)
-                for s in range(ns):
-                    _crop(acc[s * plane:], Zh, Zw, dx5[n0 + s, c], zero[0])
+            c0 = g * Cg + k * per
+            _correlate_channels(src, Zh, Zw, wt5, c0, min(c0 + per, (g + 1) * Cg), dilation,
+                                acc4, (ns - 1) * plane + M1, plane, ns, dx5, n0, zero)
 
 
 def _row_dots(g, s, arow, dw, M):
@@ -353,8 +425,9 @@ def _weight_grad(x5, gy5, dwt, dbt, before, padded, stride, dilation, samples, n
                                      (ns - 1) * plane + M1)
 
 
-_SERIAL = ("span", "_fill", "_row_axpy", "_correlate_wide", "_crop", "_correlate_strided",
-           "_row_dots", "_accumulate_wide", "_accumulate_strided")
+_SERIAL = ("span", "_fill", "_row_axpy", "_correlate_wide", "_row_axpy4", "_correlate_wide4",
+           "_crop", "_correlate_channels", "_correlate_strided", "_row_dots", "_accumulate_wide",
+           "_accumulate_strided")
 _PARALLEL = ("_forward", "_input_grad", "_weight_grad")
 
 
