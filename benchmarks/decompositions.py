@@ -2,8 +2,9 @@
 
 For each layer (the conv suite's :data:`convprop.bench.LAYERS` plus the training-step
 models' convolutions, :data:`EXTRA`) and each named algorithm of the ``numba`` backend
-that supports it, times the forward and forward + backward (output, input, weight and
-bias gradients; float32) interleaved with PyTorch, with the pause rule of
+that supports it (or ``plan``: the backend's chooser's plan, one algorithm per pass),
+times the forward and forward + backward (output, input, weight and bias gradients;
+float32) interleaved with PyTorch, with the pause rule of
 ``benchmarks/numba_layers.py`` (whose timing loop this reuses), and prints times, the
 ratios to PyTorch and the float32 error against PyTorch's float64 answer.  Ratios, not
 times, are what to compare on a shared machine: both libraries wait for the same cores.
@@ -11,7 +12,7 @@ times, are what to compare on a shared machine: both libraries wait for the same
 Usage::
 
     PYTHONPATH=src python benchmarks/decompositions.py [--layers dilated3x3,lenet5x5b]
-        [--algorithms subgrid,numba_direct,numba_im2col] [--repeats 5] [--threads 2]
+        [--algorithms plan,subgrid,numba_direct,numba_im2col] [--repeats 5] [--threads 2]
         [--clock wall|cpu]
 """
 
@@ -64,25 +65,34 @@ def run_layer(L: Layer, names: list[str], torch, kernels, repeats: int) -> None:
     algos = kernels.algorithms("numba")
     errs = {}
     for name in names:
-        algo = algos[name]
-        if not algo.supports(spec):
+        if name == "plan":  # the numba backend's chooser: one algorithm per pass
+            plan = kernels.choose(spec)
+            label = "plan " + "/".join(n.replace("numba_", "") for n in plan.names)
+        elif algos[name].supports(spec):
+            plan = kernels.Plan(algos[name], algos[name], algos[name])
+            label = name
+        else:
             continue
 
-        def fwd(algo=algo):
-            return algo.forward(spec, x, w, b, False)[0]
+        def fwd(plan=plan):
+            return plan.forward.forward(spec, x, w, b, False)[0]
 
-        def step(algo=algo):
-            y, saved = algo.forward(spec, x, w, b, True)
-            dx = algo.input_grad(spec, gy, w, saved)
-            dw, db = algo.weight_grad(spec, x, gy, saved)
+        def step(plan=plan):
+            y, saved = plan.forward.forward(spec, x, w, b, True)
+            own = saved if plan.input_grad is plan.forward else None
+            dx = plan.input_grad.input_grad(spec, gy, w, own)
+            own = saved if plan.weight_grad is plan.forward else None
+            dw, db = plan.weight_grad.weight_grad(spec, x, gy, own)
             return y, dx, dw, db
+
+        name = label
 
         errs[name] = max(_rel(a, r) for a, r in zip(step(), ref))
         fns[name + " fwd"], fns[name + " step"] = fwd, step
     t = interleave(fns, repeats)
     for name in errs:
         f, s = t[name + " fwd"], t[name + " step"]
-        print(f"{L.name:<11} {name:<16} {f * 1e3:8.2f} {t['tfwd'] * 1e3:8.2f} {f / t['tfwd']:6.2f} "
+        print(f"{L.name:<11} {name:<24} {f * 1e3:8.2f} {t['tfwd'] * 1e3:8.2f} {f / t['tfwd']:6.2f} "
               f"{s * 1e3:8.2f} {t['tstep'] * 1e3:8.2f} {s / t['tstep']:6.2f} {errs[name]:8.1e}",
               flush=True)
 
@@ -91,7 +101,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", default="dilated3x3,lenet5x5,lenet5x5b",
                         help="comma-separated layer names ('all': every one)")
-    parser.add_argument("--algorithms", default="subgrid,numba_direct,numba_im2col")
+    parser.add_argument("--algorithms", default="plan,subgrid,numba_direct,numba_im2col",
+                        help="algorithm names of the numba backend, or 'plan': its chooser's plan")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
@@ -114,7 +125,7 @@ def main() -> int:
     names = [s for s in args.algorithms.split(",") if s]
     print(f"{args.clock} clock, threads {args.threads}, repeats {args.repeats}; times in ms; "
           "f+b = forward + all gradients; ratio = time / PyTorch's")
-    header = (f"{'layer':<11} {'algorithm':<16} {'fwd':>8} {'torch':>8} {'ratio':>6} {'f+b':>8} "
+    header = (f"{'layer':<11} {'algorithm':<24} {'fwd':>8} {'torch':>8} {'ratio':>6} {'f+b':>8} "
               f"{'torch':>8} {'ratio':>6} {'f32 err':>8}")
     print(header)
     print("-" * len(header))

@@ -17,7 +17,13 @@ import pytest
 pytest.importorskip("numba", reason="numba is not installed: the compiled backend is unavailable")
 from oracle import torch  # noqa: E402  (the real module, or a skip on first use)
 
-from convprop.kernels.numba import DIRECT, IM2COL, choose, direct  # noqa: E402
+from convprop.kernels.numba import (  # noqa: E402
+    DIRECT,
+    DIRECT_INPUT_GRAD_CHANNELS,
+    IM2COL,
+    choose,
+    direct,
+)
 from convprop.kernels.spec import ConvSpec, Plan  # noqa: E402
 
 # (n, c, o, size, kernel, stride, pads, dilation, groups, bias)
@@ -160,6 +166,12 @@ def test_wide_row_core_against_numpy(kernel, dilation):
     direct._correlate_wide(src, Hs, Ws, wk, dilation, acc, M)
     assert np.allclose(acc, correlate_wide_numpy(src, Hs, Ws, wk, dilation, M), rtol=1e-12,
                        atol=1e-12)
+    wk4 = rng.standard_normal((4, CI) + kernel)
+    acc4 = np.empty((4, M + 3))
+    direct._correlate_wide4(src, Hs, Ws, wk4, dilation, acc4, M)
+    for j in range(4):
+        assert np.allclose(acc4[j, :M], correlate_wide_numpy(src, Hs, Ws, wk4[j], dilation, M),
+                           rtol=1e-12, atol=1e-12)
     g = rng.standard_normal(Ds * Hs * Ws)
     dwk = rng.standard_normal((CI,) + kernel)
     start = dwk.copy()
@@ -216,7 +228,9 @@ def f32(n, c, o, size, kernel, padding=0, stride=1, dilation=1, groups=1) -> Con
     f32(100, 16, 32, (4, 4), (3, 3), 1),
 ], ids=["lenet5x5b", "lenet5x5", "issue1x8", "issue8x16", "lenet1x16", "lenet16x32"])
 def test_choose_direct_for_small_channel_layers(spec):
-    assert choose(spec, FALLBACK).names == (DIRECT.name, IM2COL.name, DIRECT.name)
+    dx = DIRECT if spec.cg >= DIRECT_INPUT_GRAD_CHANNELS else IM2COL
+    assert choose(spec, FALLBACK).names == (DIRECT.name, dx.name, DIRECT.name)
+    assert (spec.cg == 1) == (dx is IM2COL)
 
 
 @pytest.mark.parametrize("spec", [

@@ -79,18 +79,24 @@ def compiled_for(spec: ConvSpec) -> Algorithm | None:
 #: elements and whose outputs at most :data:`DIRECT_MAX_POSITIONS` positions per sample.
 DIRECT_MAX_WEIGHT = 8192
 DIRECT_MAX_POSITIONS = 28 * 28
+#: ... and their input gradient too where a group has at least this many input channels
+#: (one block of four computed per pass; below it ``numba_im2col``'s input gradient).
+DIRECT_INPUT_GRAD_CHANNELS = 4
 
 
 def direct_worthwhile(spec: ConvSpec) -> bool:
-    """Whether ``numba_direct`` runs the forward and weight gradient (``numba_im2col`` the
-    input gradient).  Measured per pass with ``benchmarks/decompositions.py``'s layers
-    (float32, 1 thread, CPU time, ms, direct / im2col): lenet5x5b forward 1.26 / 2.03,
-    weight gradient 1.28 / 2.43, input gradient 2.13 / 1.23 (its flipped correlation over
-    the padded gradient planes does more junk work); the training models' 1->8 at 28x28
-    0.40 / 1.08, 0.79 / 0.70; 8->16 at 14x14 1.44 / 2.45, 1.72 / 2.52; 16->32 at 4x4 0.87 /
-    1.30, 0.97 / 1.27.  It lost at 32x32 outputs (cifar3x3in 2.01 / 1.85, 2.12 / 1.79), on
-    deep weights (seq1d 8.6 / 3.3; cifar3x3, dilated3x3) and strided layers (its row-by-row
-    path: 20x slower)."""
+    """Whether ``numba_direct`` runs the forward and weight gradient (and the input gradient
+    with :data:`DIRECT_INPUT_GRAD_CHANNELS`; else ``numba_im2col``'s).  Measured pass by
+    pass on ``benchmarks/decompositions.py``'s layers (float32, 1 thread, CPU time of a
+    shared machine, two runs, ms, direct / im2col): lenet5x5b forward 0.90 / 3.1-3.3,
+    weight gradient 1.46-1.54 / 3.5-3.8, input gradient 1.61-1.71 / 1.78-1.85; the
+    training models' 8->16 at 14x14 1.5-1.7 / 2.7-3.9, 1.8-2.5 / 3.9-4.0, 1.3-2.1 /
+    1.8-2.3; 16->32 at 4x4 0.58-0.82 / 1.3-1.9, 0.96-1.19 / 1.7-2.0, 0.57-0.91 / 0.61-0.88;
+    one input channel (lenet5x5, 1->8 at 28x28, 1->16 at 8x8): forward 0.34 / 1.1, 0.6 /
+    1.15, 0.18 / 0.18-0.29, weight gradient 0.5 / 1.2, 0.8 / 1.1, 0.2 / 0.2-0.3, but input
+    gradient 0.8 / 0.6, 1.2-1.4 / 0.7, 0.24-0.33 / 0.11-0.18.  It lost at 32x32 outputs
+    (cifar3x3in 2.01 / 1.85 forward, 2.12 / 1.79 weight gradient), on deep weights (seq1d
+    8.6 / 3.3; cifar3x3, dilated3x3) and strided layers (its row-by-row path: 20x slower)."""
     return (spec.nd == 2 and all(s == 1 for s in spec.stride) and spec.taps > 1
             and not spec.depthwise and DIRECT.supports(spec)
             and spec.og * spec.cg * spec.taps <= DIRECT_MAX_WEIGHT
@@ -106,7 +112,8 @@ def choose(spec: ConvSpec, fallback: Plan) -> Plan:
     small-channel plan of :func:`direct_worthwhile`, measured pass by pass.
     """
     if spec.flops >= MIN_FLOPS and direct_worthwhile(spec):
-        return Plan(forward=DIRECT, input_grad=IM2COL, weight_grad=DIRECT)
+        dx = DIRECT if spec.cg >= DIRECT_INPUT_GRAD_CHANNELS else IM2COL
+        return Plan(forward=DIRECT, input_grad=dx, weight_grad=DIRECT)
     algo = compiled_for(spec)
     if algo is None:
         return fallback
