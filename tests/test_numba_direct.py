@@ -1,0 +1,243 @@
+"""The compiled direct convolution (``numba_direct``) against PyTorch and its NumPy reference.
+
+Forward, input, weight and bias gradients in float64 within 1e-10 of PyTorch float64,
+float32 within 1e-4 of the float64 answer, over dilation 1-3 per axis (mixed), padding
+asymmetric and larger than the kernel, strides (the row-by-row path), odd sizes, 1-3-D,
+groups, bias or none, N = 0 and 1, batches that split into uneven blocks of samples
+side by side, and single samples whose channels are split over the threads.  The
+kernel's core (one row of taps, the wide-row correlation and its tap sums) is checked
+against plain NumPy; the work split and the chooser's rule for it are checked too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba", reason="numba is not installed: the compiled backend is unavailable")
+from oracle import torch  # noqa: E402  (the real module, or a skip on first use)
+
+from convprop.kernels.numba import (  # noqa: E402
+    DIRECT,
+    DIRECT_INPUT_GRAD_CHANNELS,
+    IM2COL,
+    choose,
+    direct,
+)
+from convprop.kernels.spec import ConvSpec, Plan  # noqa: E402
+
+# (n, c, o, size, kernel, stride, pads, dilation, groups, bias)
+SHAPES = [
+    (2, 4, 6, (9, 8), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, True),
+    (3, 6, 16, (14, 14), (5, 5), (1, 1), ((0, 0), (0, 0)), (1, 1), 1, True),
+    (7, 3, 5, (6, 5), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, False),
+    (1, 4, 6, (9, 8), (3, 3), (1, 1), ((2, 2), (2, 2)), (2, 2), 1, True),
+    (2, 4, 6, (11, 10), (3, 2), (1, 1), ((1, 0), (4, 3)), (3, 2), 2, False),
+    (2, 3, 3, (13, 12), (3, 4), (1, 1), ((5, 0), (0, 6)), (2, 3), 3, True),
+    (2, 4, 6, (9, 8), (3, 3), (2, 1), ((2, 0), (1, 3)), (1, 2), 2, True),
+    (2, 3, 4, (12, 11), (2, 3), (2, 3), ((1, 2), (3, 0)), (3, 2), 1, True),
+    (1, 2, 2, (2,), (2,), (1,), ((3, 3),), (3,), 1, True),
+    (2, 4, 4, (30,), (7,), (1,), ((3, 3),), (1,), 4, False),
+    (5, 3, 5, (11,), (5,), (1,), ((6, 2),), (2,), 1, True),
+    (2, 2, 4, (7, 6, 7), (3, 2, 3), (1, 1, 1), ((1, 0), (0, 2), (1, 1)), (3, 1, 2), 2, True),
+    (2, 2, 4, (5, 6, 7), (3, 2, 3), (1, 2, 1), ((1, 0), (0, 2), (1, 1)), (1, 1, 2), 2, True),
+    (1, 2, 9, (5, 5), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, True),
+    (0, 3, 4, (8, 7), (3, 3), (1, 1), ((1, 1), (1, 1)), (2, 2), 1, True),
+]
+
+
+def make_spec(shape, dtype=np.float64) -> ConvSpec:
+    n, c, o, size, kernel, stride, pads, dilation, groups, bias = shape
+    return ConvSpec(n, c, o, size, kernel, stride, dilation, pads, groups, np.dtype(dtype), bias)
+
+
+def arrays(spec: ConvSpec, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(spec.x_shape)
+    w = rng.standard_normal(spec.w_shape)
+    b = rng.standard_normal(spec.o) if spec.bias else None
+    gy = rng.standard_normal(spec.y_shape)
+    return x, w, b, gy
+
+
+def torch_answer(spec: ConvSpec, x, w, b, gy):
+    tx, tw = (torch.tensor(a, requires_grad=True) for a in (x, w))
+    tb = None if b is None else torch.tensor(b, requires_grad=True)
+    flat = [p for pair in reversed(spec.pads) for p in pair]
+    conv = getattr(torch.nn.functional, f"conv{spec.nd}d")
+    y = conv(torch.nn.functional.pad(tx, flat), tw, tb, spec.stride, 0, spec.dilation, spec.groups)
+    y.backward(torch.tensor(gy))
+    out = [y.detach().numpy(), tx.grad.numpy(), tw.grad.numpy()]
+    return out + ([tb.grad.numpy()] if tb is not None else [None])
+
+
+def run(spec: ConvSpec, x, w, b, gy):
+    x, w, gy = (a.astype(spec.dtype) for a in (x, w, gy))
+    b = None if b is None else b.astype(spec.dtype)
+    y, saved = DIRECT.forward(spec, x, w, b, True)
+    dx = DIRECT.input_grad(spec, gy, w, saved)
+    dw, db = DIRECT.weight_grad(spec, x, gy, saved)
+    return y, dx, dw, db
+
+
+def rel_err(a, ref) -> float:
+    assert a.shape == ref.shape, (a.shape, ref.shape)
+    scale = max(1.0, float(np.max(np.abs(ref), initial=0.0)))
+    return float(np.max(np.abs(np.asarray(a, np.float64) - ref), initial=0.0)) / scale
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[str(i) for i in range(len(SHAPES))])
+def test_matches_torch(shape):
+    spec = make_spec(shape)
+    x, w, b, gy = arrays(spec)
+    ref = torch_answer(spec, x, w, b, gy)
+    got64 = run(spec, x, w, b, gy)
+    got32 = run(make_spec(shape, np.float32), x, w, b, gy)
+    for a64, a32, r in zip(got64, got32, ref):
+        if r is None:
+            assert a64 is None and a32 is None
+            continue
+        assert a64.dtype == np.float64 and a32.dtype == np.float32
+        assert rel_err(a64, r) <= 1e-10
+        assert rel_err(a32, a64) <= 1e-4
+
+
+def test_single_sample_splits_channels_over_threads(monkeypatch):
+    """With fewer (sample, group) items than threads, output (and input) channels are split
+    into blocks: the answer does not change."""
+    monkeypatch.setattr(direct._common, "threads", lambda: 3)
+    spec = make_spec(SHAPES[13])
+    assert direct.chunks(1, spec.og, 3) == 3
+    x, w, b, gy = arrays(spec)
+    for a, r in zip(run(spec, x, w, b, gy), torch_answer(spec, x, w, b, gy)):
+        assert rel_err(a, r) <= 1e-10
+
+
+def test_work_split():
+    spec = ConvSpec(100, 16, 32, (4, 4), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), 1,
+                    np.dtype(np.float32), True)
+    samples = direct.samples_per_item(spec, 36, spec.cg, 2)
+    assert samples == 25  # 4 blocks of 25: two per thread, about WIDE_POSITIONS each
+    big = ConvSpec(4, 64, 64, (56, 56), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), 1,
+                   np.dtype(np.float32), True)
+    assert direct.samples_per_item(big, 58 * 58, big.cg, 2) == 1
+    assert direct.chunks(8, 16, 2) == 1 and direct.chunks(1, 2, 4) == 2
+
+
+# --- the core against NumPy ---------------------------------------------------------------
+
+
+def correlate_wide_numpy(src, Hs, Ws, wk, dilation, M):
+    acc = np.zeros(M)
+    CI, KD, KH, KW = wk.shape
+    for ci in range(CI):
+        for kd in range(KD):
+            for kh in range(KH):
+                for kw in range(KW):
+                    off = (kd * dilation[0] * Hs + kh * dilation[1]) * Ws + kw * dilation[2]
+                    acc += wk[ci, kd, kh, kw] * src[ci, off:off + M]
+    return acc
+
+
+def accumulate_wide_numpy(g, src, Hs, Ws, dilation, shape, M):
+    out = np.zeros(shape)
+    CI, KD, KH, KW = shape
+    for ci in range(CI):
+        for kd in range(KD):
+            for kh in range(KH):
+                for kw in range(KW):
+                    off = (kd * dilation[0] * Hs + kh * dilation[1]) * Ws + kw * dilation[2]
+                    out[ci, kd, kh, kw] = g[:M] @ src[ci, off:off + M]
+    return out
+
+
+@pytest.mark.parametrize("kernel", [(1, 1, 1), (1, 3, 3), (1, 2, 5), (2, 3, 4), (1, 1, 6)])
+@pytest.mark.parametrize("dilation", [(1, 1, 1), (2, 1, 3)])
+def test_wide_row_core_against_numpy(kernel, dilation):
+    direct._kernels()
+    rng = np.random.default_rng(5)
+    Ds, Hs, Ws, CI = 4, 9, 11, 3
+    reach = [d * (k - 1) for d, k in zip(dilation, kernel)]
+    out = (Ds - reach[0], Hs - reach[1], Ws - reach[2])
+    M = ((out[0] - 1) * Hs + out[1] - 1) * Ws + out[2]
+    src = rng.standard_normal((CI, Ds * Hs * Ws))
+    wk = rng.standard_normal((CI,) + kernel)
+    acc = np.empty(M)
+    direct._correlate_wide(src, Hs, Ws, wk, dilation, acc, M)
+    assert np.allclose(acc, correlate_wide_numpy(src, Hs, Ws, wk, dilation, M), rtol=1e-12,
+                       atol=1e-12)
+    wk4 = rng.standard_normal((4, CI) + kernel)
+    acc4 = np.empty((4, M + 3))
+    direct._correlate_wide4(src, Hs, Ws, wk4, dilation, acc4, M)
+    for j in range(4):
+        assert np.allclose(acc4[j, :M], correlate_wide_numpy(src, Hs, Ws, wk4[j], dilation, M),
+                           rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(Ds * Hs * Ws)
+    dwk = rng.standard_normal((CI,) + kernel)
+    start = dwk.copy()
+    direct._accumulate_wide(g, src, Hs, Ws, dilation, dwk, M)
+    want = start + accumulate_wide_numpy(g, src, Hs, Ws, dilation, dwk.shape, M)
+    assert np.allclose(dwk, want, rtol=1e-12, atol=1e-12)
+
+
+def test_fill_and_crop_against_numpy():
+    direct._kernels()
+    rng = np.random.default_rng(6)
+    xn = rng.standard_normal((5, 2, 3, 4))
+    buf5 = np.zeros((3, 2, 4, 6, 7))
+    direct._fill(xn, 1, buf5, 1, (1, 2, 0))
+    want = np.zeros_like(buf5)
+    want[:, 1, 1:3, 2:5, 0:4] = xn[1:4]
+    assert np.array_equal(buf5, want)
+    acc = rng.standard_normal(2 * 6 * 7)
+    dst = np.empty((2, 5, 6))
+    direct._crop(acc, 6, 7, dst, 0.5)
+    assert np.array_equal(dst, acc.reshape(2, 6, 7)[:, :5, :6] + 0.5)
+
+
+def test_one_signature_per_dtype():
+    for shape in (SHAPES[0], SHAPES[6]):
+        for dtype in (np.float32, np.float64):
+            spec = make_spec(shape, dtype)
+            run(spec, *arrays(spec))
+    for name in direct._PARALLEL:
+        assert len(getattr(direct, name).signatures) <= 2, getattr(direct, name).signatures
+
+
+# --- the chooser ---------------------------------------------------------------------------
+
+
+class _Fallback:
+    name = "fallback"
+
+
+FALLBACK = Plan(_Fallback(), _Fallback(), _Fallback())
+
+
+def f32(n, c, o, size, kernel, padding=0, stride=1, dilation=1, groups=1) -> ConvSpec:
+    return ConvSpec.of((n, c) + size, (o, c // groups) + kernel, stride, padding, dilation,
+                       groups, np.float32, True)
+
+
+@pytest.mark.parametrize("spec", [
+    f32(64, 6, 16, (14, 14), (5, 5)),            # lenet5x5b
+    f32(64, 1, 6, (28, 28), (5, 5)),             # lenet5x5
+    f32(100, 1, 8, (28, 28), (3, 3), 1),         # the issue model's layers (batch 100)
+    f32(100, 8, 16, (14, 14), (3, 3), 1),
+    f32(100, 1, 16, (8, 8), (3, 3), 1),          # the training LeNet's layers
+    f32(100, 16, 32, (4, 4), (3, 3), 1),
+], ids=["lenet5x5b", "lenet5x5", "issue1x8", "issue8x16", "lenet1x16", "lenet16x32"])
+def test_choose_direct_for_small_channel_layers(spec):
+    dx = DIRECT if spec.cg >= DIRECT_INPUT_GRAD_CHANNELS else IM2COL
+    assert choose(spec, FALLBACK).names == (DIRECT.name, dx.name, DIRECT.name)
+    assert (spec.cg == 1) == (dx is IM2COL)
+
+
+@pytest.mark.parametrize("spec", [
+    f32(32, 3, 32, (32, 32), (3, 3), 1),         # cifar3x3in: 32x32 outputs
+    f32(32, 128, 128, (64,), (3,), 1),           # seq1d: deep columns
+    f32(16, 64, 128, (56, 56), (3, 3), 1, 2),    # strided
+    f32(16, 64, 64, (28, 28), (3, 3), 2, 1, 2),  # dilated3x3
+], ids=["cifar3x3in", "seq1d", "strided", "dilated"])
+def test_choose_keeps_other_layers_off_direct(spec):
+    assert DIRECT.name not in choose(spec, FALLBACK).names
