@@ -41,12 +41,13 @@ def test_row_shows_the_three_pass_plan():
 
 
 def test_temporary_memory_counts_the_step_beyond_its_results():
-    # padding 1 makes every NumPy path copy the input onto a zero-padded grid (74 KiB here,
-    # above the child's 64 KiB own-pages threshold): the step's temporaries are at least that
-    layer = bench.Layer("t", 2, 8, 8, (32, 32), (3, 3), padding=1)
+    # padding 1 makes every NumPy path copy the input onto a zero-padded grid (2.1 MiB here:
+    # well above the resident-size counters' granularity of a few hundred KiB), so the
+    # step's temporaries are at least that
+    layer = bench.Layer("t", 8, 16, 16, (64, 64), (3, 3), padding=1)
     mib, ratio = bench.temporary_memory(layer, threads=1, backend="numpy")
     assert math.isfinite(mib) and math.isfinite(ratio)
-    padded = 2 * 8 * 34 * 34 * 4 / 2**20
-    io = 4 * (2 * 8 * 32 * 32 + 8 * 8 * 9 + 2 * 8 * 32 * 32) / 2**20
+    padded = 8 * 16 * 66 * 66 * 4 / 2**20
+    io = 4 * (8 * 16 * 64 * 64 + 16 * 16 * 9 + 8 * 16 * 64 * 64) / 2**20
     assert padded <= mib < 50 * io
     assert math.isclose(ratio, mib / io, rel_tol=1e-6)

@@ -242,7 +242,7 @@ class Result:
 
 #: Run in a child process by :func:`temporary_memory` (argv: the layer's fields as JSON).
 _MEMORY_CHILD = """
-import ctypes, json, sys
+import ctypes, gc, json, sys
 libc = ctypes.CDLL("libc.so.6")
 libc.mallopt(-3, 65536)  # M_MMAP_THRESHOLD: every block >= 64 KiB gets its own pages...
 libc.mallopt(-1, 65536)  # M_TRIM_THRESHOLD: ...and is handed back on free
@@ -259,7 +259,9 @@ with kernels.use_backend(sys.argv[3]):
                 if k in ("VmRSS", "VmHWM")}
     case.convprop_step()
     for t in (case.cx, case.cw, case.cb):
-        t.grad = None  # the previous step's results freed before the mark
+        t.grad = None  # the previous step's results freed before the mark...
+    gc.collect()  # ...and its graph, so that nothing is freed during the measured step
+    gc.disable()
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset the high-water mark to the current resident size
     before = status()["VmRSS"]
@@ -280,7 +282,8 @@ def temporary_memory(layer: Layer, threads: int | None = None,
     the same backend and threads) runs the step with every block of 64 KiB or more
     mapped on its own pages and returned on free, resets its resident high-water mark
     (``/proc/self/clear_refs``), runs one more step and reads ``VmHWM``.  Elsewhere the
-    tracemalloc figure (NumPy's allocations only) stands in.
+    tracemalloc figure (NumPy's allocations only) stands in.  The kernel updates resident
+    sizes in batches of pages per thread, so figures under about 1 MiB are noise.
     """
     from . import kernels
     from .kernels._pool import get_threads
