@@ -321,6 +321,8 @@ AIMS = {
     "winograd": dict(kernels=(3,), max_stride=1, max_dilation=1, max_groups=1),
     "fft": dict(max_stride=1, max_dilation=1, max_groups=1),
     "flat": dict(max_stride=1),
+    "numba_winograd": dict(nds=(2, 3), kernels=(3,), max_stride=1, max_dilation=1),
+    "subgrid": dict(max_dilation=3),
 }
 
 
