@@ -678,8 +678,15 @@ def test_the_step_control_adds_up_each_bias_gradient_after_the_kernels(browser, 
     assert errors(browser) == []
 
 
-def test_the_scatter_diagram_lights_the_outputs_each_input_feeds(browser, kinds):
-    d, path = kinds["transposed"]
+@pytest.mark.parametrize("name", ["transposed", "1-D transposed, channels"])
+def test_the_scatter_diagram_lights_the_outputs_each_input_feeds(browser, kinds, name, tmp_path):
+    if name in kinds:
+        d, path = kinds[name]
+    else:  # one more kind for this test only
+        d = explain((3,), (3,), stride=(2,), dilation=(2,), transposed=True, channels=(2, 2),
+                    groups=2, values="random", seed=6)
+        path = tmp_path / "scatter.html"
+        write_html(d, path)
     L = d.layout
     m = page_model(d)
     assert len(m["scatter"]) == len(L.inputs()) and page_model(kinds["groups"][0])["scatter"] == []
