@@ -113,11 +113,25 @@ def test_single_sample_splits_channels_over_threads(monkeypatch):
         assert rel_err(a, r) <= 1e-10
 
 
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_uneven_blocks_of_samples(monkeypatch, nthreads):
+    """Blocks of 3 samples over a batch of 7: the last block's empty slots hold the previous
+    block's samples, which must not reach the output or the weight gradient."""
+    monkeypatch.setattr(direct._common, "threads", lambda: nthreads)
+    spec = make_spec((7, 3, 5, (6, 5), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, True))
+    monkeypatch.setattr(direct, "BUFFER_BYTES", 3 * spec.cg * 8 * 7 * 8)
+    assert direct.samples_per_item(spec, 8 * 7, spec.cg, 1) == 3
+    x, w, b, gy = arrays(spec)
+    for a, r in zip(run(spec, x, w, b, gy), torch_answer(spec, x, w, b, gy)):
+        assert rel_err(a, r) <= 1e-10
+
+
 def test_work_split():
     spec = ConvSpec(100, 16, 32, (4, 4), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), 1,
                     np.dtype(np.float32), True)
-    samples = direct.samples_per_item(spec, 36, spec.cg, 2)
-    assert samples == 25  # 4 blocks of 25: two per thread, about WIDE_POSITIONS each
+    assert direct.samples_per_item(spec, 36, spec.cg, 2) == 50  # one block per thread
+    assert direct.samples_per_item(spec, 36, spec.cg, 1) == 100  # the batch in one block
+    assert direct.samples_per_item(spec, 36, 256, 2) == 7  # 7 * 256 * 36 * 4 bytes <= 256 KiB
     big = ConvSpec(4, 64, 64, (56, 56), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), 1,
                    np.dtype(np.float32), True)
     assert direct.samples_per_item(big, 58 * 58, big.cg, 2) == 1
@@ -184,10 +198,10 @@ def test_fill_and_crop_against_numpy():
     direct._kernels()
     rng = np.random.default_rng(6)
     xn = rng.standard_normal((5, 2, 3, 4))
-    buf5 = np.zeros((3, 2, 4, 6, 7))
+    buf5 = np.zeros((3, 4, 6, 2, 7))  # (channel, depth, height, sample, width)
     direct._fill(xn, 1, buf5, 1, (1, 2, 0))
     want = np.zeros_like(buf5)
-    want[:, 1, 1:3, 2:5, 0:4] = xn[1:4]
+    want[:, 1:3, 2:5, 1, 0:4] = xn[1:4]
     assert np.array_equal(buf5, want)
     acc = rng.standard_normal(2 * 6 * 7)
     dst = np.empty((2, 5, 6))
