@@ -192,6 +192,12 @@ def test_wide_row_core_against_numpy(kernel, dilation):
     direct._accumulate_wide(g, src, Hs, Ws, dilation, dwk, M)
     want = start + accumulate_wide_numpy(g, src, Hs, Ws, dilation, dwk.shape, M)
     assert np.allclose(dwk, want, rtol=1e-12, atol=1e-12)
+    g1 = rng.standard_normal(Ds * Hs * Ws)
+    pair = np.zeros((2, CI) + kernel)
+    direct._accumulate_wide2(g, g1, src, Hs, Ws, dilation, pair[0], pair[1], M)
+    for got, gj in zip(pair, (g, g1)):
+        want = accumulate_wide_numpy(gj, src, Hs, Ws, dilation, dwk.shape, M)
+        assert np.allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 def test_fill_and_crop_against_numpy():

@@ -30,8 +30,9 @@ t*d]``, where ``Z`` holds ``gy[o, p]`` at ``j = p*s + d*(K-1) - pad_before`` (ze
 between and around; positions outside ``Z`` are dropped).  The weight gradient is one
 dot product per tap and channel pair, ``dw[o, ci, t] = sum_{n, m} G[o, m] * P[ci, m +
 off_t]`` with ``G`` the output gradient in the same wide layout (zeros at the junk
-positions), the ``KW`` taps of a kernel row sharing each load of ``G``; each thread
-sums its samples' contributions (and ``db``) into its own slice, added up at the end.
+positions), the ``KW`` taps of a kernel row sharing each load of ``G`` and two output
+channels each load of ``P``; each thread sums its samples' contributions (and ``db``)
+into its own slice, added up at the end.
 """
 
 from __future__ import annotations
@@ -381,6 +382,64 @@ def _accumulate_strided(buf4, g3, stride, dilation, dwk):
                             dwk[ci, kd, kh, kw] = a
 
 
+def _row_dots2(g0, g1, s, r0, r1, dw, M):
+    """:func:`_row_dots` for two output channels sharing each load of the source row:
+    ``r_j[kw] += sum_m g_j[m] * s[m + kw*dw]``."""
+    KW = r0.shape[0]
+    if KW == 3:
+        a0, a1, a2 = r0[0], r0[1], r0[2]
+        b0, b1, b2 = r1[0], r1[1], r1[2]
+        s0, s1, s2 = s[0:M], s[dw:dw + M], s[2 * dw:2 * dw + M]
+        for m in range(M):
+            u, v = g0[m], g1[m]
+            x0, x1, x2 = s0[m], s1[m], s2[m]
+            a0 += u * x0
+            a1 += u * x1
+            a2 += u * x2
+            b0 += v * x0
+            b1 += v * x1
+            b2 += v * x2
+        r0[0], r0[1], r0[2] = a0, a1, a2
+        r1[0], r1[1], r1[2] = b0, b1, b2
+    elif KW == 5:
+        a0, a1, a2, a3, a4 = r0[0], r0[1], r0[2], r0[3], r0[4]
+        b0, b1, b2, b3, b4 = r1[0], r1[1], r1[2], r1[3], r1[4]
+        s0, s1, s2 = s[0:M], s[dw:dw + M], s[2 * dw:2 * dw + M]
+        s3, s4 = s[3 * dw:3 * dw + M], s[4 * dw:4 * dw + M]
+        for m in range(M):
+            u, v = g0[m], g1[m]
+            x0, x1, x2, x3, x4 = s0[m], s1[m], s2[m], s3[m], s4[m]
+            a0 += u * x0
+            a1 += u * x1
+            a2 += u * x2
+            a3 += u * x3
+            a4 += u * x4
+            b0 += v * x0
+            b1 += v * x1
+            b2 += v * x2
+            b3 += v * x3
+            b4 += v * x4
+        r0[0], r0[1], r0[2], r0[3], r0[4] = a0, a1, a2, a3, a4
+        r1[0], r1[1], r1[2], r1[3], r1[4] = b0, b1, b2, b3, b4
+    else:
+        _row_dots(g0, s, r0, dw, M)
+        _row_dots(g1, s, r1, dw, M)
+
+
+def _accumulate_wide2(g0, g1, src, Hs, Ws, dilation, dw0, dw1, M):
+    """:func:`_accumulate_wide` for two output channels at once."""
+    CI, KD, KH, KW = dw0.shape
+    dd, dh, dw = dilation
+    h0, h1 = g0[:M], g1[:M]
+    for ci in range(CI):
+        sc = src[ci]
+        for kd in range(KD):
+            for kh in range(KH):
+                base = (kd * dd * Hs + kh * dh) * Ws
+                _row_dots2(h0, h1, sc[base:base + (KW - 1) * dw + M], dw0[ci, kd, kh],
+                           dw1[ci, kd, kh], dw, M)
+
+
 def _weight_grad(x5, gy5, dwt, dbt, before, padded, stride, dilation, samples, nthreads):
     """``dwt[thread, o] += gy5[n, o]`` correlated with ``x5[n, g*Cg:]`` (zero-padded) and
     ``dbt[thread, o] += sum gy5[n, o]`` (both arrive zeroed; the caller sums over
@@ -401,8 +460,8 @@ def _weight_grad(x5, gy5, dwt, dbt, before, padded, stride, dilation, samples, n
         buf = np.zeros(Cg * samples * plane, dtype=x5.dtype)
         buf5 = buf.reshape((Cg, Dp, Hp, samples, Wp))
         src = buf.reshape((Cg, samples * plane))
-        # gy in the wide layout: only the output positions are ever written
-        wide = np.zeros(samples * plane if unit else 1, dtype=x5.dtype)
+        # gy of two output channels in the wide layout: only output positions are written
+        wide = np.zeros((2, samples * plane if unit else 1), dtype=x5.dtype)
         for i in range(t * items // nthreads, (t + 1) * items // nthreads):
             n0 = i // G * samples
             g = i % G
@@ -413,6 +472,7 @@ def _weight_grad(x5, gy5, dwt, dbt, before, padded, stride, dilation, samples, n
             for s in range(ns):
                 _fill(x5[n0 + s], g * Cg, buf5, s, before)
             for o in range(g * Og, (g + 1) * Og):
+                j = (o - g * Og) % 2  # which of the pair
                 total = dbt[t, o]
                 for s in range(ns):
                     g3 = gy5[n0 + s, o]
@@ -425,20 +485,26 @@ def _weight_grad(x5, gy5, dwt, dbt, before, padded, stride, dilation, samples, n
                         for od in range(OD):
                             for oh in range(OH):
                                 start = (od * Hp + oh) * Ws + s * Wp
-                                seg = wide[start:start + OW]
+                                seg = wide[j, start:start + OW]
                                 grow = g3[od, oh]
                                 for q in range(OW):
                                     seg[q] = grow[q]
                     else:
                         _accumulate_strided(buf5[:, :, :, s], g3, stride, dilation, dwt[t, o])
                 dbt[t, o] = total
-                if unit:
-                    _accumulate_wide(wide, src, Hp, Ws, dilation, dwt[t, o], M0 + (ns - 1) * Wp)
+                if not unit:
+                    continue
+                M = M0 + (ns - 1) * Wp
+                if j == 1:
+                    _accumulate_wide2(wide[0], wide[1], src, Hp, Ws, dilation, dwt[t, o - 1],
+                                      dwt[t, o], M)
+                elif o + 1 == (g + 1) * Og:  # an odd one out
+                    _accumulate_wide(wide[0], src, Hp, Ws, dilation, dwt[t, o], M)
 
 
 _SERIAL = ("span", "_fill", "_row_axpy", "_correlate_wide", "_row_axpy4", "_correlate_wide4",
            "_crop", "_correlate_channels", "_correlate_strided", "_row_dots", "_accumulate_wide",
-           "_accumulate_strided")
+           "_row_dots2", "_accumulate_wide2", "_accumulate_strided")
 _PARALLEL = ("_forward", "_input_grad", "_weight_grad")
 
 
