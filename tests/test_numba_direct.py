@@ -17,13 +17,7 @@ import pytest
 pytest.importorskip("numba", reason="numba is not installed: the compiled backend is unavailable")
 from oracle import torch  # noqa: E402  (the real module, or a skip on first use)
 
-from convprop.kernels.numba import (  # noqa: E402
-    DIRECT,
-    DIRECT_INPUT_GRAD_CHANNELS,
-    IM2COL,
-    choose,
-    direct,
-)
+from convprop.kernels.numba import DIRECT, IM2COL, choose, direct  # noqa: E402
 from convprop.kernels.spec import ConvSpec, Plan  # noqa: E402
 
 # (n, c, o, size, kernel, stride, pads, dilation, groups, bias)
@@ -239,25 +233,41 @@ def f32(n, c, o, size, kernel, padding=0, stride=1, dilation=1, groups=1) -> Con
                        groups, np.float32, True)
 
 
-@pytest.mark.parametrize("spec", [
-    f32(64, 6, 16, (14, 14), (5, 5)),            # lenet5x5b
-    f32(64, 1, 6, (28, 28), (5, 5)),             # lenet5x5
-    f32(100, 1, 8, (28, 28), (3, 3), 1),         # the issue model's layers (batch 100)
-    f32(100, 8, 16, (14, 14), (3, 3), 1),
-    f32(100, 1, 16, (8, 8), (3, 3), 1),          # the training LeNet's layers
-    f32(100, 16, 32, (4, 4), (3, 3), 1),
-], ids=["lenet5x5b", "lenet5x5", "issue1x8", "issue8x16", "lenet1x16", "lenet16x32"])
-def test_choose_direct_for_small_channel_layers(spec):
-    dx = DIRECT if spec.cg >= DIRECT_INPUT_GRAD_CHANNELS else IM2COL
+SMALL = {  # the small-channel layers, where the direct input gradient pays too
+    "lenet5x5b": (f32(64, 6, 16, (14, 14), (5, 5)), True),
+    "issue8x16": (f32(100, 8, 16, (14, 14), (3, 3), 1), True),  # the issue model (batch 100)
+    "lenet16x32": (f32(100, 16, 32, (4, 4), (3, 3), 1), True),  # the training LeNet
+    "lenet5x5": (f32(64, 1, 6, (28, 28), (5, 5)), False),  # one input channel: im2col's
+    "issue1x8": (f32(100, 1, 8, (28, 28), (3, 3), 1), False),
+    "lenet1x16": (f32(100, 1, 16, (8, 8), (3, 3), 1), False),
+}
+LARGER = {  # forward and weight gradient only
+    "cifar3x3in": f32(32, 3, 32, (32, 32), (3, 3), 1),
+    "cifar3x3": f32(32, 32, 64, (32, 32), (3, 3), 1),
+    "dilated3x3": f32(16, 64, 64, (28, 28), (3, 3), 2, 1, 2),
+    "vol3d": f32(2, 16, 32, (16, 32, 32), (3, 3, 3), 1),
+}
+ELSEWHERE = {
+    "seq1d": f32(32, 128, 128, (64,), (3,), 1),  # 1-D
+    "strided": f32(16, 64, 128, (56, 56), (3, 3), 1, 2),
+    "resnet28": f32(16, 128, 128, (28, 28), (3, 3), 1),  # deep products
+    "pointwise": f32(16, 256, 64, (28, 28), (1, 1)),
+    "depthwise": f32(16, 128, 128, (28, 28), (3, 3), 1, 1, 1, 128),
+}
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_choose_direct_for_small_channel_layers(name):
+    spec, dx_direct = SMALL[name]
+    dx = DIRECT if dx_direct else IM2COL
     assert choose(spec, FALLBACK).names == (DIRECT.name, dx.name, DIRECT.name)
-    assert (spec.cg == 1) == (dx is IM2COL)
 
 
-@pytest.mark.parametrize("spec", [
-    f32(32, 3, 32, (32, 32), (3, 3), 1),         # cifar3x3in: 32x32 outputs
-    f32(32, 128, 128, (64,), (3,), 1),           # seq1d: deep columns
-    f32(16, 64, 128, (56, 56), (3, 3), 1, 2),    # strided
-    f32(16, 64, 64, (28, 28), (3, 3), 2, 1, 2),  # dilated3x3
-], ids=["cifar3x3in", "seq1d", "strided", "dilated"])
-def test_choose_keeps_other_layers_off_direct(spec):
-    assert DIRECT.name not in choose(spec, FALLBACK).names
+@pytest.mark.parametrize("name", list(LARGER))
+def test_choose_direct_forward_and_weight_grad_for_shallow_products(name):
+    assert choose(LARGER[name], FALLBACK).names == (DIRECT.name, IM2COL.name, DIRECT.name)
+
+
+@pytest.mark.parametrize("name", list(ELSEWHERE))
+def test_choose_keeps_other_layers_off_direct(name):
+    assert DIRECT.name not in choose(ELSEWHERE[name], FALLBACK).names
