@@ -96,6 +96,20 @@ def test_matches_torch(shape):
         assert rel_err(a32, a64) <= 1e-4
 
 
+@pytest.mark.parametrize("shape", [
+    (8, 6, 16, (14, 14), (5, 5), (1, 1), ((0, 0), (0, 0)), (1, 1), 1, True),
+    (20, 16, 32, (4, 4), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, True),
+    (2, 8, 8, (6, 10, 9), (3, 3, 3), (1, 1, 1), ((1, 1),) * 3, (1, 1, 1), 1, True),
+], ids=["lenet5x5b", "lenet16x32", "3d"])
+def test_layer_sized_float32(shape):
+    """Long sums in float32 (hundreds of taps per output) stay within 1e-4 of float64."""
+    spec = make_spec(shape)
+    x, w, b, gy = arrays(spec, seed=2)
+    ref = torch_answer(spec, x, w, b, gy)
+    for a32, r in zip(run(make_spec(shape, np.float32), x, w, b, gy), ref):
+        assert rel_err(a32, r) <= 1e-4
+
+
 def test_single_sample_splits_channels_over_threads(monkeypatch):
     """With fewer (sample, group) items than threads, output (and input) channels are split
     into blocks: the answer does not change."""
