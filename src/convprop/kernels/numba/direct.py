@@ -544,8 +544,8 @@ class Direct:
     name = "numba_direct"
 
     def supports(self, spec: ConvSpec) -> bool:
-        """Every float32/float64 convolution with 1-3 spatial axes (the chooser sends it only
-        the small-channel layers where it was measured faster)."""
+        """Every float32/float64 convolution with 1-3 spatial axes (the numba chooser sends it
+        the stride-1 layers with shallow products, where it was measured faster)."""
         return supported_dtype(spec)
 
     def forward(self, spec: ConvSpec, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
