@@ -92,8 +92,9 @@ def direct_worthwhile(spec: ConvSpec) -> bool:
     """Whether ``numba_direct`` runs the forward and weight gradient (and, see
     :func:`direct_input_grad`, the input gradient).
 
-    Measured pass by pass with ``benchmarks/decompositions.py``'s layers (float32, 1
-    thread, CPU time on a shared machine, ms, direct / im2col; ranges over 2-3 runs):
+    Measured pass by pass (``python benchmarks/decompositions.py --passes --threads 1
+    --clock cpu --layers ...``; float32, CPU time on a shared machine, ms, direct / im2col;
+    ranges over 2-3 runs):
     forward lenet5x5b 0.59-0.90 / 3.1-3.3, 8->16 at 14x14 0.9-1.7 / 2.7-3.9, 16->32 at
     4x4 0.45-0.82 / 1.3-1.9, one input channel (lenet5x5, 1->8 at 28x28, 1->16 at 8x8)
     0.35 / 1.1, 0.4-0.6 / 1.15, 0.16-0.18 / 0.18-0.29, cifar3x3in 0.96-0.99 / 1.2-2.2,
