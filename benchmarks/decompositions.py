@@ -13,7 +13,10 @@ Usage::
 
     PYTHONPATH=src python benchmarks/decompositions.py [--layers dilated3x3,lenet5x5b]
         [--algorithms plan,subgrid,numba_direct,numba_im2col] [--repeats 5] [--threads 2]
-        [--clock wall|cpu]
+        [--clock wall|cpu] [--passes]
+
+``--passes`` times each algorithm's forward, input gradient and weight gradient alone
+(the measurements behind the numba chooser's ``numba_direct`` rules).
 """
 
 from __future__ import annotations
@@ -35,6 +38,30 @@ EXTRA: tuple[Layer, ...] = (
     Layer("lenet1x16", 100, 1, 16, (8, 8), (3, 3), padding=1),
     Layer("lenet16x32", 100, 16, 32, (4, 4), (3, 3), padding=1),
 )
+
+
+def run_passes(L: Layer, names: list[str], kernels, repeats: int) -> None:
+    """Time each pass (forward, input gradient, weight gradient) of each named algorithm
+    alone, interleaved; print one row per algorithm."""
+    spec = spec_of(L)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(spec.x_shape).astype(np.float32)
+    w = (rng.standard_normal(spec.w_shape) / math.sqrt(spec.cg * spec.taps)).astype(np.float32)
+    b = rng.standard_normal(spec.o).astype(np.float32)
+    gy = rng.standard_normal(spec.y_shape).astype(np.float32)
+    algos = kernels.algorithms("numba")
+    fns = {}
+    for name in names:
+        algo = algos.get(name)
+        if algo is None or not algo.supports(spec):
+            continue
+        fns[name, "fwd"] = lambda a=algo: a.forward(spec, x, w, b, False)
+        fns[name, "dx"] = lambda a=algo: a.input_grad(spec, gy, w, None)
+        fns[name, "dw"] = lambda a=algo: a.weight_grad(spec, x, gy, None)
+    t = interleave(fns, repeats)
+    for name in dict.fromkeys(n for n, _ in fns):
+        print(f"{L.name:<11} {name:<24} fwd {t[name, 'fwd'] * 1e3:8.2f}  dx {t[name, 'dx'] * 1e3:8.2f}"
+              f"  dw {t[name, 'dw'] * 1e3:8.2f}", flush=True)
 
 
 def run_layer(L: Layer, names: list[str], torch, kernels, repeats: int) -> None:
@@ -105,6 +132,8 @@ def main() -> int:
                         help="algorithm names of the numba backend, or 'plan': its chooser's plan")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--passes", action="store_true",
+                        help="time each algorithm's three passes alone (ms), no PyTorch")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="time samples by wall clock or by the process's CPU time (on a busy "
                         "machine, --threads 1 --clock cpu still compares the work done)")
@@ -123,6 +152,12 @@ def main() -> int:
     wanted = [s for s in args.layers.split(",") if s]
     layers = [L for L in every if "all" in wanted or L.name in wanted]
     names = [s for s in args.algorithms.split(",") if s]
+    if args.passes:
+        print(f"{args.clock} clock, threads {args.threads}, repeats {args.repeats}; ms per pass")
+        with kernels.use_backend("numba"):
+            for L in layers:
+                run_passes(L, [n for n in names if n != "plan"], kernels, args.repeats)
+        return 0
     print(f"{args.clock} clock, threads {args.threads}, repeats {args.repeats}; times in ms; "
           "f+b = forward + all gradients; ratio = time / PyTorch's")
     header = (f"{'layer':<11} {'algorithm':<24} {'fwd':>8} {'torch':>8} {'ratio':>6} {'f+b':>8} "

@@ -17,13 +17,7 @@ import pytest
 pytest.importorskip("numba", reason="numba is not installed: the compiled backend is unavailable")
 from oracle import torch  # noqa: E402  (the real module, or a skip on first use)
 
-from convprop.kernels.numba import (  # noqa: E402
-    DIRECT,
-    DIRECT_INPUT_GRAD_CHANNELS,
-    IM2COL,
-    choose,
-    direct,
-)
+from convprop.kernels.numba import DIRECT, IM2COL, choose, direct  # noqa: E402
 from convprop.kernels.spec import ConvSpec, Plan  # noqa: E402
 
 # (n, c, o, size, kernel, stride, pads, dilation, groups, bias)
@@ -102,6 +96,20 @@ def test_matches_torch(shape):
         assert rel_err(a32, a64) <= 1e-4
 
 
+@pytest.mark.parametrize("shape", [
+    (8, 6, 16, (14, 14), (5, 5), (1, 1), ((0, 0), (0, 0)), (1, 1), 1, True),
+    (20, 16, 32, (4, 4), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, True),
+    (2, 8, 8, (6, 10, 9), (3, 3, 3), (1, 1, 1), ((1, 1),) * 3, (1, 1, 1), 1, True),
+], ids=["lenet5x5b", "lenet16x32", "3d"])
+def test_layer_sized_float32(shape):
+    """Long sums in float32 (hundreds of taps per output) stay within 1e-4 of float64."""
+    spec = make_spec(shape)
+    x, w, b, gy = arrays(spec, seed=2)
+    ref = torch_answer(spec, x, w, b, gy)
+    for a32, r in zip(run(make_spec(shape, np.float32), x, w, b, gy), ref):
+        assert rel_err(a32, r) <= 1e-4
+
+
 def test_single_sample_splits_channels_over_threads(monkeypatch):
     """With fewer (sample, group) items than threads, output (and input) channels are split
     into blocks: the answer does not change."""
@@ -113,11 +121,25 @@ def test_single_sample_splits_channels_over_threads(monkeypatch):
         assert rel_err(a, r) <= 1e-10
 
 
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_uneven_blocks_of_samples(monkeypatch, nthreads):
+    """Blocks of 3 samples over a batch of 7: the last block's empty slots hold the previous
+    block's samples, which must not reach the output or the weight gradient."""
+    monkeypatch.setattr(direct._common, "threads", lambda: nthreads)
+    spec = make_spec((7, 3, 5, (6, 5), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, True))
+    monkeypatch.setattr(direct, "BUFFER_BYTES", 3 * spec.cg * 8 * 7 * 8)
+    assert direct.samples_per_item(spec, 8 * 7, spec.cg, 1) == 3
+    x, w, b, gy = arrays(spec)
+    for a, r in zip(run(spec, x, w, b, gy), torch_answer(spec, x, w, b, gy)):
+        assert rel_err(a, r) <= 1e-10
+
+
 def test_work_split():
     spec = ConvSpec(100, 16, 32, (4, 4), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), 1,
                     np.dtype(np.float32), True)
-    samples = direct.samples_per_item(spec, 36, spec.cg, 2)
-    assert samples == 25  # 4 blocks of 25: two per thread, about WIDE_POSITIONS each
+    assert direct.samples_per_item(spec, 36, spec.cg, 2) == 50  # one block per thread
+    assert direct.samples_per_item(spec, 36, spec.cg, 1) == 100  # the batch in one block
+    assert direct.samples_per_item(spec, 36, 256, 2) == 7  # 7 * 256 * 36 * 4 bytes <= 256 KiB
     big = ConvSpec(4, 64, 64, (56, 56), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), 1,
                    np.dtype(np.float32), True)
     assert direct.samples_per_item(big, 58 * 58, big.cg, 2) == 1
@@ -178,16 +200,22 @@ def test_wide_row_core_against_numpy(kernel, dilation):
     direct._accumulate_wide(g, src, Hs, Ws, dilation, dwk, M)
     want = start + accumulate_wide_numpy(g, src, Hs, Ws, dilation, dwk.shape, M)
     assert np.allclose(dwk, want, rtol=1e-12, atol=1e-12)
+    g1 = rng.standard_normal(Ds * Hs * Ws)
+    pair = np.zeros((2, CI) + kernel)
+    direct._accumulate_wide2(g, g1, src, Hs, Ws, dilation, pair[0], pair[1], M)
+    for got, gj in zip(pair, (g, g1)):
+        want = accumulate_wide_numpy(gj, src, Hs, Ws, dilation, dwk.shape, M)
+        assert np.allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 def test_fill_and_crop_against_numpy():
     direct._kernels()
     rng = np.random.default_rng(6)
     xn = rng.standard_normal((5, 2, 3, 4))
-    buf5 = np.zeros((3, 2, 4, 6, 7))
+    buf5 = np.zeros((3, 4, 6, 2, 7))  # (channel, depth, height, sample, width)
     direct._fill(xn, 1, buf5, 1, (1, 2, 0))
     want = np.zeros_like(buf5)
-    want[:, 1, 1:3, 2:5, 0:4] = xn[1:4]
+    want[:, 1:3, 2:5, 1, 0:4] = xn[1:4]
     assert np.array_equal(buf5, want)
     acc = rng.standard_normal(2 * 6 * 7)
     dst = np.empty((2, 5, 6))
@@ -219,25 +247,41 @@ def f32(n, c, o, size, kernel, padding=0, stride=1, dilation=1, groups=1) -> Con
                        groups, np.float32, True)
 
 
-@pytest.mark.parametrize("spec", [
-    f32(64, 6, 16, (14, 14), (5, 5)),            # lenet5x5b
-    f32(64, 1, 6, (28, 28), (5, 5)),             # lenet5x5
-    f32(100, 1, 8, (28, 28), (3, 3), 1),         # the issue model's layers (batch 100)
-    f32(100, 8, 16, (14, 14), (3, 3), 1),
-    f32(100, 1, 16, (8, 8), (3, 3), 1),          # the training LeNet's layers
-    f32(100, 16, 32, (4, 4), (3, 3), 1),
-], ids=["lenet5x5b", "lenet5x5", "issue1x8", "issue8x16", "lenet1x16", "lenet16x32"])
-def test_choose_direct_for_small_channel_layers(spec):
-    dx = DIRECT if spec.cg >= DIRECT_INPUT_GRAD_CHANNELS else IM2COL
+SMALL = {  # the small-channel layers, where the direct input gradient pays too
+    "lenet5x5b": (f32(64, 6, 16, (14, 14), (5, 5)), True),
+    "issue8x16": (f32(100, 8, 16, (14, 14), (3, 3), 1), True),  # the issue model (batch 100)
+    "lenet16x32": (f32(100, 16, 32, (4, 4), (3, 3), 1), True),  # the training LeNet
+    "lenet5x5": (f32(64, 1, 6, (28, 28), (5, 5)), False),  # one input channel: im2col's
+    "issue1x8": (f32(100, 1, 8, (28, 28), (3, 3), 1), False),
+    "lenet1x16": (f32(100, 1, 16, (8, 8), (3, 3), 1), False),
+}
+LARGER = {  # forward and weight gradient only
+    "cifar3x3in": f32(32, 3, 32, (32, 32), (3, 3), 1),
+    "cifar3x3": f32(32, 32, 64, (32, 32), (3, 3), 1),
+    "dilated3x3": f32(16, 64, 64, (28, 28), (3, 3), 2, 1, 2),
+    "vol3d": f32(2, 16, 32, (16, 32, 32), (3, 3, 3), 1),
+}
+ELSEWHERE = {
+    "seq1d": f32(32, 128, 128, (64,), (3,), 1),  # 1-D
+    "strided": f32(16, 64, 128, (56, 56), (3, 3), 1, 2),
+    "resnet28": f32(16, 128, 128, (28, 28), (3, 3), 1),  # deep products
+    "pointwise": f32(16, 256, 64, (28, 28), (1, 1)),
+    "depthwise": f32(16, 128, 128, (28, 28), (3, 3), 1, 1, 1, 128),
+}
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_choose_direct_for_small_channel_layers(name):
+    spec, dx_direct = SMALL[name]
+    dx = DIRECT if dx_direct else IM2COL
     assert choose(spec, FALLBACK).names == (DIRECT.name, dx.name, DIRECT.name)
-    assert (spec.cg == 1) == (dx is IM2COL)
 
 
-@pytest.mark.parametrize("spec", [
-    f32(32, 3, 32, (32, 32), (3, 3), 1),         # cifar3x3in: 32x32 outputs
-    f32(32, 128, 128, (64,), (3,), 1),           # seq1d: deep columns
-    f32(16, 64, 128, (56, 56), (3, 3), 1, 2),    # strided
-    f32(16, 64, 64, (28, 28), (3, 3), 2, 1, 2),  # dilated3x3
-], ids=["cifar3x3in", "seq1d", "strided", "dilated"])
-def test_choose_keeps_other_layers_off_direct(spec):
-    assert DIRECT.name not in choose(spec, FALLBACK).names
+@pytest.mark.parametrize("name", list(LARGER))
+def test_choose_direct_forward_and_weight_grad_for_shallow_products(name):
+    assert choose(LARGER[name], FALLBACK).names == (DIRECT.name, IM2COL.name, DIRECT.name)
+
+
+@pytest.mark.parametrize("name", list(ELSEWHERE))
+def test_choose_keeps_other_layers_off_direct(name):
+    assert DIRECT.name not in choose(ELSEWHERE[name], FALLBACK).names

@@ -12,7 +12,7 @@ process that never runs a large enough convolution never loads Numba.
 * :data:`SUBGRID` (:class:`~convprop.kernels.subgrid.Subgrid`, ``subgrid``): dilated
   convolutions as dense ones on interleaved sub-grids, each planned by this chooser.
 * :data:`DIRECT` (:class:`~.direct.Direct`, ``numba_direct``): every shape; chosen for
-  small-channel layers (:func:`direct_worthwhile`).
+  stride-1 layers with shallow products (:func:`direct_worthwhile`).
 
 All handle float32 and float64; depthwise and im2col 1-D, 2-D and 3-D convolutions.  :func:`choose`
 takes the plan of the NumPy backend and swaps in a compiled algorithm for each pass
@@ -48,7 +48,7 @@ ALGORITHMS: tuple[Algorithm, ...] = (DEPTHWISE, WINOGRAD, IM2COL, SUBGRID, DIREC
 MIN_FLOPS = 1_000_000
 
 __all__ = ["ALGORITHMS", "DEPTHWISE", "DIRECT", "IM2COL", "MAX_DEPTH", "MIN_FLOPS", "SUBGRID",
-           "WINOGRAD", "choose", "compiled_for", "direct_worthwhile"]
+           "WINOGRAD", "choose", "compiled_for", "direct_input_grad", "direct_worthwhile"]
 
 
 #: Keep the fallback for convolutions whose per-group product is this deep (``C/G * taps``):
@@ -79,32 +79,50 @@ def compiled_for(spec: ConvSpec) -> Algorithm | None:
     return None
 
 
-#: ``numba_direct`` takes 2-D stride-1 layers whose per-group weight has at most this many
-#: elements and whose outputs at most :data:`DIRECT_MAX_POSITIONS` positions per sample.
-DIRECT_MAX_WEIGHT = 8192
-DIRECT_MAX_POSITIONS = 28 * 28
-#: ... and their input gradient too where a group has at least this many input channels
-#: (one block of four computed per pass; below it ``numba_im2col``'s input gradient).
+#: ``numba_direct`` runs the forward and weight gradient of 2-D and 3-D stride-1 layers whose
+#: per-group product is at most this deep (``C/G * taps``) ...
+DIRECT_MAX_DEPTH = 576
+#: ... and whose per-group weight has at most this many elements (``O/G * C/G * taps``).
+DIRECT_MAX_WEIGHT = 64 * 576
+#: Its input gradient only for outputs of at most this many positions per sample, weights
+#: of at most this many elements per group and at least this many input channels per
+#: group (one block of four per pass); elsewhere ``numba_im2col``'s measured faster.
+DIRECT_INPUT_GRAD_POSITIONS = 28 * 28
+DIRECT_INPUT_GRAD_WEIGHT = 8192
 DIRECT_INPUT_GRAD_CHANNELS = 4
 
 
 def direct_worthwhile(spec: ConvSpec) -> bool:
-    """Whether ``numba_direct`` runs the forward and weight gradient (and the input gradient
-    with :data:`DIRECT_INPUT_GRAD_CHANNELS`; else ``numba_im2col``'s).  Measured pass by
-    pass on ``benchmarks/decompositions.py``'s layers (float32, 1 thread, CPU time of a
-    shared machine, two runs, ms, direct / im2col): lenet5x5b forward 0.90 / 3.1-3.3,
-    weight gradient 1.46-1.54 / 3.5-3.8, input gradient 1.61-1.71 / 1.78-1.85; the
-    training models' 8->16 at 14x14 1.5-1.7 / 2.7-3.9, 1.8-2.5 / 3.9-4.0, 1.3-2.1 /
-    1.8-2.3; 16->32 at 4x4 0.58-0.82 / 1.3-1.9, 0.96-1.19 / 1.7-2.0, 0.57-0.91 / 0.61-0.88;
-    one input channel (lenet5x5, 1->8 at 28x28, 1->16 at 8x8): forward 0.34 / 1.1, 0.6 /
-    1.15, 0.18 / 0.18-0.29, weight gradient 0.5 / 1.2, 0.8 / 1.1, 0.2 / 0.2-0.3, but input
-    gradient 0.8 / 0.6, 1.2-1.4 / 0.7, 0.24-0.33 / 0.11-0.18.  It lost at 32x32 outputs
-    (cifar3x3in 2.01 / 1.85 forward, 2.12 / 1.79 weight gradient), on deep weights (seq1d
-    8.6 / 3.3; cifar3x3, dilated3x3) and strided layers (its row-by-row path: 20x slower)."""
-    return (spec.nd == 2 and all(s == 1 for s in spec.stride) and spec.taps > 1
+    """Whether ``numba_direct`` runs the forward and weight gradient (and, see
+    :func:`direct_input_grad`, the input gradient).
+
+    Measured pass by pass (``python benchmarks/decompositions.py --passes --threads 1
+    --clock cpu --layers ...``; float32, CPU time on a shared machine, ms, direct / im2col;
+    ranges over 2-3 runs):
+    forward lenet5x5b 0.59-0.90 / 3.1-3.3, 8->16 at 14x14 0.9-1.7 / 2.7-3.9, 16->32 at
+    4x4 0.45-0.82 / 1.3-1.9, one input channel (lenet5x5, 1->8 at 28x28, 1->16 at 8x8)
+    0.35 / 1.1, 0.4-0.6 / 1.15, 0.16-0.18 / 0.18-0.29, cifar3x3in 0.96-0.99 / 1.2-2.2,
+    vol3d 16-22 / 23-29, dilated3x3 14-19 / 17-22, resnet56 53 / 68, cifar3x3 24-26 /
+    24-27; weight gradient lenet5x5b 0.63 / 3.5-4.0, cifar3x3in 1.1-1.9 / 1.3-2.4, vol3d
+    14-15 / 23-24, dilated3x3 16-20 / 17-22, cifar3x3 22-26 / 23-30.  Deeper products lost
+    (resnet28, depth 1152: 59 / 52 forward), as did 1-D (seq1d 5.3-8.6 / 3.3-3.7) and
+    strided layers (the row-by-row path: 20x slower)."""
+    return (spec.nd >= 2 and all(s == 1 for s in spec.stride) and spec.taps > 1
             and not spec.depthwise and DIRECT.supports(spec)
-            and spec.og * spec.cg * spec.taps <= DIRECT_MAX_WEIGHT
-            and spec.positions <= DIRECT_MAX_POSITIONS)
+            and spec.cg * spec.taps <= DIRECT_MAX_DEPTH
+            and spec.og * spec.cg * spec.taps <= DIRECT_MAX_WEIGHT)
+
+
+def direct_input_grad(spec: ConvSpec) -> bool:
+    """Whether a :func:`direct_worthwhile` layer takes ``numba_direct``'s input gradient too:
+    measured faster on lenet5x5b (1.3-1.7 / 1.8-2.1 ms) and the 8->16 training layer
+    (1.3-2.1 / 1.5-2.3), tied on 16->32 at 4x4; slower with one input channel (lenet5x5
+    0.6-0.9 / 0.45-0.7, 1->8 at 28x28 0.9-1.4 / 0.7-0.9) and on the larger layers
+    (cifar3x3in 2.5-3.4 / 1.1-1.8, dilated3x3 14.6-20 / 13-15, cifar3x3 25-28 / 18-22;
+    dilated3x3: its whole step took 63 ms with the direct input gradient, 50 with im2col)."""
+    return (spec.cg >= DIRECT_INPUT_GRAD_CHANNELS
+            and spec.positions <= DIRECT_INPUT_GRAD_POSITIONS
+            and spec.og * spec.cg * spec.taps <= DIRECT_INPUT_GRAD_WEIGHT)
 
 
 def choose(spec: ConvSpec, fallback: Plan) -> Plan:
@@ -116,7 +134,7 @@ def choose(spec: ConvSpec, fallback: Plan) -> Plan:
     small-channel plan of :func:`direct_worthwhile`, measured pass by pass.
     """
     if spec.flops >= MIN_FLOPS and direct_worthwhile(spec):
-        dx = DIRECT if spec.cg >= DIRECT_INPUT_GRAD_CHANNELS else IM2COL
+        dx = DIRECT if direct_input_grad(spec) else IM2COL
         return Plan(forward=DIRECT, input_grad=dx, weight_grad=DIRECT)
     algo = compiled_for(spec)
     if algo is None:

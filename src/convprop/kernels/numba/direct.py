@@ -3,21 +3,26 @@
 With few channels per group and small images, im2col's cost is packing: thousands of
 short row segments (a 10-wide output row is 10 copies and a loop set-up, ~29 ns)
 for a product too small to hide them.  Here each of Numba's threads takes a run of
-work items (a sample and a group, and a block of output channels when there are
-fewer items than threads), copies the sample's ``Cg`` input planes of the group
-into the interior of its own zero-bordered buffer ``P`` (padding fused; the border
-is zeroed once per thread) and computes, for each output channel ``o`` of the block::
+work items -- a block of ``S`` samples, a group, and a block of output channels when
+there are fewer items than threads -- and copies the block's ``Cg`` input planes of
+the group into its own zero-bordered buffer ``P`` (padding fused; the border is zeroed
+once per thread) with the samples side by side *within each row*: ``P[ci, z, y, s,
+x]``.  For each output channel ``o`` of the block::
 
-    y[n, o, od, oh, ow] = b[o] + sum_{ci, kd, kh, kw} w[o, ci, kd, kh, kw]
-                                    * P[ci, od*sd + kd*dd, oh*sh + kh*dh, ow*sw + kw*dw]
+    y[n0 + s, o, od, oh, ow] = b[o] + sum_{ci, kd, kh, kw} w[o, ci, kd, kh, kw]
+                                  * P[ci, od*sd + kd*dd, oh*sh + kh*dh, s, ow*sw + kw*dw]
 
-At stride 1 on *wide rows*: with each plane of ``P`` flattened, output position ``m =
-(od*Hp + oh)*Wp + ow`` reads ``P[ci, m + off]`` with ``off = (kd*dd*Hp + kh*dh)*Wp +
-kw*dw``, so one kernel row ``(ci, kd, kh)`` is one pass over a contiguous accumulator of
-``M`` positions (the whole output plane with ``Wp - OW`` junk positions per row,
-dropped when it is copied out with the bias), its ``KW`` taps unrolled for ``KW`` = 3
-and 5 so their weights sit in registers and the accumulator is read and written once
-per row of taps.  Other strides loop over output rows with strided reads.
+At stride 1 on *wide rows*: with each channel of ``P`` flattened (rows of ``Ws = S*Wp``
+values), output ``(od, oh, s, ow)`` is position ``m = (od*Hp + oh)*Ws + s*Wp + ow`` and
+reads ``P[ci, m + off]`` with ``off = (kd*dd*Hp + kh*dh)*Ws + kw*dw``, so one kernel row
+``(ci, kd, kh)`` is one pass over a contiguous accumulator covering all ``S`` samples
+(the ``Wp - OW`` junk positions after each sample's row, and the last ``Hp - OH`` rows,
+are dropped when it is copied out with the bias; putting the samples within the rows
+rather than plane after plane makes those rows junk once per block, not once per
+sample).  The ``KW`` taps of a kernel row are unrolled for ``KW`` = 3 and 5 so that
+their weights sit in registers, and four output channels share each pass (each load of
+the source feeds four accumulators).  Other strides loop over output rows with
+strided reads.
 
 The input gradient is the same stride-1 correlation with input and output channels
 swapped and the kernel flipped: per axis ``dx[i] = sum_{o, t} w[o, c, K-1-t] * Z[o, i +
@@ -25,8 +30,9 @@ t*d]``, where ``Z`` holds ``gy[o, p]`` at ``j = p*s + d*(K-1) - pad_before`` (ze
 between and around; positions outside ``Z`` are dropped).  The weight gradient is one
 dot product per tap and channel pair, ``dw[o, ci, t] = sum_{n, m} G[o, m] * P[ci, m +
 off_t]`` with ``G`` the output gradient in the same wide layout (zeros at the junk
-positions), the ``KW`` taps of a kernel row sharing each load of ``G``; each thread
-sums its samples' contributions (and ``db``) into its own slice, added up at the end.
+positions), the ``KW`` taps of a kernel row sharing each load of ``G`` and two output
+channels each load of ``P``; each thread sums its samples' contributions (and ``db``)
+into its own slice, added up at the end.
 """
 
 from __future__ import annotations
@@ -43,8 +49,8 @@ from ._common import as3d, c_array, geometry, span, supported_dtype
 prange = range  # numba.prange once compiled (see _common.compile_kernels)
 _compiled = False
 
-#: Wide positions to aim for in one pass over a work item's samples (measured: see Direct).
-WIDE_POSITIONS = 1024
+#: Wide positions to aim for in one pass over a work item's samples.
+WIDE_POSITIONS = 4096
 #: Most bytes of one thread's buffer of padded input (or spread gradient) planes.
 BUFFER_BYTES = 256 * 2**10
 
@@ -53,17 +59,17 @@ BUFFER_BYTES = 256 * 2**10
 
 
 def _fill(xn, c0, buf5, s, before):
-    """``buf5[ci, s, bd + z, bh + y, bw : bw + W] = xn[c0 + ci, z, y]`` for every ``ci``: one
-    sample's input planes into slot ``s`` of a zero-bordered buffer."""
+    """``buf5[ci, bd + z, bh + y, s, bw : bw + W] = xn[c0 + ci, z, y]`` for every ``ci``: one
+    sample's input planes into slot ``s`` of the rows of a zero-bordered buffer."""
     bd, bh, bw = before
     D, H, W = xn.shape[1], xn.shape[2], xn.shape[3]
     for ci in range(buf5.shape[0]):
         xc = xn[c0 + ci]
-        bc = buf5[ci, s]
+        bc = buf5[ci]
         for z in range(D):
             for y in range(H):
                 src = xc[z, y]
-                dst = bc[bd + z, bh + y, bw:bw + W]
+                dst = bc[bd + z, bh + y, s, bw:bw + W]
                 for q in range(W):
                     dst[q] = src[q]
 
@@ -161,11 +167,11 @@ def _correlate_wide4(src, Hs, Ws, wk4, dilation, acc4, M):
                            wk4[:, ci, kd, kh], dw, M)
 
 
-def _correlate_channels(src, Hs, Ws, wk, c0, c1, dilation, acc4, M, plane, ns, out5, n0,
+def _correlate_channels(src, Hs, Ws, wk, c0, c1, dilation, acc4, M, width, ns, out5, n0,
                         bias):
-    """``out5[n0 + s, c] = bias[c] + sum_{ci, t} wk[c, ci, t] * src[ci, s*plane + m + off_t]``
-    (wide rows cropped) for channels ``c0 <= c < c1`` and samples ``s < ns``, four channels
-    per pass over the source."""
+    """``out5[n0 + s, c] = bias[c] + sum_{ci, t} wk[c, ci, t] * src[ci, s*width + m + off_t]``
+    (wide rows of ``Ws`` values, sample ``s`` from offset ``s*width``, cropped) for channels
+    ``c0 <= c < c1`` and samples ``s < ns``, four channels per pass over the source."""
     for c in range(c0, c1, 4):
         nb = min(4, c1 - c)
         if nb == 4:
@@ -175,7 +181,7 @@ def _correlate_channels(src, Hs, Ws, wk, c0, c1, dilation, acc4, M, plane, ns, o
                 _correlate_wide(src, Hs, Ws, wk[c + j], dilation, acc4[j], M)
         for j in range(nb):
             for s in range(ns):
-                _crop(acc4[j, s * plane:], Hs, Ws, out5[n0 + s, c + j], bias[c + j])
+                _crop(acc4[j, s * width:], Hs, Ws, out5[n0 + s, c + j], bias[c + j])
 
 
 def _crop(acc, Hs, Ws, dst3, bias):
@@ -224,15 +230,16 @@ def _forward(x5, w5, b, y5, before, padded, stride, dilation, samples, chunks, n
     plane = Dp * Hp * Wp
     OD, OH, OW = y5.shape[2], y5.shape[3], y5.shape[4]
     unit = stride[0] == 1 and stride[1] == 1 and stride[2] == 1
-    M1 = ((OD - 1) * Hp + OH - 1) * Wp + OW  # wide positions of one sample
+    Ws = samples * Wp  # a buffer row: one row of every sample of the block
+    M0 = ((OD - 1) * Hp + OH - 1) * Ws + OW  # wide positions, but for the samples after the first
     per = (Og + chunks - 1) // chunks
     blocks = (N + samples - 1) // samples
     items = blocks * G * chunks
     for t in prange(nthreads):
         buf = np.zeros(Cg * samples * plane, dtype=x5.dtype)
-        buf5 = buf.reshape((Cg, samples, Dp, Hp, Wp))
+        buf5 = buf.reshape((Cg, Dp, Hp, samples, Wp))
         src = buf.reshape((Cg, samples * plane))
-        acc4 = np.empty((4, (samples - 1) * plane + M1 if unit else 1), dtype=x5.dtype)
+        acc4 = np.empty((4, M0 + (samples - 1) * Wp if unit else 1), dtype=x5.dtype)
         filled = -1  # the (block, group) whose planes are in buf
         for i in range(t * items // nthreads, (t + 1) * items // nthreads):
             bg = i // chunks
@@ -247,12 +254,13 @@ def _forward(x5, w5, b, y5, before, padded, stride, dilation, samples, chunks, n
             o0 = g * Og + k * per
             o1 = min(o0 + per, (g + 1) * Og)
             if unit:
-                _correlate_channels(src, Hp, Wp, w5, o0, o1, dilation, acc4,
-                                    (ns - 1) * plane + M1, plane, ns, y5, n0, b)
+                _correlate_channels(src, Hp, Ws, w5, o0, o1, dilation, acc4, M0 + (ns - 1) * Wp,
+                                    Wp, ns, y5, n0, b)
                 continue
             for o in range(o0, o1):
                 for s in range(ns):
-                    _correlate_strided(buf5[:, s], w5[o], stride, dilation, y5[n0 + s, o], b[o])
+                    _correlate_strided(buf5[:, :, :, s], w5[o], stride, dilation, y5[n0 + s, o],
+                                       b[o])
 
 
 def _input_grad(gy5, wt5, dx5, lead, zsize, stride, dilation, samples, chunks, nthreads):
@@ -268,7 +276,8 @@ def _input_grad(gy5, wt5, dx5, lead, zsize, stride, dilation, samples, chunks, n
     Zd, Zh, Zw = zsize
     plane = Zd * Zh * Zw
     sd, sh, sw = stride
-    M1 = ((D - 1) * Zh + H - 1) * Zw + W
+    Ws = samples * Zw
+    M0 = ((D - 1) * Zh + H - 1) * Ws + W
     d0, d1 = span(lead[0], sd, Zd, OD)
     h0, h1 = span(lead[1], sh, Zh, OH)
     w0, w1 = span(lead[2], sw, Zw, OW)
@@ -278,9 +287,9 @@ def _input_grad(gy5, wt5, dx5, lead, zsize, stride, dilation, samples, chunks, n
     for t in prange(nthreads):
         # the positions written below are the same for every item: zero the rest once
         buf = np.zeros(Og * samples * plane, dtype=gy5.dtype)
-        buf5 = buf.reshape((Og, samples, Zd, Zh, Zw))
+        buf5 = buf.reshape((Og, Zd, Zh, samples, Zw))
         src = buf.reshape((Og, samples * plane))
-        acc4 = np.empty((4, (samples - 1) * plane + M1), dtype=gy5.dtype)
+        acc4 = np.empty((4, M0 + (samples - 1) * Zw), dtype=gy5.dtype)
         zero = np.zeros(C, dtype=gy5.dtype)
         filled = -1
         for i in range(t * items // nthreads, (t + 1) * items // nthreads):
@@ -293,7 +302,7 @@ def _input_grad(gy5, wt5, dx5, lead, zsize, stride, dilation, samples, chunks, n
                 for og in range(Og):
                     for s in range(ns):
                         g3 = gy5[n0 + s, g * Og + og]
-                        z3 = buf5[og, s]
+                        z3 = buf5[og, :, :, s]
                         for od in range(d0, d1):
                             for oh in range(h0, h1):
                                 grow = g3[od, oh]
@@ -302,8 +311,8 @@ def _input_grad(gy5, wt5, dx5, lead, zsize, stride, dilation, samples, chunks, n
                                     zrow[q * sw + lead[2]] = grow[q]
                 filled = bg
             c0 = g * Cg + k * per
-            _correlate_channels(src, Zh, Zw, wt5, c0, min(c0 + per, (g + 1) * Cg), dilation,
-                                acc4, (ns - 1) * plane + M1, plane, ns, dx5, n0, zero)
+            _correlate_channels(src, Zh, Ws, wt5, c0, min(c0 + per, (g + 1) * Cg), dilation,
+                                acc4, M0 + (ns - 1) * Zw, Zw, ns, dx5, n0, zero)
 
 
 def _row_dots(g, s, arow, dw, M):
@@ -373,6 +382,64 @@ def _accumulate_strided(buf4, g3, stride, dilation, dwk):
                             dwk[ci, kd, kh, kw] = a
 
 
+def _row_dots2(g0, g1, s, r0, r1, dw, M):
+    """:func:`_row_dots` for two output channels sharing each load of the source row:
+    ``r_j[kw] += sum_m g_j[m] * s[m + kw*dw]``."""
+    KW = r0.shape[0]
+    if KW == 3:
+        a0, a1, a2 = r0[0], r0[1], r0[2]
+        b0, b1, b2 = r1[0], r1[1], r1[2]
+        s0, s1, s2 = s[0:M], s[dw:dw + M], s[2 * dw:2 * dw + M]
+        for m in range(M):
+            u, v = g0[m], g1[m]
+            x0, x1, x2 = s0[m], s1[m], s2[m]
+            a0 += u * x0
+            a1 += u * x1
+            a2 += u * x2
+            b0 += v * x0
+            b1 += v * x1
+            b2 += v * x2
+        r0[0], r0[1], r0[2] = a0, a1, a2
+        r1[0], r1[1], r1[2] = b0, b1, b2
+    elif KW == 5:
+        a0, a1, a2, a3, a4 = r0[0], r0[1], r0[2], r0[3], r0[4]
+        b0, b1, b2, b3, b4 = r1[0], r1[1], r1[2], r1[3], r1[4]
+        s0, s1, s2 = s[0:M], s[dw:dw + M], s[2 * dw:2 * dw + M]
+        s3, s4 = s[3 * dw:3 * dw + M], s[4 * dw:4 * dw + M]
+        for m in range(M):
+            u, v = g0[m], g1[m]
+            x0, x1, x2, x3, x4 = s0[m], s1[m], s2[m], s3[m], s4[m]
+            a0 += u * x0
+            a1 += u * x1
+            a2 += u * x2
+            a3 += u * x3
+            a4 += u * x4
+            b0 += v * x0
+            b1 += v * x1
+            b2 += v * x2
+            b3 += v * x3
+            b4 += v * x4
+        r0[0], r0[1], r0[2], r0[3], r0[4] = a0, a1, a2, a3, a4
+        r1[0], r1[1], r1[2], r1[3], r1[4] = b0, b1, b2, b3, b4
+    else:
+        _row_dots(g0, s, r0, dw, M)
+        _row_dots(g1, s, r1, dw, M)
+
+
+def _accumulate_wide2(g0, g1, src, Hs, Ws, dilation, dw0, dw1, M):
+    """:func:`_accumulate_wide` for two output channels at once."""
+    CI, KD, KH, KW = dw0.shape
+    dd, dh, dw = dilation
+    h0, h1 = g0[:M], g1[:M]
+    for ci in range(CI):
+        sc = src[ci]
+        for kd in range(KD):
+            for kh in range(KH):
+                base = (kd * dd * Hs + kh * dh) * Ws
+                _row_dots2(h0, h1, sc[base:base + (KW - 1) * dw + M], dw0[ci, kd, kh],
+                           dw1[ci, kd, kh], dw, M)
+
+
 def _weight_grad(x5, gy5, dwt, dbt, before, padded, stride, dilation, samples, nthreads):
     """``dwt[thread, o] += gy5[n, o]`` correlated with ``x5[n, g*Cg:]`` (zero-padded) and
     ``dbt[thread, o] += sum gy5[n, o]`` (both arrive zeroed; the caller sums over
@@ -385,22 +452,27 @@ def _weight_grad(x5, gy5, dwt, dbt, before, padded, stride, dilation, samples, n
     plane = Dp * Hp * Wp
     OD, OH, OW = gy5.shape[2], gy5.shape[3], gy5.shape[4]
     unit = stride[0] == 1 and stride[1] == 1 and stride[2] == 1
-    M1 = ((OD - 1) * Hp + OH - 1) * Wp + OW
+    Ws = samples * Wp
+    M0 = ((OD - 1) * Hp + OH - 1) * Ws + OW
     blocks = (N + samples - 1) // samples
     items = blocks * G
     for t in prange(nthreads):
         buf = np.zeros(Cg * samples * plane, dtype=x5.dtype)
-        buf5 = buf.reshape((Cg, samples, Dp, Hp, Wp))
+        buf5 = buf.reshape((Cg, Dp, Hp, samples, Wp))
         src = buf.reshape((Cg, samples * plane))
-        # gy in the wide layout: only the output positions are ever written
-        wide = np.zeros(samples * plane if unit else 1, dtype=x5.dtype)
+        # gy of two output channels in the wide layout: only output positions are written
+        wide = np.zeros((2, samples * plane if unit else 1), dtype=x5.dtype)
         for i in range(t * items // nthreads, (t + 1) * items // nthreads):
             n0 = i // G * samples
             g = i % G
             ns = min(N, n0 + samples) - n0
+            if ns < samples:  # the slots of missing samples must add nothing
+                buf[:] = 0
+                wide[:] = 0
             for s in range(ns):
                 _fill(x5[n0 + s], g * Cg, buf5, s, before)
             for o in range(g * Og, (g + 1) * Og):
+                j = (o - g * Og) % 2  # which of the pair
                 total = dbt[t, o]
                 for s in range(ns):
                     g3 = gy5[n0 + s, o]
@@ -412,22 +484,27 @@ def _weight_grad(x5, gy5, dwt, dbt, before, padded, stride, dilation, samples, n
                     if unit:
                         for od in range(OD):
                             for oh in range(OH):
-                                start = s * plane + (od * Hp + oh) * Wp
-                                seg = wide[start:start + OW]
+                                start = (od * Hp + oh) * Ws + s * Wp
+                                seg = wide[j, start:start + OW]
                                 grow = g3[od, oh]
                                 for q in range(OW):
                                     seg[q] = grow[q]
                     else:
-                        _accumulate_strided(buf5[:, s], g3, stride, dilation, dwt[t, o])
+                        _accumulate_strided(buf5[:, :, :, s], g3, stride, dilation, dwt[t, o])
                 dbt[t, o] = total
-                if unit:
-                    _accumulate_wide(wide, src, Hp, Wp, dilation, dwt[t, o],
-                                     (ns - 1) * plane + M1)
+                if not unit:
+                    continue
+                M = M0 + (ns - 1) * Wp
+                if j == 1:
+                    _accumulate_wide2(wide[0], wide[1], src, Hp, Ws, dilation, dwt[t, o - 1],
+                                      dwt[t, o], M)
+                elif o + 1 == (g + 1) * Og:  # an odd one out
+                    _accumulate_wide(wide[0], src, Hp, Ws, dilation, dwt[t, o], M)
 
 
 _SERIAL = ("span", "_fill", "_row_axpy", "_correlate_wide", "_row_axpy4", "_correlate_wide4",
            "_crop", "_correlate_channels", "_correlate_strided", "_row_dots", "_accumulate_wide",
-           "_accumulate_strided")
+           "_row_dots2", "_accumulate_wide2", "_accumulate_strided")
 _PARALLEL = ("_forward", "_input_grad", "_weight_grad")
 
 
@@ -467,8 +544,8 @@ class Direct:
     name = "numba_direct"
 
     def supports(self, spec: ConvSpec) -> bool:
-        """Every float32/float64 convolution with 1-3 spatial axes (the chooser sends it only
-        the small-channel layers where it was measured faster)."""
+        """Every float32/float64 convolution with 1-3 spatial axes (the numba chooser sends it
+        the stride-1 layers with shallow products, where it was measured faster)."""
         return supported_dtype(spec)
 
     def forward(self, spec: ConvSpec, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
