@@ -18,9 +18,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convprop.kernels.numba import WINOGRAD, winograd
+from convprop.kernels.numba import (
+    IM2COL,
+    MAX_DEPTH,
+    WINOGRAD,
+    WINOGRAD_MIN_CHANNELS,
+    choose,
+    winograd,
+    winograd_worthwhile,
+)
 from convprop.kernels.numpy.winograd import transforms
-from convprop.kernels.spec import ConvSpec
+from convprop.kernels.spec import ConvSpec, Plan
 
 pytest.importorskip("numba", reason="numba is not installed: the compiled backend is unavailable")
 from oracle import torch  # noqa: E402  (the real module, or a skip on first use)
@@ -242,3 +250,26 @@ def test_flipped_transposed():
         for o in range(2):
             for c in range(2):
                 np.testing.assert_array_equal(wf[g * 2 + c, o], w[g * 2 + o, c, ::-1, ::-1])
+
+
+# --- the chooser -----------------------------------------------------------------------------
+
+
+def layer(c, o, size, groups=1, dtype=np.float32) -> ConvSpec:
+    return ConvSpec(16, c, o, size, (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), groups,
+                    np.dtype(dtype), True)
+
+
+def test_choose_runs_winograd_where_measured_faster():
+    fallback = Plan(IM2COL, IM2COL, IM2COL)  # any plan: only its identity matters
+    for spec in (layer(32, 64, (32, 32)), layer(64, 64, (56, 56)), layer(128, 128, (28, 28)),
+                 layer(64, 64, (56, 56), dtype=np.float64)):
+        assert winograd_worthwhile(spec)
+        assert choose(spec, fallback).names == (WINOGRAD.name,) * 3
+    few = layer(3, 32, (32, 32))
+    assert min(few.c, few.o) < WINOGRAD_MIN_CHANNELS
+    assert choose(few, fallback).names == (IM2COL.name,) * 3
+    assert not winograd_worthwhile(layer(64, 64, (28, 28), groups=2))
+    deep = layer(256, 256, (14, 14))
+    assert deep.cg * deep.taps >= MAX_DEPTH and choose(deep, fallback) is fallback
+    assert choose(layer(64, 64, (56, 56), dtype=np.float16), fallback) is fallback

@@ -39,8 +39,8 @@ ALGORITHMS: tuple[Algorithm, ...] = (DEPTHWISE, WINOGRAD, IM2COL)
 #: the explainers' worked examples sit far below it and never load Numba.
 MIN_FLOPS = 1_000_000
 
-__all__ = ["ALGORITHMS", "DEPTHWISE", "IM2COL", "MAX_DEPTH", "MIN_FLOPS", "WINOGRAD", "choose",
-           "compiled_for"]
+__all__ = ["ALGORITHMS", "DEPTHWISE", "IM2COL", "MAX_DEPTH", "MIN_FLOPS", "WINOGRAD",
+           "WINOGRAD_MIN_CHANNELS", "choose", "compiled_for", "winograd_worthwhile"]
 
 
 #: Keep the fallback for convolutions whose per-group product is this deep (``C/G * taps``):
@@ -52,17 +52,43 @@ __all__ = ["ALGORITHMS", "DEPTHWISE", "IM2COL", "MAX_DEPTH", "MIN_FLOPS", "WINOG
 MAX_DEPTH = 2048
 
 
+#: Fewest input and output channels at which ``numba_winograd`` runs a layer: below, the
+#: transforms (per value, not per multiply) outweigh the multiplies they save.
+WINOGRAD_MIN_CHANNELS = 32
+
+
+def winograd_worthwhile(spec: ConvSpec) -> bool:
+    """Whether ``numba_winograd`` runs ``spec``: ungrouped 3x3 stride-1 2-D layers with at
+    least :data:`WINOGRAD_MIN_CHANNELS` channels on both sides and a per-group product
+    shallower than :data:`MAX_DEPTH`.
+
+    Measured with ``PYTHONPATH=src python benchmarks/numba_layers.py --threads 1 --clock cpu
+    --numpy --algorithms numba_winograd,numba_im2col --layers ...`` (forward + backward,
+    float32, ratio to PyTorch in one process; CPU clock on one thread because the 2 cores
+    were shared with other work, which made wall-clock ratios swing 2-4x), winograd /
+    im2col / NumPy backend: cifar3x3 (32->64 at 32x32) 1.30 / 1.55 / 1.53, resnet56 0.60 /
+    1.48 / 1.23, resnet28 0.99 / 1.63 / 1.58; lost or tied where it is not chosen:
+    cifar3x3in (3 channels, wall clock) 2.72 / 1.88, resnet14 (depth 2304) 1.47 / 1.49,
+    resnet7 (7x7 outputs, 512 channels: the transformed weights are 38 MB) 2.33 / 1.40.
+    """
+    return (WINOGRAD.supports(spec) and spec.groups == 1
+            and min(spec.c, spec.o) >= WINOGRAD_MIN_CHANNELS and spec.cg * spec.taps < MAX_DEPTH)
+
+
 def compiled_for(spec: ConvSpec) -> Algorithm | None:
     """The compiled algorithm for ``spec``, or None to keep the fallback.
 
     Measured on every layer of the conv suite (forward + backward, float32, ratio to
     PyTorch, compiled / NumPy, see :data:`MAX_DEPTH`): ``numba_depthwise`` wins on the
-    depthwise layer (1.10 / 3.66); ``numba_im2col`` wins on every layer except 1x1
+    depthwise layer (1.10 / 3.66); ``numba_winograd`` on the 3x3 layers of
+    :func:`winograd_worthwhile`; ``numba_im2col`` on every other layer except 1x1
     kernels (NumPy's ``pointwise`` is one plain matrix product: 1.60 / 1.17) and deep
     products (:data:`MAX_DEPTH`).
     """
     if spec.flops < MIN_FLOPS:
         return None
+    if winograd_worthwhile(spec):
+        return WINOGRAD
     if not spec.depthwise and (spec.taps == 1 or spec.cg * spec.taps >= MAX_DEPTH):
         return None
     for algo in (DEPTHWISE, IM2COL):

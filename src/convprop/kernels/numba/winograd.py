@@ -55,7 +55,7 @@ import numpy as np
 
 from ..spec import ConvSpec, Saved
 from . import _common
-from ._common import c_array, span, supported_dtype
+from ._common import c_array, supported_dtype
 
 prange = range  # numba.prange once compiled (see _common.compile_kernels)
 _compiled = False
@@ -118,30 +118,51 @@ def _a(g0, g1, g2, g3, d0, d1, d2, d3, d4, d5, L, k):
         d5[u] = a3
 
 
+def _edge_tile(row, dbuf, k4, base, q, before_w):
+    """``dbuf[k4, r4, base + q] = row[4q + r4 - before_w]`` (0 outside the row), r4 < 4."""
+    W = row.shape[0]
+    for r4 in range(4):
+        j = 4 * q + r4 - before_w
+        dbuf[k4, r4, base + q] = row[j] if 0 <= j < W else 0
+
+
 def _deinterleave(plane, dbuf, r0, rows, Q1, before_h, before_w):
     """``dbuf[k4, r4, t*Q1 + q] = xp[r0 + 4t + k4, 4q + r4]`` for ``t < rows``, ``q < Q1``,
     where ``xp[i, j] = plane[i - before_h, j - before_w]`` inside ``plane`` and 0 outside
-    (``before`` may be negative: then it crops)."""
+    (``before`` may be negative: then it crops).
+
+    Tiles ``q`` in ``[qa, qb)`` read four columns inside the plane: one loop reads them
+    contiguously and writes the four phases (LLVM vectorises it as an interleaved group);
+    the few tiles at the edges go element by element."""
     H, W = plane.shape
+    qa = min(max(0, -(-before_w // 4)), Q1)
+    qb = min(max(qa, (W - 4 + before_w) // 4 + 1), Q1)  # qa <= qb: [qa, qb) may be empty
     for t in range(rows):
+        base = t * Q1
         for k4 in range(4):
             iy = r0 + 4 * t + k4 - before_h
-            for r4 in range(4):
-                dst = dbuf[k4, r4, t * Q1:(t + 1) * Q1]
-                if iy < 0 or iy >= H:
+            if iy < 0 or iy >= H:
+                for r4 in range(4):
+                    dst = dbuf[k4, r4, base:base + Q1]
                     for q in range(Q1):
                         dst[q] = 0
-                    continue
-                off = r4 - before_w
-                lo, hi = span(off, 4, W, Q1)
-                for q in range(lo):
-                    dst[q] = 0
-                src = plane[iy, 4 * lo + off:]
-                seg = dst[lo:hi]
-                for q in range(hi - lo):
-                    seg[q] = src[4 * q]
-                for q in range(hi, Q1):
-                    dst[q] = 0
+                continue
+            row = plane[iy]
+            for q in range(qa):  # the edges: [0, qa) and [qb, Q1)
+                _edge_tile(row, dbuf, k4, base, q, before_w)
+            for q in range(qb, Q1):
+                _edge_tile(row, dbuf, k4, base, q, before_w)
+            if qb > qa:
+                src = row[4 * qa - before_w:]
+                d0 = dbuf[k4, 0, base + qa:]
+                d1 = dbuf[k4, 1, base + qa:]
+                d2 = dbuf[k4, 2, base + qa:]
+                d3 = dbuf[k4, 3, base + qa:]
+                for q in range(qb - qa):
+                    d0[q] = src[4 * q]
+                    d1[q] = src[4 * q + 1]
+                    d2[q] = src[4 * q + 2]
+                    d3[q] = src[4 * q + 3]
 
 
 def _input_tiles(plane, v, g, ci, col0, tr0, R, Q1, before_h, before_w, dbuf, tbuf, k):
@@ -349,7 +370,7 @@ def _points_to_weights(dut, dw2, nthreads):
                 dw2[p, kw], dw2[p, 3 + kw], dw2[p, 6 + kw] = col[0], col[1], col[2]
 
 
-_SERIAL = ("span", "_bt", "_at", "_a", "_g", "_gt", "_deinterleave", "_input_tiles",
+_SERIAL = ("_edge_tile", "_bt", "_at", "_a", "_g", "_gt", "_deinterleave", "_input_tiles",
            "_output_tiles", "_grad_tiles", "_items")
 _PARALLEL = ("_forward", "_weight_grad", "_weights_to_points", "_points_to_weights")
 
