@@ -34,17 +34,21 @@ when the outputs are stored.  The output side mirrors it: ``A^T`` along columns,
 along rows, then one interleaving store per output row, with the bias.
 
 Each work item runs its ``36 * G`` products as single-threaded BLAS calls (``np.dot``
-inside Numba's threads, see :mod:`._common`) on buffers sized to stay in cache
-(:func:`layout`); the weight gradient accumulates ``dU`` per thread and sums
-once.  Nothing is kept between passes: recomputing ``V`` in the weight gradient
-reads the input once more, while keeping it would write and read back 2.25x the
-input (36 values per 16 outputs) -- measured slower (see :class:`WinogradF43`).
+inside Numba's threads, see :mod:`._common`) on at most :data:`MAX_COLUMNS` tiles
+(:func:`layout`); the weight gradient accumulates ``dU`` per thread, and the
+compiled adjoint weight transform sums the threads' parts.  Nothing is kept between
+passes: the weight gradient transforms the input tiles again (on resnet56, one
+thread, that is about 7 of its 35 ms); keeping ``V`` from the forward instead would
+hold 2.4x the input (36 values per 16 outputs, junk tiles included) until the
+backward.  That trade was not measured: it is left for a quiet machine.
 
 **Accuracy.**  ``U`` is computed in float64 and rounded once; the points +-2 scale
 some terms by up to 8 (``B^T`` and ``A^T``), so float32 rounding is a small constant
-factor above direct summation: measured <= 3e-6 relative on the suite layers
-(``benchmarks/numba_layers.py``), well inside the 1e-4 the tests hold float32 to,
-so (like the NumPy backend's ``winograd_precise``) float32 and float64 both qualify.
+factor above direct summation: measured <= 1.5e-5 relative (largest error of output
+and gradients over the largest value, against PyTorch's float64) on the suite's 3x3
+layers (``benchmarks/numba_layers.py``; im2col: <= 1.1e-6), inside the 1e-4 the
+tests hold float32 to, so (like the NumPy backend's ``winograd_precise``) float32
+and float64 both qualify.  Float64: <= 2.5e-14.
 """
 
 from __future__ import annotations
@@ -64,9 +68,12 @@ _compiled = False
 TILE, SPAN, POINTS = 4, 6, 36
 #: Most GEMM columns (tiles, junk included) per work item, and fewest where whole samples
 #: can be put side by side: shorter products waste the BLAS kernel and read ``U`` once per
-#: item; longer ones push ``V`` and ``M`` out of cache.  Measured on resnet56, resnet28 and
-#: cifar3x3 (items of 15-210 columns: 56-210 were within noise of each other, 15 was
-#: 1.3-2x slower) and resnet14 (20 columns per sample: 80 beat 20 by 1.2-1.5x).
+#: item; longer ones push ``V`` and ``M`` out of cache.  Measured (forward + both gradients,
+#: one process, busy machine): items of one or two tile rows (15-18 columns) took 1.6-2.1x
+#: the time of items of 56-210 columns on resnet56, resnet28 and cifar3x3; between 56 and
+#: 210 the differences were within the noise.  Samples side by side (resnet14, 20 columns
+#: per sample; resnet7, 6) gave no consistent gain in two runs: those layers are not
+#: planned on this algorithm.
 MAX_COLUMNS = 256
 MIN_COLUMNS = 64
 
