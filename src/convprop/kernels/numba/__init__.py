@@ -6,11 +6,12 @@ process that never runs a large enough convolution never loads Numba.
 
 * :data:`DEPTHWISE` (:class:`~.depthwise.Depthwise`, ``numba_depthwise``):
   ``groups == C == O``, any kernel, stride, dilation and padding.
-* :data:`WINOGRAD` (:class:`~.winograd.WinogradF43`, ``numba_winograd``): 2-D 3x3
-  kernels at stride 1 without dilation (any padding and groups), Winograd F(4x4, 3x3).
+* :data:`WINOGRAD` (:class:`~.winograd.WinogradF43`, ``numba_winograd``): 2-D 3x3 and
+  3-D KDx3x3 kernels at stride 1 without dilation (any padding and groups), Winograd
+  F(4x4, 3x3) per depth tap.
 * :data:`IM2COL` (:class:`~.im2col.Im2colGemm`, ``numba_im2col``): every shape.
 
-All handle float32 and float64; depthwise and im2col 1-D, 2-D and 3-D convolutions.  :func:`choose`
+All handle float32 and float64; depthwise and im2col also 1-D convolutions.  :func:`choose`
 takes the plan of the NumPy backend and swaps in a compiled algorithm for each pass
 where one supports the convolution and was measured faster.
 """
@@ -52,27 +53,31 @@ __all__ = ["ALGORITHMS", "DEPTHWISE", "IM2COL", "MAX_DEPTH", "MIN_FLOPS", "WINOG
 MAX_DEPTH = 2048
 
 
-#: Fewest input and output channels at which ``numba_winograd`` runs a layer: below, the
-#: transforms (per value, not per multiply) outweigh the multiplies they save.
+#: Fewest input channels (times the kernel depth, in 3-D) and output channels per group at
+#: which ``numba_winograd`` runs a layer: the depth and height of its per-point products.
+#: Below, the transforms (per value, not per multiply) outweigh the multiplies they save.
 WINOGRAD_MIN_CHANNELS = 32
 
 
 def winograd_worthwhile(spec: ConvSpec) -> bool:
-    """Whether ``numba_winograd`` runs ``spec``: ungrouped 3x3 stride-1 2-D layers with at
-    least :data:`WINOGRAD_MIN_CHANNELS` channels on both sides and a per-group product
-    shallower than :data:`MAX_DEPTH`.
+    """Whether ``numba_winograd`` runs ``spec``: ungrouped 3x3 (3-D: KDx3x3) stride-1 layers
+    whose per-point products are at least :data:`WINOGRAD_MIN_CHANNELS` deep (``C * KD``)
+    and high (``O``), and whose per-group product is shallower than :data:`MAX_DEPTH`.
 
     Measured with ``PYTHONPATH=src python benchmarks/numba_layers.py --threads 1 --clock cpu
     --numpy --algorithms numba_winograd,numba_im2col --layers ...`` (forward + backward,
     float32, ratio to PyTorch in one process; CPU clock on one thread because the 2 cores
     were shared with other work, which made wall-clock ratios swing 2-4x), winograd /
     im2col / NumPy backend: cifar3x3 (32->64 at 32x32) 1.30 / 1.55 / 1.53, resnet56 0.60 /
-    1.48 / 1.23, resnet28 0.99 / 1.63 / 1.58; lost or tied where it is not chosen:
-    cifar3x3in (3 channels, wall clock) 2.72 / 1.88, resnet14 (depth 2304) 1.47 / 1.49,
-    resnet7 (7x7 outputs, 512 channels: the transformed weights are 38 MB) 2.33 / 1.40.
+    1.48 / 1.23, resnet28 0.99 / 1.63 / 1.58, vol3d (16->32, 3x3x3: products 48 deep) 1.53 /
+    2.43 / 2.55; lost or tied where it is not chosen: cifar3x3in (3 channels, wall clock)
+    2.72 / 1.88, resnet14 (depth 2304) 1.47 / 1.49, resnet7 (7x7 outputs, 512 channels:
+    the transformed weights are 38 MB) 2.33 / 1.40.
     """
+    kd = spec.kernel[0] if spec.nd == 3 else 1
     return (WINOGRAD.supports(spec) and spec.groups == 1
-            and min(spec.c, spec.o) >= WINOGRAD_MIN_CHANNELS and spec.cg * spec.taps < MAX_DEPTH)
+            and min(spec.c * kd, spec.o) >= WINOGRAD_MIN_CHANNELS
+            and spec.cg * spec.taps < MAX_DEPTH)
 
 
 def compiled_for(spec: ConvSpec) -> Algorithm | None:

@@ -1,4 +1,4 @@
-"""Winograd F(4x4, 3x3), compiled: 3x3 stride-1 undilated 2-D convolutions, all three passes.
+"""Winograd F(4x4, 3x3), compiled: 3x3 (and, in 3-D, KDx3x3) stride-1 convolutions, all passes.
 
 **The maths** (derived in :mod:`convprop.kernels.numpy.winograd`, whose
 ``transforms()`` gives the matrices ``A^T`` (4 x 6), ``G`` (6 x 3), ``B^T`` (6 x 6)
@@ -11,7 +11,14 @@ With ``xi = (jh, jw)`` one of the 36 transformed points and ``P`` the tiles::
     M[xi]        = U[xi] (O, C) @ V[xi] (C, P)            one GEMM per point
     y[n, o, p]   = b[o] + A^T M[:, o, p] A                the 4 x 4 outputs of tile p
 
-With groups the GEMM is per group (``U[xi, g]`` is ``O/G x C/G``).  The input gradient
+With groups the GEMM is per group (``U[xi, g]`` is ``O/G x C/G``).  **In 3-D** the depth
+taps are summed directly: output plane ``od`` is the sum over ``kd`` of 2-D Winograd
+correlations of input planes ``od + kd - pad`` with ``w[:, :, kd]``, so a depth tap is
+one more input channel: the planes of ``(c, kd)`` are gathered side by side and the GEMM
+depth is ``C/G * KD`` (2-D is the case ``D = KD = 1``, see :func:`._common.as3d`).  On
+the suite's vol3d layer (16 -> 32 channels, 3x3x3) that makes 6.75 multiplies per output
+and channel pair instead of 27, at the price of transforming each input plane ``KD``
+times.  The input gradient
 is the correlation of ``gy`` with the kernel flipped and its channel axes swapped,
 padded by ``2 - pad`` on each side (a negative padding crops), so it runs the same
 forward.  The weight gradient is the forward's adjoint in ``U``::
@@ -59,7 +66,7 @@ import numpy as np
 
 from ..spec import ConvSpec, Saved
 from . import _common
-from ._common import c_array, supported_dtype
+from ._common import as3d, c_array, geometry, supported_dtype
 
 prange = range  # numba.prange once compiled (see _common.compile_kernels)
 _compiled = False
@@ -239,78 +246,105 @@ def _items(N, TR, R, S):
     return (N + S - 1) // S * blocks, blocks
 
 
-def _forward(x, u, b, y, before_h, before_w, R, S, k, nthreads):
-    """``y[n, o] = b[o] + Winograd(x[n], U)`` (module docstring), one item (block of ``S``
-    samples, block of ``R`` tile rows) at a time: transform, ``36 * G`` GEMMs, inverse."""
+def _item_inputs(x, v, s0, s1, OD, KD, tr0, rows, Q1, before_d, before_h, before_w, dbuf, tbuf,
+                 k):
+    """``v[:, g, ci*KD + kd, (s - s0)*L + u]``: the transformed tiles of samples ``s`` in
+    ``[s0, s1)`` (``s = n*OD + od``), channel ``g*Cg + ci``, depth tap ``kd`` -- the plane
+    ``x[n, c, od + kd - before_d]``, or zeros where that plane is depth padding."""
+    C, D = x.shape[1], x.shape[2]
+    Cg = v.shape[2] // KD
+    L = rows * Q1
+    for s in range(s0, s1):
+        n, od = s // OD, s % OD
+        col0 = (s - s0) * L
+        for c in range(C):
+            g, ci = c // Cg, c % Cg
+            for kd in range(KD):
+                iz = od + kd - before_d
+                if 0 <= iz < D:
+                    _input_tiles(x[n, c, iz], v, g, ci * KD + kd, col0, tr0, rows, Q1, before_h,
+                                 before_w, dbuf, tbuf, k)
+                    continue
+                for xi in range(POINTS):
+                    dst = v[xi, g, ci * KD + kd, col0:col0 + L]
+                    for q in range(L):
+                        dst[q] = 0
+
+
+def _forward(x, u, b, y, before_d, before_h, before_w, R, S, k, nthreads):
+    """``y[n, o, od] = b[o] + sum_kd Winograd(x[n, :, od + kd - before_d], U[.., kd])`` (module
+    docstring), one item (block of ``S`` samples ``(n, od)``, block of ``R`` tile rows) at a
+    time: transform, ``36 * G`` GEMMs over channels and depth taps, inverse."""
     N, C = x.shape[0], x.shape[1]
-    G, Og, Cg = u.shape[1], u.shape[2], u.shape[3]
-    OH, OW = y.shape[2], y.shape[3]
+    G, Og, K = u.shape[1], u.shape[2], u.shape[3]
+    OD, OH, OW = y.shape[2], y.shape[3], y.shape[4]
+    KD = K * G // C
     Q1 = (OW + 3) // 4 + 1
     TR = (OH + 3) // 4
-    items, blocks = _items(N, TR, R, S)
+    items, blocks = _items(N * OD, TR, R, S)
     most = S * R * Q1
     for th in prange(nthreads):
-        vbuf = np.empty(POINTS * C * most, dtype=x.dtype)
+        vbuf = np.empty(POINTS * G * K * most, dtype=x.dtype)
         mbuf = np.empty(POINTS * G * Og * most, dtype=x.dtype)
         dbuf = np.empty((4, 4, (R + 1) * Q1), dtype=x.dtype)
         tbuf = np.empty((SPAN, 4, R * Q1 + 1), dtype=x.dtype)
         sbuf = np.empty((SPAN, 4, R * Q1), dtype=x.dtype)
         obuf = np.empty((4, 4, R * Q1), dtype=x.dtype)
         for i in range(th * items // nthreads, (th + 1) * items // nthreads):
-            n0 = i // blocks * S
-            n1 = min(N, n0 + S)
+            s0 = i // blocks * S
+            s1 = min(N * OD, s0 + S)
             tr0 = (i % blocks) * R
             rows = min(R, TR - tr0)
             L = rows * Q1
-            width = (n1 - n0) * L
-            v = vbuf[:POINTS * C * width].reshape((POINTS, G, Cg, width))
+            width = (s1 - s0) * L
+            v = vbuf[:POINTS * G * K * width].reshape((POINTS, G, K, width))
             mm = mbuf[:POINTS * G * Og * width].reshape((POINTS, G, Og, width))
-            for n in range(n0, n1):
-                for c in range(C):
-                    _input_tiles(x[n, c], v, c // Cg, c % Cg, (n - n0) * L, tr0, rows, Q1,
-                                 before_h, before_w, dbuf, tbuf, k)
+            _item_inputs(x, v, s0, s1, OD, KD, tr0, rows, Q1, before_d, before_h, before_w, dbuf,
+                         tbuf, k)
             for xi in range(POINTS):
                 for g in range(G):
                     np.dot(u[xi, g], v[xi, g], mm[xi, g])
-            for n in range(n0, n1):
+            for s in range(s0, s1):
+                n, od = s // OD, s % OD
                 for o in range(G * Og):
-                    _output_tiles(mm, o // Og, o % Og, (n - n0) * L, y[n, o], b[o], tr0, rows,
+                    _output_tiles(mm, o // Og, o % Og, (s - s0) * L, y[n, o, od], b[o], tr0, rows,
                                   Q1, sbuf, obuf, k)
 
 
-def _weight_grad(x, gy, dut, before_h, before_w, R, S, k, nthreads):
+def _weight_grad(x, gy, dut, before_d, before_h, before_w, R, S, k, nthreads):
     """``dut[thread, xi, g] += dM[xi, g] @ V[xi, g]^T`` over the thread's items (arrives zeroed;
     the caller sums over threads)."""
     N, C = x.shape[0], x.shape[1]
-    G, Og, Cg = dut.shape[2], dut.shape[3], dut.shape[4]
-    OH, OW = gy.shape[2], gy.shape[3]
+    G, Og, K = dut.shape[2], dut.shape[3], dut.shape[4]
+    OD, OH, OW = gy.shape[2], gy.shape[3], gy.shape[4]
+    KD = K * G // C
     Q1 = (OW + 3) // 4 + 1
     TR = (OH + 3) // 4
-    items, blocks = _items(N, TR, R, S)
+    items, blocks = _items(N * OD, TR, R, S)
     most = S * R * Q1
     for th in prange(nthreads):
-        vbuf = np.empty(POINTS * C * most, dtype=x.dtype)
+        vbuf = np.empty(POINTS * G * K * most, dtype=x.dtype)
         mbuf = np.empty(POINTS * G * Og * most, dtype=x.dtype)
         dbuf = np.empty((4, 4, (R + 1) * Q1), dtype=x.dtype)
         tbuf = np.empty((SPAN, 4, R * Q1 + 1), dtype=x.dtype)
         hbuf = np.empty((4, SPAN, R * Q1), dtype=x.dtype)
-        prod = np.empty((Og, Cg), dtype=x.dtype)
+        prod = np.empty((Og, K), dtype=x.dtype)
         acc = dut[th]
         for i in range(th * items // nthreads, (th + 1) * items // nthreads):
-            n0 = i // blocks * S
-            n1 = min(N, n0 + S)
+            s0 = i // blocks * S
+            s1 = min(N * OD, s0 + S)
             tr0 = (i % blocks) * R
             rows = min(R, TR - tr0)
             L = rows * Q1
-            width = (n1 - n0) * L
-            v = vbuf[:POINTS * C * width].reshape((POINTS, G, Cg, width))
+            width = (s1 - s0) * L
+            v = vbuf[:POINTS * G * K * width].reshape((POINTS, G, K, width))
             dm = mbuf[:POINTS * G * Og * width].reshape((POINTS, G, Og, width))
-            for n in range(n0, n1):
-                for c in range(C):
-                    _input_tiles(x[n, c], v, c // Cg, c % Cg, (n - n0) * L, tr0, rows, Q1,
-                                 before_h, before_w, dbuf, tbuf, k)
+            _item_inputs(x, v, s0, s1, OD, KD, tr0, rows, Q1, before_d, before_h, before_w, dbuf,
+                         tbuf, k)
+            for s in range(s0, s1):
+                n, od = s // OD, s % OD
                 for o in range(G * Og):
-                    _grad_tiles(gy[n, o], dm, o // Og, o % Og, (n - n0) * L, tr0, rows, Q1,
+                    _grad_tiles(gy[n, o, od], dm, o // Og, o % Og, (s - s0) * L, tr0, rows, Q1,
                                 dbuf, hbuf, k)
             for xi in range(POINTS):
                 for g in range(G):
@@ -319,7 +353,7 @@ def _weight_grad(x, gy, dut, before_h, before_w, R, S, k, nthreads):
                     for o in range(Og):
                         drow = dst[o]
                         prow = prod[o]
-                        for c in range(Cg):
+                        for c in range(K):
                             drow[c] += prow[c]
 
 
@@ -378,7 +412,7 @@ def _points_to_weights(dut, dw2, nthreads):
 
 
 _SERIAL = ("_edge_tile", "_bt", "_at", "_a", "_g", "_gt", "_deinterleave", "_input_tiles",
-           "_output_tiles", "_grad_tiles", "_items")
+           "_output_tiles", "_grad_tiles", "_items", "_item_inputs")
 _PARALLEL = ("_forward", "_weight_grad", "_weights_to_points", "_points_to_weights")
 
 
@@ -390,33 +424,39 @@ def _kernels() -> None:
 
 
 def weights_to_points(w: np.ndarray, groups: int, dtype: np.dtype) -> np.ndarray:
-    """``U[xi, g, o, c] = (G w[g*O/G + o, c] G^T)[xi]``: ``w (O, C/G, 3, 3)`` -> ``(36, G, O/G,
-    C/G)`` in ``dtype``, computed in float64 and rounded once (compiled: NumPy's threaded
-    BLAS on this 9-deep product measured 24 ms for 64 x 64 channels on a busy machine,
-    0.16 ms single-threaded)."""
+    """``U[xi, g, o, c*KD + kd] = (G w[g*O/G + o, c, kd] G^T)[xi]``: ``w (O, C/G, KD, 3, 3)``
+    -> ``(36, G, O/G, C/G * KD)`` in ``dtype``, computed in float64 and rounded once
+    (compiled: NumPy's threaded BLAS on this 9-deep product measured 24 ms for 64 x 64
+    channels on a busy machine, 0.16 ms single-threaded)."""
     _kernels()
-    o, cg = w.shape[:2]
-    u = np.empty((POINTS, o * cg), dtype=dtype)
-    _weights_to_points(c_array(w, dtype).reshape(o * cg, 9), u, _common.threads())
-    return u.reshape(POINTS, groups, o // groups, cg)
+    o = w.shape[0]
+    pairs = w.size // 9
+    u = np.empty((POINTS, pairs), dtype=dtype)
+    _weights_to_points(c_array(w, dtype).reshape(pairs, 9), u, _common.threads())
+    return u.reshape(POINTS, groups, o // groups, pairs // o)
 
 
 def points_to_weights(dut: np.ndarray) -> np.ndarray:
-    """The adjoint of :func:`weights_to_points`, summed over threads: ``dw[g*O/G + o, c] =
-    G^T (sum_t dut[t, :, g, o, c]) G``, ``(T, 36, G, O/G, C/G)`` -> ``(O, C/G, 3, 3)``."""
+    """The adjoint of :func:`weights_to_points`, summed over threads: ``dw[g*O/G + o, c, kd] =
+    G^T (sum_t dut[t, :, g, o, c*KD + kd]) G``, ``(T, 36, G, O/G, C/G * KD)`` -> ``(O, C/G *
+    KD, 3, 3)`` (reshape to split ``C/G`` and ``KD``)."""
     _kernels()
-    nt, _, groups, og, cg = dut.shape
-    dw = np.empty((groups * og * cg, 9), dtype=dut.dtype)
+    nt, _, groups, og, k = dut.shape
+    dw = np.empty((groups * og * k, 9), dtype=dut.dtype)
     _points_to_weights(c_array(dut, dut.dtype).reshape(nt, POINTS, -1), dw, _common.threads())
-    return dw.reshape(groups * og, cg, 3, 3)
+    return dw.reshape(groups * og, k, 3, 3)
 
 
 def flipped_transposed(w: np.ndarray, groups: int) -> np.ndarray:
-    """``wf[g*C/G + c, o] = w[g*O/G + o, c]`` with both taps reversed: ``(O, C/G, 3, 3)`` ->
-    ``(C, O/G, 3, 3)``, the weight whose correlation with ``gy`` is the input gradient."""
+    """``wf[g*C/G + c, o] = w[g*O/G + o, c]`` with every spatial axis reversed: ``(O, C/G,
+    *kernel)`` -> ``(C, O/G, *kernel)``, the weight whose correlation with ``gy`` is the input
+    gradient."""
     o, cg = w.shape[:2]
-    wg = w.reshape(groups, o // groups, cg, 3, 3)[..., ::-1, ::-1]
-    return wg.transpose(0, 2, 1, 3, 4).reshape(groups * cg, o // groups, 3, 3)
+    spatial = w.shape[2:]
+    wg = w.reshape((groups, o // groups, cg) + spatial)[(Ellipsis,) + (slice(None, None, -1),)
+                                                         * len(spatial)]
+    axes = (0, 2, 1) + tuple(range(3, 3 + len(spatial)))
+    return wg.transpose(axes).reshape((groups * cg, o // groups) + spatial)
 
 
 def constants(dtype: np.dtype) -> np.ndarray:
@@ -453,63 +493,69 @@ class WinogradF43:
     name = "numba_winograd"
 
     def supports(self, spec: ConvSpec) -> bool:
-        """2-D float32/float64 convolutions with 3x3 kernels, stride 1, no dilation (any
-        padding, groups and bias)."""
-        return (supported_dtype(spec) and spec.nd == 2 and spec.kernel == (3, 3)
-                and spec.stride == (1, 1) and spec.dilation == (1, 1))
+        """2-D and 3-D float32/float64 convolutions whose last two kernel axes are 3x3 (in 3-D
+        any kernel depth), stride 1, no dilation (any padding, groups and bias)."""
+        return (supported_dtype(spec) and spec.nd in (2, 3) and spec.kernel[-2:] == (3, 3)
+                and all(v == 1 for v in spec.stride) and all(v == 1 for v in spec.dilation))
 
-    def _correlate(self, x: np.ndarray, w: np.ndarray, b: np.ndarray, groups: int,
-                   before: tuple[int, int], out: tuple[int, int]) -> np.ndarray:
-        """``y (N, O, *out)``: the 3x3 correlation of ``x (N, C, H, W)``, shifted by ``before``
-        (zeros outside), with ``w (O, C/G, 3, 3)``, plus ``b (O,)``."""
+    def _correlate(self, x5: np.ndarray, w: np.ndarray, b: np.ndarray, groups: int,
+                   before: tuple[int, int, int], out: tuple[int, int, int]) -> np.ndarray:
+        """``y (N, O, *out)``: the correlation of ``x5 (N, C, D, H, W)``, shifted by ``before``
+        (zeros outside), with ``w (O, C/G, KD, 3, 3)``, plus ``b (O,)``."""
         _kernels()
-        dtype = x.dtype
-        n, c = x.shape[:2]
+        dtype = x5.dtype
+        n, c = x5.shape[:2]
         o = w.shape[0]
         y = np.empty((n, o) + out, dtype=dtype)
         if not y.size:
             return y
         if not c:
-            y[...] = b.reshape(1, o, 1, 1)
+            y[...] = b.reshape(1, o, 1, 1, 1)
             return y
         nthreads = _common.threads()
         u = weights_to_points(w, groups, dtype)
-        rows, samples = layout(out, n, nthreads)
+        rows, samples = layout(out[1:], n * out[0], nthreads)
         with _common.one_blas_thread():
-            _forward(x, u, b, y, before[0], before[1], rows, samples, constants(dtype), nthreads)
+            _forward(x5, u, b, y, *before, rows, samples, constants(dtype), nthreads)
         return y
 
     def forward(self, spec: ConvSpec, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
                 save: bool) -> tuple[np.ndarray, Saved | None]:
-        """``y (N, O, OH, OW)`` from unpadded ``x (N, C, H, W)``, ``w (O, C/G, 3, 3)`` and
+        """``y (N, O, *out)`` from unpadded ``x (N, C, *size)``, ``w (O, C/G, *kernel)`` and
         ``b (O,)`` or None."""
+        g = geometry(spec)
         bias = np.zeros(spec.o, spec.dtype) if b is None else c_array(b, spec.dtype)
-        before = (spec.pads[0][0], spec.pads[1][0])
-        y = self._correlate(c_array(x, spec.dtype), w, bias, spec.groups, before, spec.out)
-        return y, None
+        w5 = np.asarray(w).reshape((spec.o, spec.cg) + g.kernel)
+        y = self._correlate(as3d(x, 2, spec.dtype), w5, bias, spec.groups, g.before, g.out)
+        return y.reshape(spec.y_shape), None
 
     def input_grad(self, spec: ConvSpec, gy: np.ndarray, w: np.ndarray,
                    saved: Saved | None) -> np.ndarray:
-        """``dx (N, C, H, W)``: ``gy (N, O, OH, OW)`` padded by ``2 - pad`` on each side,
-        correlated with the flipped, channel-swapped ``w``."""
-        before = (2 - spec.pads[0][0], 2 - spec.pads[1][0])
-        wf = flipped_transposed(np.asarray(w), spec.groups)
-        return self._correlate(c_array(gy, spec.dtype), wf, np.zeros(spec.c, spec.dtype),
-                               spec.groups, before, spec.size)
+        """``dx (N, C, *size)``: ``gy (N, O, *out)`` padded by ``kernel - 1 - pad`` on each
+        side, correlated with the flipped, channel-swapped ``w``."""
+        g = geometry(spec)
+        before = tuple(k - 1 - p for k, p in zip(g.kernel, g.before))
+        wf = flipped_transposed(np.asarray(w).reshape((spec.o, spec.cg) + g.kernel), spec.groups)
+        dx = self._correlate(as3d(gy, 2, spec.dtype), wf, np.zeros(spec.c, spec.dtype),
+                             spec.groups, before, g.size)
+        return dx.reshape(spec.x_shape)
 
     def weight_grad(self, spec: ConvSpec, x: np.ndarray, gy: np.ndarray,
                     saved: Saved | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(dw (O, C/G, 3, 3), db (O,) or None)`` from ``x (N, C, H, W)`` and
-        ``gy (N, O, OH, OW)``."""
-        gy = c_array(gy, spec.dtype)
-        db = gy.sum(axis=(0, 2, 3), dtype=np.float64).astype(spec.dtype) if spec.bias else None
-        if not (gy.size and spec.c):
+        """``(dw (O, C/G, *kernel), db (O,) or None)`` from ``x (N, C, *size)`` and
+        ``gy (N, O, *out)``."""
+        g = geometry(spec)
+        gy5 = as3d(gy, 2, spec.dtype)
+        db = (gy5.sum(axis=(0, 2, 3, 4), dtype=np.float64).astype(spec.dtype) if spec.bias
+              else None)
+        if not (gy5.size and spec.c):
             return np.zeros(spec.w_shape, spec.dtype), db
         _kernels()
         nthreads = _common.threads()
-        dut = np.zeros((nthreads, POINTS, spec.groups, spec.og, spec.cg), dtype=spec.dtype)
-        rows, samples = layout(spec.out, spec.n, nthreads)
+        kd = g.kernel[0]
+        dut = np.zeros((nthreads, POINTS, spec.groups, spec.og, spec.cg * kd), dtype=spec.dtype)
+        rows, samples = layout(g.out[1:], spec.n * g.out[0], nthreads)
         with _common.one_blas_thread():
-            _weight_grad(c_array(x, spec.dtype), gy, dut, spec.pads[0][0], spec.pads[1][0], rows,
-                         samples, constants(spec.dtype), nthreads)
-        return points_to_weights(dut), db
+            _weight_grad(as3d(x, 2, spec.dtype), gy5, dut, *g.before, rows, samples,
+                         constants(spec.dtype), nthreads)
+        return points_to_weights(dut).reshape(spec.w_shape), db
