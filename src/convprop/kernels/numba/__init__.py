@@ -65,14 +65,16 @@ def winograd_worthwhile(spec: ConvSpec) -> bool:
     and high (``O``), and whose per-group product is shallower than :data:`MAX_DEPTH`.
 
     Measured with ``PYTHONPATH=src python benchmarks/numba_layers.py --threads 1 --clock cpu
-    --numpy --algorithms numba_winograd,numba_im2col --layers ...`` (forward + backward,
-    float32, ratio to PyTorch in one process; CPU clock on one thread because the 2 cores
-    were shared with other work, which made wall-clock ratios swing 2-4x), winograd /
-    im2col / NumPy backend: cifar3x3 (32->64 at 32x32) 1.30 / 1.55 / 1.53, resnet56 0.60 /
-    1.48 / 1.23, resnet28 0.99 / 1.63 / 1.58, vol3d (16->32, 3x3x3: products 48 deep) 1.53 /
-    2.43 / 2.55; lost or tied where it is not chosen: cifar3x3in (3 channels, wall clock)
-    2.72 / 1.88, resnet14 (depth 2304) 1.47 / 1.49, resnet7 (7x7 outputs, 512 channels:
-    the transformed weights are 38 MB) 2.33 / 1.40.
+    --numpy --algorithms numba_winograd,numba_im2col --layers cifar3x3in,cifar3x3,resnet56,
+    resnet28,resnet14,resnet7,vol3d`` (forward + backward, float32, ratio to PyTorch in one
+    process; CPU clock on one thread because the 2 cores were shared with other work, which
+    made wall-clock ratios swing 2-4x), winograd / im2col / NumPy backend: cifar3x3 (32->64
+    at 32x32) 0.92 / 1.65 / 2.83, resnet56 0.65 / 1.59 / 3.54, resnet28 0.91 / 1.46 / 2.61,
+    vol3d (16->32, 3x3x3: products 48 deep) 1.20 / 2.29 / 3.34; lost where it is not
+    chosen: cifar3x3in (3 channels) 1.80 / 0.77 / 1.95, resnet14 (depth 2304) 1.51 / 1.45 /
+    1.76, resnet7 (7x7 outputs, 512 channels: the transformed weights are 38 MB) 2.36 /
+    1.46 / 1.35.  Wall clock, 2 threads, same machine (noisier), winograd / im2col:
+    cifar3x3 1.37 / 1.56, resnet56 0.55 / 1.27, resnet28 1.51 / 1.46, vol3d 1.61 / 2.00.
     """
     kd = spec.kernel[0] if spec.nd == 3 else 1
     return (WINOGRAD.supports(spec) and spec.groups == 1

@@ -18,10 +18,12 @@ one more input channel: the planes of ``(c, kd)`` are gathered side by side and 
 depth is ``C/G * KD`` (2-D is the case ``D = KD = 1``, see :func:`._common.as3d`).  On
 the suite's vol3d layer (16 -> 32 channels, 3x3x3) that makes 6.75 multiplies per output
 and channel pair instead of 27, at the price of transforming each input plane ``KD``
-times.  The input gradient
-is the correlation of ``gy`` with the kernel flipped and its channel axes swapped,
-padded by ``2 - pad`` on each side (a negative padding crops), so it runs the same
-forward.  The weight gradient is the forward's adjoint in ``U``::
+times.
+
+The input gradient is the correlation of ``gy`` with the kernel flipped and its
+channel axes swapped, padded by ``kernel - 1 - pad`` on each side (a negative padding
+crops), so it runs the same forward.  The weight gradient is the forward's adjoint in
+``U``::
 
     dM[xi, o, p] = (A dy[n, o, p] A^T)[xi]                output-gradient tiles, transformed
     dU[xi]       = sum_p dM[xi] (O, P) @ V[xi]^T (P, C)
@@ -48,6 +50,16 @@ passes: the weight gradient transforms the input tiles again (on resnet56, one
 thread, that is about 7 of its 35 ms); keeping ``V`` from the forward instead would
 hold 2.4x the input (36 values per 16 outputs, junk tiles included) until the
 backward.  That trade was not measured: it is left for a quiet machine.
+
+**Why the products run inside Numba's threads.**  The other design -- transform the
+whole batch into a stacked ``V (36, C, P)`` with one compiled kernel, call NumPy's
+``matmul(U, V)`` from Python (its two BLAS threads), inverse-transform with a second
+kernel -- was measured against this one for the forward (float32, same process, busy
+2-core machine, best of 5; a scratch script, not kept): with 2 threads it took 3-5x
+as long on every 3x3 suite layer (resnet56 180 against 44 ms wall; Numba's and
+OpenBLAS's thread pools preempting each other); with one thread it was 17-27% slower on
+32x32 and 56x56 images, equal at 28x28 and 10% faster at 14x14 and 7x7 (layers this
+algorithm is not chosen for).
 
 **Accuracy.**  ``U`` is computed in float64 and rounded once; the points +-2 scale
 some terms by up to 8 (``B^T`` and ``A^T``), so float32 rounding is a small constant
