@@ -94,10 +94,11 @@ def run_layer(L: Layer, torch, convprop, repeats: int, with_numpy: bool,
     cx, cw, cb = (convprop.Tensor(a, requires_grad=True) for a in (x, w, b))
     cconv = getattr(convprop.functional, f"conv{L.nd}d")
 
-    def numpy_step():
+    def numpy_step():  # the NumPy backend's plan (the default backend would be numba's)
         for t in (cx, cw, cb):
             t.grad = None
-        cconv(cx, cw, cb, **kw).backward(gy)
+        with convprop.kernels.use_backend("numpy"):
+            cconv(cx, cw, cb, **kw).backward(gy)
 
     x64, w64, b64 = (torch.from_numpy(a.astype(np.float64)).requires_grad_(True)
                      for a in (x, w, b))

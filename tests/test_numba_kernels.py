@@ -228,7 +228,10 @@ def test_choose_picks_compiled_algorithms_for_large_layers():
     dense = ConvSpec(32, 32, 64, (32, 32), (3, 3), (2, 2), (1, 1), ((1, 1), (1, 1)), 1,
                      np.dtype(np.float32), True)  # strided: stride 1 may take numba_direct
     assert choose(dw, NAIVE_PLAN).names == (DEPTHWISE.name,) * 3
-    assert choose(dense, NAIVE_PLAN).names == (IM2COL.name,) * 3
+    assert choose(dense, NAIVE_PLAN).names == ("numba_winograd",) * 3  # 3x3 stride 1
+    strided = ConvSpec(32, 32, 64, (32, 32), (3, 3), (2, 2), (1, 1), ((1, 1), (1, 1)), 1,
+                       np.dtype(np.float32), True)
+    assert choose(strided, NAIVE_PLAN).names == (IM2COL.name,) * 3
     half = ConvSpec(32, 32, 64, (32, 32), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), 1,
                     np.dtype(np.float16), True)
     assert choose(half, NAIVE_PLAN) is NAIVE_PLAN

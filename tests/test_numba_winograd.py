@@ -3,7 +3,8 @@
 ``numba_winograd`` runs 3x3 stride-1 undilated 2-D convolutions over every padding
 (none, 1, 2, more than the kernel's reach, asymmetric), sizes that leave partial
 tiles (odd and even, outputs of 1 x 1 and larger than one work item), bias and none,
-N = 0 and 1, one channel, channel counts that are multiples of nothing, and groups:
+N = 0 and 1, one channel, channel counts that are multiples of nothing, groups, and
+3-D kernels (3x3 Winograd per depth tap, any kernel depth and depth padding):
 forward, input, weight and bias gradients in float64 within 1e-10 of PyTorch's
 float64 and in float32 within 1e-4 of that answer.  Each compiled transform (input
 tiles, output tiles, output-gradient tiles) is checked against the NumPy backend's
@@ -18,9 +19,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convprop.kernels.numba import WINOGRAD, winograd
+from convprop.kernels.numba import (
+    IM2COL,
+    MAX_DEPTH,
+    WINOGRAD,
+    WINOGRAD_MIN_CHANNELS,
+    choose,
+    winograd,
+    winograd_worthwhile,
+)
 from convprop.kernels.numpy.winograd import transforms
-from convprop.kernels.spec import ConvSpec
+from convprop.kernels.spec import ConvSpec, Plan
 
 pytest.importorskip("numba", reason="numba is not installed: the compiled backend is unavailable")
 from oracle import torch  # noqa: E402  (the real module, or a skip on first use)
@@ -39,12 +48,20 @@ CASES = [
     (2, 9, 10, (21, 5), ((1, 2), (0, 0)), 1, True),
     (2, 11, 13, (35, 30), ((1, 1), (1, 1)), 1, True),      # many tiles per row
     (0, 3, 4, (8, 8), ((1, 1), (1, 1)), 1, True),          # empty batch
+    # 3-D: depth taps summed directly, any kernel depth and depth padding
+    (2, 3, 4, (5, 6, 7), ((1, 1), (1, 1), (1, 1)), 1, True),
+    (1, 2, 3, (4, 9, 5), ((0, 2), (2, 0), (1, 1)), 1, False),
+    (2, 4, 2, (3, 7, 6), ((1, 0), (1, 1), (0, 0)), 2, True, (2, 3, 3)),
+    (1, 2, 2, (2, 5, 5), ((3, 1), (1, 1), (1, 1)), 1, True),  # depth padding past the kernel
 ]
 
 
 def make_spec(case, dtype=np.float64) -> ConvSpec:
-    n, c, o, size, pads, groups, bias = case
-    return ConvSpec(n, c, o, size, (3, 3), (1, 1), (1, 1), pads, groups, np.dtype(dtype), bias)
+    """``case``: (n, c, o, size, pads, groups, bias[, kernel]); the kernel defaults to 3 per axis."""
+    n, c, o, size, pads, groups, bias = case[:7]
+    kernel = case[7] if len(case) > 7 else (3,) * len(size)
+    ones = (1,) * len(size)
+    return ConvSpec(n, c, o, size, kernel, ones, ones, pads, groups, np.dtype(dtype), bias)
 
 
 def arrays(spec: ConvSpec, seed: int = 0):
@@ -68,7 +85,8 @@ def torch_answer(spec: ConvSpec, x, w, b, gy):
     tx, tw = (torch.tensor(a, requires_grad=True) for a in (x, w))
     tb = None if b is None else torch.tensor(b, requires_grad=True)
     flat = [p for pair in reversed(spec.pads) for p in pair]
-    y = torch.nn.functional.conv2d(torch.nn.functional.pad(tx, flat), tw, tb, 1, 0, 1, spec.groups)
+    conv = getattr(torch.nn.functional, f"conv{spec.nd}d")
+    y = conv(torch.nn.functional.pad(tx, flat), tw, tb, 1, 0, 1, spec.groups)
     y.backward(torch.tensor(gy))
     return [y.detach().numpy(), tx.grad.numpy(), tw.grad.numpy(),
             None if tb is None else tb.grad.numpy()]
@@ -134,6 +152,9 @@ def test_supports():
     assert not WINOGRAD.supports(make_spec(base, np.float16))
     one_d = ConvSpec(2, 4, 4, (9,), (3,), (1,), (1,), ((1, 1),), 1, np.dtype(np.float64), True)
     assert not WINOGRAD.supports(one_d)
+    pads3 = ((1, 1),) * 3
+    assert WINOGRAD.supports(make_spec((1, 2, 2, (5, 6, 7), pads3, 1, True, (5, 3, 3))))
+    assert not WINOGRAD.supports(make_spec((1, 2, 2, (5, 6, 7), pads3, 1, True, (3, 3, 5))))
 
 
 def test_kernels_have_one_signature_per_dtype():
@@ -242,3 +263,30 @@ def test_flipped_transposed():
         for o in range(2):
             for c in range(2):
                 np.testing.assert_array_equal(wf[g * 2 + c, o], w[g * 2 + o, c, ::-1, ::-1])
+
+
+# --- the chooser -----------------------------------------------------------------------------
+
+
+def layer(c, o, size, groups=1, dtype=np.float32) -> ConvSpec:
+    return ConvSpec(16, c, o, size, (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), groups,
+                    np.dtype(dtype), True)
+
+
+def test_choose_runs_winograd_where_measured_faster():
+    fallback = Plan(IM2COL, IM2COL, IM2COL)  # any plan: only its identity matters
+    for spec in (layer(32, 64, (32, 32)), layer(64, 64, (56, 56)), layer(128, 128, (28, 28)),
+                 layer(64, 64, (56, 56), dtype=np.float64)):
+        assert winograd_worthwhile(spec)
+        assert choose(spec, fallback).names == (WINOGRAD.name,) * 3
+    vol = ConvSpec(2, 16, 32, (16, 32, 32), (3, 3, 3), (1,) * 3, (1,) * 3, ((1, 1),) * 3, 1,
+                   np.dtype(np.float32), True)
+    assert winograd_worthwhile(vol)  # 16 channels x 3 depth taps: products 48 deep
+    assert choose(vol, fallback).names == (WINOGRAD.name,) * 3
+    few = layer(3, 32, (32, 32))
+    assert min(few.c, few.o) < WINOGRAD_MIN_CHANNELS
+    assert choose(few, fallback).names == (IM2COL.name,) * 3
+    assert not winograd_worthwhile(layer(64, 64, (28, 28), groups=2))
+    deep = layer(256, 256, (14, 14))
+    assert deep.cg * deep.taps >= MAX_DEPTH and choose(deep, fallback) is fallback
+    assert choose(layer(64, 64, (56, 56), dtype=np.float16), fallback) is fallback

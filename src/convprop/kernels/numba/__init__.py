@@ -6,15 +6,16 @@ process that never runs a large enough convolution never loads Numba.
 
 * :data:`DEPTHWISE` (:class:`~.depthwise.Depthwise`, ``numba_depthwise``):
   ``groups == C == O``, any kernel, stride, dilation and padding.
-* :data:`WINOGRAD` (:class:`~.winograd.WinogradF43`, ``numba_winograd``): 2-D 3x3
-  kernels at stride 1 without dilation (any padding and groups), Winograd F(4x4, 3x3).
+* :data:`WINOGRAD` (:class:`~.winograd.WinogradF43`, ``numba_winograd``): 2-D 3x3 and
+  3-D KDx3x3 kernels at stride 1 without dilation (any padding and groups), Winograd
+  F(4x4, 3x3) per depth tap.
 * :data:`IM2COL` (:class:`~.im2col.Im2colGemm`, ``numba_im2col``): every shape.
 * :data:`SUBGRID` (:class:`~convprop.kernels.subgrid.Subgrid`, ``subgrid``): dilated
   convolutions as dense ones on interleaved sub-grids, each planned by this chooser.
 * :data:`DIRECT` (:class:`~.direct.Direct`, ``numba_direct``): every shape; chosen for
   stride-1 layers with shallow products (:func:`direct_worthwhile`).
 
-All handle float32 and float64; depthwise and im2col 1-D, 2-D and 3-D convolutions.  :func:`choose`
+All handle float32 and float64; depthwise and im2col also 1-D convolutions.  :func:`choose`
 takes the plan of the NumPy backend and swaps in a compiled algorithm for each pass
 where one supports the convolution and was measured faster.
 """
@@ -48,7 +49,8 @@ ALGORITHMS: tuple[Algorithm, ...] = (DEPTHWISE, WINOGRAD, IM2COL, SUBGRID, DIREC
 MIN_FLOPS = 1_000_000
 
 __all__ = ["ALGORITHMS", "DEPTHWISE", "DIRECT", "IM2COL", "MAX_DEPTH", "MIN_FLOPS", "SUBGRID",
-           "WINOGRAD", "choose", "compiled_for", "direct_input_grad", "direct_worthwhile"]
+           "WINOGRAD", "WINOGRAD_MIN_CHANNELS", "choose", "compiled_for", "direct_input_grad",
+           "direct_worthwhile", "winograd_worthwhile"]
 
 
 #: Keep the fallback for convolutions whose per-group product is this deep (``C/G * taps``):
@@ -60,17 +62,49 @@ __all__ = ["ALGORITHMS", "DEPTHWISE", "DIRECT", "IM2COL", "MAX_DEPTH", "MIN_FLOP
 MAX_DEPTH = 2048
 
 
+#: Fewest input channels (times the kernel depth, in 3-D) and output channels per group at
+#: which ``numba_winograd`` runs a layer: the depth and height of its per-point products.
+#: Below, the transforms (per value, not per multiply) outweigh the multiplies they save.
+WINOGRAD_MIN_CHANNELS = 32
+
+
+def winograd_worthwhile(spec: ConvSpec) -> bool:
+    """Whether ``numba_winograd`` runs ``spec``: ungrouped 3x3 (3-D: KDx3x3) stride-1 layers
+    whose per-point products are at least :data:`WINOGRAD_MIN_CHANNELS` deep (``C * KD``)
+    and high (``O``), and whose per-group product is shallower than :data:`MAX_DEPTH`.
+
+    Measured with ``PYTHONPATH=src python benchmarks/numba_layers.py --threads 1 --clock cpu
+    --numpy --algorithms numba_winograd,numba_im2col --layers cifar3x3in,cifar3x3,resnet56,
+    resnet28,resnet14,resnet7,vol3d`` (forward + backward, float32, ratio to PyTorch in one
+    process; CPU clock on one thread because the 2 cores were shared with other work, which
+    made wall-clock ratios swing 2-4x), winograd / im2col / NumPy backend: cifar3x3 (32->64
+    at 32x32) 0.92 / 1.65 / 2.83, resnet56 0.65 / 1.59 / 3.54, resnet28 0.91 / 1.46 / 2.61,
+    vol3d (16->32, 3x3x3: products 48 deep) 1.20 / 2.29 / 3.34; lost where it is not
+    chosen: cifar3x3in (3 channels) 1.80 / 0.77 / 1.95, resnet14 (depth 2304) 1.51 / 1.45 /
+    1.76, resnet7 (7x7 outputs, 512 channels: the transformed weights are 38 MB) 2.36 /
+    1.46 / 1.35.  Wall clock, 2 threads, same machine (noisier), winograd / im2col:
+    cifar3x3 1.37 / 1.56, resnet56 0.55 / 1.27, resnet28 1.51 / 1.46, vol3d 1.61 / 2.00.
+    """
+    kd = spec.kernel[0] if spec.nd == 3 else 1
+    return (WINOGRAD.supports(spec) and spec.groups == 1
+            and min(spec.c * kd, spec.o) >= WINOGRAD_MIN_CHANNELS
+            and spec.cg * spec.taps < MAX_DEPTH)
+
+
 def compiled_for(spec: ConvSpec) -> Algorithm | None:
     """The compiled algorithm for ``spec``, or None to keep the fallback.
 
     Measured on every layer of the conv suite (forward + backward, float32, ratio to
     PyTorch, compiled / NumPy, see :data:`MAX_DEPTH`): ``numba_depthwise`` wins on the
-    depthwise layer (1.10 / 3.66); ``numba_im2col`` wins on every layer except 1x1
+    depthwise layer (1.10 / 3.66); ``numba_winograd`` on the 3x3 layers of
+    :func:`winograd_worthwhile`; ``numba_im2col`` on every other layer except 1x1
     kernels (NumPy's ``pointwise`` is one plain matrix product: 1.60 / 1.17) and deep
     products (:data:`MAX_DEPTH`).
     """
     if spec.flops < MIN_FLOPS:
         return None
+    if winograd_worthwhile(spec):
+        return WINOGRAD
     if not spec.depthwise and (spec.taps == 1 or spec.cg * spec.taps >= MAX_DEPTH):
         return None
     for algo in (DEPTHWISE, IM2COL):
@@ -131,9 +165,14 @@ def choose(spec: ConvSpec, fallback: Plan) -> Plan:
 
     The compiled algorithms keep no state between passes; they were measured on whole
     forward + backward steps (not pass by pass), so a plan is never mixed -- except the
-    small-channel plan of :func:`direct_worthwhile`, measured pass by pass.
+    small-channel plan of :func:`direct_worthwhile`, measured pass by pass.  Where both
+    :func:`winograd_worthwhile` and :func:`direct_worthwhile` hold, Winograd runs: its
+    forward + backward measured faster than the direct plan on each such suite layer
+    (ratio to PyTorch, CPU clock on one thread, ``benchmarks/numba_layers.py`` and
+    ``benchmarks/decompositions.py``: cifar3x3 0.92 / 1.40, resnet56 0.65 / 1.57, vol3d
+    1.20 / 1.87).
     """
-    if spec.flops >= MIN_FLOPS and direct_worthwhile(spec):
+    if spec.flops >= MIN_FLOPS and not winograd_worthwhile(spec) and direct_worthwhile(spec):
         dx = DIRECT if direct_input_grad(spec) else IM2COL
         return Plan(forward=DIRECT, input_grad=dx, weight_grad=DIRECT)
     algo = compiled_for(spec)

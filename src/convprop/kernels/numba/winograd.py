@@ -1,4 +1,4 @@
-"""Winograd F(4x4, 3x3), compiled: 3x3 stride-1 undilated 2-D convolutions, all three passes.
+"""Winograd F(4x4, 3x3), compiled: 3x3 (and, in 3-D, KDx3x3) stride-1 convolutions, all passes.
 
 **The maths** (derived in :mod:`convprop.kernels.numpy.winograd`, whose
 ``transforms()`` gives the matrices ``A^T`` (4 x 6), ``G`` (6 x 3), ``B^T`` (6 x 6)
@@ -11,10 +11,19 @@ With ``xi = (jh, jw)`` one of the 36 transformed points and ``P`` the tiles::
     M[xi]        = U[xi] (O, C) @ V[xi] (C, P)            one GEMM per point
     y[n, o, p]   = b[o] + A^T M[:, o, p] A                the 4 x 4 outputs of tile p
 
-With groups the GEMM is per group (``U[xi, g]`` is ``O/G x C/G``).  The input gradient
-is the correlation of ``gy`` with the kernel flipped and its channel axes swapped,
-padded by ``2 - pad`` on each side (a negative padding crops), so it runs the same
-forward.  The weight gradient is the forward's adjoint in ``U``::
+With groups the GEMM is per group (``U[xi, g]`` is ``O/G x C/G``).  **In 3-D** the depth
+taps are summed directly: output plane ``od`` is the sum over ``kd`` of 2-D Winograd
+correlations of input planes ``od + kd - pad`` with ``w[:, :, kd]``, so a depth tap is
+one more input channel: the planes of ``(c, kd)`` are gathered side by side and the GEMM
+depth is ``C/G * KD`` (2-D is the case ``D = KD = 1``, see :func:`._common.as3d`).  On
+the suite's vol3d layer (16 -> 32 channels, 3x3x3) that makes 6.75 multiplies per output
+and channel pair instead of 27, at the price of transforming each input plane ``KD``
+times.
+
+The input gradient is the correlation of ``gy`` with the kernel flipped and its
+channel axes swapped, padded by ``kernel - 1 - pad`` on each side (a negative padding
+crops), so it runs the same forward.  The weight gradient is the forward's adjoint in
+``U``::
 
     dM[xi, o, p] = (A dy[n, o, p] A^T)[xi]                output-gradient tiles, transformed
     dU[xi]       = sum_p dM[xi] (O, P) @ V[xi]^T (P, C)
@@ -34,17 +43,31 @@ when the outputs are stored.  The output side mirrors it: ``A^T`` along columns,
 along rows, then one interleaving store per output row, with the bias.
 
 Each work item runs its ``36 * G`` products as single-threaded BLAS calls (``np.dot``
-inside Numba's threads, see :mod:`._common`) on buffers sized to stay in cache
-(:func:`layout`); the weight gradient accumulates ``dU`` per thread and sums
-once.  Nothing is kept between passes: recomputing ``V`` in the weight gradient
-reads the input once more, while keeping it would write and read back 2.25x the
-input (36 values per 16 outputs) -- measured slower (see :class:`WinogradF43`).
+inside Numba's threads, see :mod:`._common`) on at most :data:`MAX_COLUMNS` tiles
+(:func:`layout`); the weight gradient accumulates ``dU`` per thread, and the
+compiled adjoint weight transform sums the threads' parts.  Nothing is kept between
+passes: the weight gradient transforms the input tiles again (on resnet56, one
+thread, that is about 7 of its 35 ms); keeping ``V`` from the forward instead would
+hold 2.4x the input (36 values per 16 outputs, junk tiles included) until the
+backward.  That trade was not measured: it is left for a quiet machine.
+
+**Why the products run inside Numba's threads.**  The other design -- transform the
+whole batch into a stacked ``V (36, C, P)`` with one compiled kernel, call NumPy's
+``matmul(U, V)`` from Python (its two BLAS threads), inverse-transform with a second
+kernel -- was measured against this one for the forward (float32, same process, busy
+2-core machine, best of 5; a scratch script, not kept): with 2 threads it took 3-5x
+as long on every 3x3 suite layer (resnet56 180 against 44 ms wall; Numba's and
+OpenBLAS's thread pools preempting each other); with one thread it was 17-27% slower on
+32x32 and 56x56 images, equal at 28x28 and 10% faster at 14x14 and 7x7 (layers this
+algorithm is not chosen for).
 
 **Accuracy.**  ``U`` is computed in float64 and rounded once; the points +-2 scale
 some terms by up to 8 (``B^T`` and ``A^T``), so float32 rounding is a small constant
-factor above direct summation: measured <= 3e-6 relative on the suite layers
-(``benchmarks/numba_layers.py``), well inside the 1e-4 the tests hold float32 to,
-so (like the NumPy backend's ``winograd_precise``) float32 and float64 both qualify.
+factor above direct summation: measured <= 1.5e-5 relative (largest error of output
+and gradients over the largest value, against PyTorch's float64) on the suite's 3x3
+layers (``benchmarks/numba_layers.py``; im2col: <= 1.1e-6), inside the 1e-4 the
+tests hold float32 to, so (like the NumPy backend's ``winograd_precise``) float32
+and float64 both qualify.  Float64: <= 2.5e-14.
 """
 
 from __future__ import annotations
@@ -55,7 +78,7 @@ import numpy as np
 
 from ..spec import ConvSpec, Saved
 from . import _common
-from ._common import c_array, span, supported_dtype
+from ._common import as3d, c_array, geometry, supported_dtype
 
 prange = range  # numba.prange once compiled (see _common.compile_kernels)
 _compiled = False
@@ -64,9 +87,12 @@ _compiled = False
 TILE, SPAN, POINTS = 4, 6, 36
 #: Most GEMM columns (tiles, junk included) per work item, and fewest where whole samples
 #: can be put side by side: shorter products waste the BLAS kernel and read ``U`` once per
-#: item; longer ones push ``V`` and ``M`` out of cache.  Measured on resnet56, resnet28 and
-#: cifar3x3 (items of 15-210 columns: 56-210 were within noise of each other, 15 was
-#: 1.3-2x slower) and resnet14 (20 columns per sample: 80 beat 20 by 1.2-1.5x).
+#: item; longer ones push ``V`` and ``M`` out of cache.  Measured (forward + both gradients,
+#: one process, busy machine): items of one or two tile rows (15-18 columns) took 1.6-2.1x
+#: the time of items of 56-210 columns on resnet56, resnet28 and cifar3x3; between 56 and
+#: 210 the differences were within the noise.  Samples side by side (resnet14, 20 columns
+#: per sample; resnet7, 6) gave no consistent gain in two runs: those layers are not
+#: planned on this algorithm.
 MAX_COLUMNS = 256
 MIN_COLUMNS = 64
 
@@ -118,30 +144,51 @@ def _a(g0, g1, g2, g3, d0, d1, d2, d3, d4, d5, L, k):
         d5[u] = a3
 
 
+def _edge_tile(row, dbuf, k4, base, q, before_w):
+    """``dbuf[k4, r4, base + q] = row[4q + r4 - before_w]`` (0 outside the row), r4 < 4."""
+    W = row.shape[0]
+    for r4 in range(4):
+        j = 4 * q + r4 - before_w
+        dbuf[k4, r4, base + q] = row[j] if 0 <= j < W else 0
+
+
 def _deinterleave(plane, dbuf, r0, rows, Q1, before_h, before_w):
     """``dbuf[k4, r4, t*Q1 + q] = xp[r0 + 4t + k4, 4q + r4]`` for ``t < rows``, ``q < Q1``,
     where ``xp[i, j] = plane[i - before_h, j - before_w]`` inside ``plane`` and 0 outside
-    (``before`` may be negative: then it crops)."""
+    (``before`` may be negative: then it crops).
+
+    Tiles ``q`` in ``[qa, qb)`` read four columns inside the plane: one loop reads them
+    contiguously and writes the four phases (LLVM vectorises it as an interleaved group);
+    the few tiles at the edges go element by element."""
     H, W = plane.shape
+    qa = min(max(0, -(-before_w // 4)), Q1)
+    qb = min(max(qa, (W - 4 + before_w) // 4 + 1), Q1)  # qa <= qb: [qa, qb) may be empty
     for t in range(rows):
+        base = t * Q1
         for k4 in range(4):
             iy = r0 + 4 * t + k4 - before_h
-            for r4 in range(4):
-                dst = dbuf[k4, r4, t * Q1:(t + 1) * Q1]
-                if iy < 0 or iy >= H:
+            if iy < 0 or iy >= H:
+                for r4 in range(4):
+                    dst = dbuf[k4, r4, base:base + Q1]
                     for q in range(Q1):
                         dst[q] = 0
-                    continue
-                off = r4 - before_w
-                lo, hi = span(off, 4, W, Q1)
-                for q in range(lo):
-                    dst[q] = 0
-                src = plane[iy, 4 * lo + off:]
-                seg = dst[lo:hi]
-                for q in range(hi - lo):
-                    seg[q] = src[4 * q]
-                for q in range(hi, Q1):
-                    dst[q] = 0
+                continue
+            row = plane[iy]
+            for q in range(qa):  # the edges: [0, qa) and [qb, Q1)
+                _edge_tile(row, dbuf, k4, base, q, before_w)
+            for q in range(qb, Q1):
+                _edge_tile(row, dbuf, k4, base, q, before_w)
+            if qb > qa:
+                src = row[4 * qa - before_w:]
+                d0 = dbuf[k4, 0, base + qa:]
+                d1 = dbuf[k4, 1, base + qa:]
+                d2 = dbuf[k4, 2, base + qa:]
+                d3 = dbuf[k4, 3, base + qa:]
+                for q in range(qb - qa):
+                    d0[q] = src[4 * q]
+                    d1[q] = src[4 * q + 1]
+                    d2[q] = src[4 * q + 2]
+                    d3[q] = src[4 * q + 3]
 
 
 def _input_tiles(plane, v, g, ci, col0, tr0, R, Q1, before_h, before_w, dbuf, tbuf, k):
@@ -211,78 +258,105 @@ def _items(N, TR, R, S):
     return (N + S - 1) // S * blocks, blocks
 
 
-def _forward(x, u, b, y, before_h, before_w, R, S, k, nthreads):
-    """``y[n, o] = b[o] + Winograd(x[n], U)`` (module docstring), one item (block of ``S``
-    samples, block of ``R`` tile rows) at a time: transform, ``36 * G`` GEMMs, inverse."""
+def _item_inputs(x, v, s0, s1, OD, KD, tr0, rows, Q1, before_d, before_h, before_w, dbuf, tbuf,
+                 k):
+    """``v[:, g, ci*KD + kd, (s - s0)*L + u]``: the transformed tiles of samples ``s`` in
+    ``[s0, s1)`` (``s = n*OD + od``), channel ``g*Cg + ci``, depth tap ``kd`` -- the plane
+    ``x[n, c, od + kd - before_d]``, or zeros where that plane is depth padding."""
+    C, D = x.shape[1], x.shape[2]
+    Cg = v.shape[2] // KD
+    L = rows * Q1
+    for s in range(s0, s1):
+        n, od = s // OD, s % OD
+        col0 = (s - s0) * L
+        for c in range(C):
+            g, ci = c // Cg, c % Cg
+            for kd in range(KD):
+                iz = od + kd - before_d
+                if 0 <= iz < D:
+                    _input_tiles(x[n, c, iz], v, g, ci * KD + kd, col0, tr0, rows, Q1, before_h,
+                                 before_w, dbuf, tbuf, k)
+                    continue
+                for xi in range(POINTS):
+                    dst = v[xi, g, ci * KD + kd, col0:col0 + L]
+                    for q in range(L):
+                        dst[q] = 0
+
+
+def _forward(x, u, b, y, before_d, before_h, before_w, R, S, k, nthreads):
+    """``y[n, o, od] = b[o] + sum_kd Winograd(x[n, :, od + kd - before_d], U[.., kd])`` (module
+    docstring), one item (block of ``S`` samples ``(n, od)``, block of ``R`` tile rows) at a
+    time: transform, ``36 * G`` GEMMs over channels and depth taps, inverse."""
     N, C = x.shape[0], x.shape[1]
-    G, Og, Cg = u.shape[1], u.shape[2], u.shape[3]
-    OH, OW = y.shape[2], y.shape[3]
+    G, Og, K = u.shape[1], u.shape[2], u.shape[3]
+    OD, OH, OW = y.shape[2], y.shape[3], y.shape[4]
+    KD = K * G // C
     Q1 = (OW + 3) // 4 + 1
     TR = (OH + 3) // 4
-    items, blocks = _items(N, TR, R, S)
+    items, blocks = _items(N * OD, TR, R, S)
     most = S * R * Q1
     for th in prange(nthreads):
-        vbuf = np.empty(POINTS * C * most, dtype=x.dtype)
+        vbuf = np.empty(POINTS * G * K * most, dtype=x.dtype)
         mbuf = np.empty(POINTS * G * Og * most, dtype=x.dtype)
         dbuf = np.empty((4, 4, (R + 1) * Q1), dtype=x.dtype)
         tbuf = np.empty((SPAN, 4, R * Q1 + 1), dtype=x.dtype)
         sbuf = np.empty((SPAN, 4, R * Q1), dtype=x.dtype)
         obuf = np.empty((4, 4, R * Q1), dtype=x.dtype)
         for i in range(th * items // nthreads, (th + 1) * items // nthreads):
-            n0 = i // blocks * S
-            n1 = min(N, n0 + S)
+            s0 = i // blocks * S
+            s1 = min(N * OD, s0 + S)
             tr0 = (i % blocks) * R
             rows = min(R, TR - tr0)
             L = rows * Q1
-            width = (n1 - n0) * L
-            v = vbuf[:POINTS * C * width].reshape((POINTS, G, Cg, width))
+            width = (s1 - s0) * L
+            v = vbuf[:POINTS * G * K * width].reshape((POINTS, G, K, width))
             mm = mbuf[:POINTS * G * Og * width].reshape((POINTS, G, Og, width))
-            for n in range(n0, n1):
-                for c in range(C):
-                    _input_tiles(x[n, c], v, c // Cg, c % Cg, (n - n0) * L, tr0, rows, Q1,
-                                 before_h, before_w, dbuf, tbuf, k)
+            _item_inputs(x, v, s0, s1, OD, KD, tr0, rows, Q1, before_d, before_h, before_w, dbuf,
+                         tbuf, k)
             for xi in range(POINTS):
                 for g in range(G):
                     np.dot(u[xi, g], v[xi, g], mm[xi, g])
-            for n in range(n0, n1):
+            for s in range(s0, s1):
+                n, od = s // OD, s % OD
                 for o in range(G * Og):
-                    _output_tiles(mm, o // Og, o % Og, (n - n0) * L, y[n, o], b[o], tr0, rows,
+                    _output_tiles(mm, o // Og, o % Og, (s - s0) * L, y[n, o, od], b[o], tr0, rows,
                                   Q1, sbuf, obuf, k)
 
 
-def _weight_grad(x, gy, dut, before_h, before_w, R, S, k, nthreads):
+def _weight_grad(x, gy, dut, before_d, before_h, before_w, R, S, k, nthreads):
     """``dut[thread, xi, g] += dM[xi, g] @ V[xi, g]^T`` over the thread's items (arrives zeroed;
     the caller sums over threads)."""
     N, C = x.shape[0], x.shape[1]
-    G, Og, Cg = dut.shape[2], dut.shape[3], dut.shape[4]
-    OH, OW = gy.shape[2], gy.shape[3]
+    G, Og, K = dut.shape[2], dut.shape[3], dut.shape[4]
+    OD, OH, OW = gy.shape[2], gy.shape[3], gy.shape[4]
+    KD = K * G // C
     Q1 = (OW + 3) // 4 + 1
     TR = (OH + 3) // 4
-    items, blocks = _items(N, TR, R, S)
+    items, blocks = _items(N * OD, TR, R, S)
     most = S * R * Q1
     for th in prange(nthreads):
-        vbuf = np.empty(POINTS * C * most, dtype=x.dtype)
+        vbuf = np.empty(POINTS * G * K * most, dtype=x.dtype)
         mbuf = np.empty(POINTS * G * Og * most, dtype=x.dtype)
         dbuf = np.empty((4, 4, (R + 1) * Q1), dtype=x.dtype)
         tbuf = np.empty((SPAN, 4, R * Q1 + 1), dtype=x.dtype)
         hbuf = np.empty((4, SPAN, R * Q1), dtype=x.dtype)
-        prod = np.empty((Og, Cg), dtype=x.dtype)
+        prod = np.empty((Og, K), dtype=x.dtype)
         acc = dut[th]
         for i in range(th * items // nthreads, (th + 1) * items // nthreads):
-            n0 = i // blocks * S
-            n1 = min(N, n0 + S)
+            s0 = i // blocks * S
+            s1 = min(N * OD, s0 + S)
             tr0 = (i % blocks) * R
             rows = min(R, TR - tr0)
             L = rows * Q1
-            width = (n1 - n0) * L
-            v = vbuf[:POINTS * C * width].reshape((POINTS, G, Cg, width))
+            width = (s1 - s0) * L
+            v = vbuf[:POINTS * G * K * width].reshape((POINTS, G, K, width))
             dm = mbuf[:POINTS * G * Og * width].reshape((POINTS, G, Og, width))
-            for n in range(n0, n1):
-                for c in range(C):
-                    _input_tiles(x[n, c], v, c // Cg, c % Cg, (n - n0) * L, tr0, rows, Q1,
-                                 before_h, before_w, dbuf, tbuf, k)
+            _item_inputs(x, v, s0, s1, OD, KD, tr0, rows, Q1, before_d, before_h, before_w, dbuf,
+                         tbuf, k)
+            for s in range(s0, s1):
+                n, od = s // OD, s % OD
                 for o in range(G * Og):
-                    _grad_tiles(gy[n, o], dm, o // Og, o % Og, (n - n0) * L, tr0, rows, Q1,
+                    _grad_tiles(gy[n, o, od], dm, o // Og, o % Og, (s - s0) * L, tr0, rows, Q1,
                                 dbuf, hbuf, k)
             for xi in range(POINTS):
                 for g in range(G):
@@ -291,7 +365,7 @@ def _weight_grad(x, gy, dut, before_h, before_w, R, S, k, nthreads):
                     for o in range(Og):
                         drow = dst[o]
                         prow = prod[o]
-                        for c in range(Cg):
+                        for c in range(K):
                             drow[c] += prow[c]
 
 
@@ -349,8 +423,8 @@ def _points_to_weights(dut, dw2, nthreads):
                 dw2[p, kw], dw2[p, 3 + kw], dw2[p, 6 + kw] = col[0], col[1], col[2]
 
 
-_SERIAL = ("span", "_bt", "_at", "_a", "_g", "_gt", "_deinterleave", "_input_tiles",
-           "_output_tiles", "_grad_tiles", "_items")
+_SERIAL = ("_edge_tile", "_bt", "_at", "_a", "_g", "_gt", "_deinterleave", "_input_tiles",
+           "_output_tiles", "_grad_tiles", "_items", "_item_inputs")
 _PARALLEL = ("_forward", "_weight_grad", "_weights_to_points", "_points_to_weights")
 
 
@@ -362,33 +436,39 @@ def _kernels() -> None:
 
 
 def weights_to_points(w: np.ndarray, groups: int, dtype: np.dtype) -> np.ndarray:
-    """``U[xi, g, o, c] = (G w[g*O/G + o, c] G^T)[xi]``: ``w (O, C/G, 3, 3)`` -> ``(36, G, O/G,
-    C/G)`` in ``dtype``, computed in float64 and rounded once (compiled: NumPy's threaded
-    BLAS on this 9-deep product measured 24 ms for 64 x 64 channels on a busy machine,
-    0.16 ms single-threaded)."""
+    """``U[xi, g, o, c*KD + kd] = (G w[g*O/G + o, c, kd] G^T)[xi]``: ``w (O, C/G, KD, 3, 3)``
+    -> ``(36, G, O/G, C/G * KD)`` in ``dtype``, computed in float64 and rounded once
+    (compiled: NumPy's threaded BLAS on this 9-deep product measured 24 ms for 64 x 64
+    channels on a busy machine, 0.16 ms single-threaded)."""
     _kernels()
-    o, cg = w.shape[:2]
-    u = np.empty((POINTS, o * cg), dtype=dtype)
-    _weights_to_points(c_array(w, dtype).reshape(o * cg, 9), u, _common.threads())
-    return u.reshape(POINTS, groups, o // groups, cg)
+    o = w.shape[0]
+    pairs = w.size // 9
+    u = np.empty((POINTS, pairs), dtype=dtype)
+    _weights_to_points(c_array(w, dtype).reshape(pairs, 9), u, _common.threads())
+    return u.reshape(POINTS, groups, o // groups, pairs // o)
 
 
 def points_to_weights(dut: np.ndarray) -> np.ndarray:
-    """The adjoint of :func:`weights_to_points`, summed over threads: ``dw[g*O/G + o, c] =
-    G^T (sum_t dut[t, :, g, o, c]) G``, ``(T, 36, G, O/G, C/G)`` -> ``(O, C/G, 3, 3)``."""
+    """The adjoint of :func:`weights_to_points`, summed over threads: ``dw[g*O/G + o, c, kd] =
+    G^T (sum_t dut[t, :, g, o, c*KD + kd]) G``, ``(T, 36, G, O/G, C/G * KD)`` -> ``(O, C/G *
+    KD, 3, 3)`` (reshape to split ``C/G`` and ``KD``)."""
     _kernels()
-    nt, _, groups, og, cg = dut.shape
-    dw = np.empty((groups * og * cg, 9), dtype=dut.dtype)
+    nt, _, groups, og, k = dut.shape
+    dw = np.empty((groups * og * k, 9), dtype=dut.dtype)
     _points_to_weights(c_array(dut, dut.dtype).reshape(nt, POINTS, -1), dw, _common.threads())
-    return dw.reshape(groups * og, cg, 3, 3)
+    return dw.reshape(groups * og, k, 3, 3)
 
 
 def flipped_transposed(w: np.ndarray, groups: int) -> np.ndarray:
-    """``wf[g*C/G + c, o] = w[g*O/G + o, c]`` with both taps reversed: ``(O, C/G, 3, 3)`` ->
-    ``(C, O/G, 3, 3)``, the weight whose correlation with ``gy`` is the input gradient."""
+    """``wf[g*C/G + c, o] = w[g*O/G + o, c]`` with every spatial axis reversed: ``(O, C/G,
+    *kernel)`` -> ``(C, O/G, *kernel)``, the weight whose correlation with ``gy`` is the input
+    gradient."""
     o, cg = w.shape[:2]
-    wg = w.reshape(groups, o // groups, cg, 3, 3)[..., ::-1, ::-1]
-    return wg.transpose(0, 2, 1, 3, 4).reshape(groups * cg, o // groups, 3, 3)
+    spatial = w.shape[2:]
+    wg = w.reshape((groups, o // groups, cg) + spatial)[(Ellipsis,) + (slice(None, None, -1),)
+                                                         * len(spatial)]
+    axes = (0, 2, 1) + tuple(range(3, 3 + len(spatial)))
+    return wg.transpose(axes).reshape((groups * cg, o // groups) + spatial)
 
 
 def constants(dtype: np.dtype) -> np.ndarray:
@@ -425,63 +505,69 @@ class WinogradF43:
     name = "numba_winograd"
 
     def supports(self, spec: ConvSpec) -> bool:
-        """2-D float32/float64 convolutions with 3x3 kernels, stride 1, no dilation (any
-        padding, groups and bias)."""
-        return (supported_dtype(spec) and spec.nd == 2 and spec.kernel == (3, 3)
-                and spec.stride == (1, 1) and spec.dilation == (1, 1))
+        """2-D and 3-D float32/float64 convolutions whose last two kernel axes are 3x3 (in 3-D
+        any kernel depth), stride 1, no dilation (any padding, groups and bias)."""
+        return (supported_dtype(spec) and spec.nd in (2, 3) and spec.kernel[-2:] == (3, 3)
+                and all(v == 1 for v in spec.stride) and all(v == 1 for v in spec.dilation))
 
-    def _correlate(self, x: np.ndarray, w: np.ndarray, b: np.ndarray, groups: int,
-                   before: tuple[int, int], out: tuple[int, int]) -> np.ndarray:
-        """``y (N, O, *out)``: the 3x3 correlation of ``x (N, C, H, W)``, shifted by ``before``
-        (zeros outside), with ``w (O, C/G, 3, 3)``, plus ``b (O,)``."""
+    def _correlate(self, x5: np.ndarray, w: np.ndarray, b: np.ndarray, groups: int,
+                   before: tuple[int, int, int], out: tuple[int, int, int]) -> np.ndarray:
+        """``y (N, O, *out)``: the correlation of ``x5 (N, C, D, H, W)``, shifted by ``before``
+        (zeros outside), with ``w (O, C/G, KD, 3, 3)``, plus ``b (O,)``."""
         _kernels()
-        dtype = x.dtype
-        n, c = x.shape[:2]
+        dtype = x5.dtype
+        n, c = x5.shape[:2]
         o = w.shape[0]
         y = np.empty((n, o) + out, dtype=dtype)
         if not y.size:
             return y
         if not c:
-            y[...] = b.reshape(1, o, 1, 1)
+            y[...] = b.reshape(1, o, 1, 1, 1)
             return y
         nthreads = _common.threads()
         u = weights_to_points(w, groups, dtype)
-        rows, samples = layout(out, n, nthreads)
+        rows, samples = layout(out[1:], n * out[0], nthreads)
         with _common.one_blas_thread():
-            _forward(x, u, b, y, before[0], before[1], rows, samples, constants(dtype), nthreads)
+            _forward(x5, u, b, y, *before, rows, samples, constants(dtype), nthreads)
         return y
 
     def forward(self, spec: ConvSpec, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
                 save: bool) -> tuple[np.ndarray, Saved | None]:
-        """``y (N, O, OH, OW)`` from unpadded ``x (N, C, H, W)``, ``w (O, C/G, 3, 3)`` and
+        """``y (N, O, *out)`` from unpadded ``x (N, C, *size)``, ``w (O, C/G, *kernel)`` and
         ``b (O,)`` or None."""
+        g = geometry(spec)
         bias = np.zeros(spec.o, spec.dtype) if b is None else c_array(b, spec.dtype)
-        before = (spec.pads[0][0], spec.pads[1][0])
-        y = self._correlate(c_array(x, spec.dtype), w, bias, spec.groups, before, spec.out)
-        return y, None
+        w5 = np.asarray(w).reshape((spec.o, spec.cg) + g.kernel)
+        y = self._correlate(as3d(x, 2, spec.dtype), w5, bias, spec.groups, g.before, g.out)
+        return y.reshape(spec.y_shape), None
 
     def input_grad(self, spec: ConvSpec, gy: np.ndarray, w: np.ndarray,
                    saved: Saved | None) -> np.ndarray:
-        """``dx (N, C, H, W)``: ``gy (N, O, OH, OW)`` padded by ``2 - pad`` on each side,
-        correlated with the flipped, channel-swapped ``w``."""
-        before = (2 - spec.pads[0][0], 2 - spec.pads[1][0])
-        wf = flipped_transposed(np.asarray(w), spec.groups)
-        return self._correlate(c_array(gy, spec.dtype), wf, np.zeros(spec.c, spec.dtype),
-                               spec.groups, before, spec.size)
+        """``dx (N, C, *size)``: ``gy (N, O, *out)`` padded by ``kernel - 1 - pad`` on each
+        side, correlated with the flipped, channel-swapped ``w``."""
+        g = geometry(spec)
+        before = tuple(k - 1 - p for k, p in zip(g.kernel, g.before))
+        wf = flipped_transposed(np.asarray(w).reshape((spec.o, spec.cg) + g.kernel), spec.groups)
+        dx = self._correlate(as3d(gy, 2, spec.dtype), wf, np.zeros(spec.c, spec.dtype),
+                             spec.groups, before, g.size)
+        return dx.reshape(spec.x_shape)
 
     def weight_grad(self, spec: ConvSpec, x: np.ndarray, gy: np.ndarray,
                     saved: Saved | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(dw (O, C/G, 3, 3), db (O,) or None)`` from ``x (N, C, H, W)`` and
-        ``gy (N, O, OH, OW)``."""
-        gy = c_array(gy, spec.dtype)
-        db = gy.sum(axis=(0, 2, 3), dtype=np.float64).astype(spec.dtype) if spec.bias else None
-        if not (gy.size and spec.c):
+        """``(dw (O, C/G, *kernel), db (O,) or None)`` from ``x (N, C, *size)`` and
+        ``gy (N, O, *out)``."""
+        g = geometry(spec)
+        gy5 = as3d(gy, 2, spec.dtype)
+        db = (gy5.sum(axis=(0, 2, 3, 4), dtype=np.float64).astype(spec.dtype) if spec.bias
+              else None)
+        if not (gy5.size and spec.c):
             return np.zeros(spec.w_shape, spec.dtype), db
         _kernels()
         nthreads = _common.threads()
-        dut = np.zeros((nthreads, POINTS, spec.groups, spec.og, spec.cg), dtype=spec.dtype)
-        rows, samples = layout(spec.out, spec.n, nthreads)
+        kd = g.kernel[0]
+        dut = np.zeros((nthreads, POINTS, spec.groups, spec.og, spec.cg * kd), dtype=spec.dtype)
+        rows, samples = layout(g.out[1:], spec.n * g.out[0], nthreads)
         with _common.one_blas_thread():
-            _weight_grad(c_array(x, spec.dtype), gy, dut, spec.pads[0][0], spec.pads[1][0], rows,
-                         samples, constants(spec.dtype), nthreads)
-        return points_to_weights(dut), db
+            _weight_grad(as3d(x, 2, spec.dtype), gy5, dut, *g.before, rows, samples,
+                         constants(spec.dtype), nthreads)
+        return points_to_weights(dut).reshape(spec.w_shape), db
