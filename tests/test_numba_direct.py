@@ -17,7 +17,15 @@ import pytest
 pytest.importorskip("numba", reason="numba is not installed: the compiled backend is unavailable")
 from oracle import torch  # noqa: E402  (the real module, or a skip on first use)
 
-from convprop.kernels.numba import DIRECT, IM2COL, choose, direct  # noqa: E402
+from convprop.kernels.numba import (  # noqa: E402
+    DIRECT,
+    IM2COL,
+    WINOGRAD,
+    choose,
+    direct,
+    direct_worthwhile,
+    winograd_worthwhile,
+)
 from convprop.kernels.spec import ConvSpec, Plan  # noqa: E402
 
 # (n, c, o, size, kernel, stride, pads, dilation, groups, bias)
@@ -257,9 +265,12 @@ SMALL = {  # the small-channel layers, where the direct input gradient pays too
 }
 LARGER = {  # forward and weight gradient only
     "cifar3x3in": f32(32, 3, 32, (32, 32), (3, 3), 1),
-    "cifar3x3": f32(32, 32, 64, (32, 32), (3, 3), 1),
     "dilated3x3": f32(16, 64, 64, (28, 28), (3, 3), 2, 1, 2),
+}
+WINOGRAD_FIRST = {  # shallow enough for the direct plan, but Winograd measured faster
+    "cifar3x3": f32(32, 32, 64, (32, 32), (3, 3), 1),
     "vol3d": f32(2, 16, 32, (16, 32, 32), (3, 3, 3), 1),
+    "resnet56": f32(16, 64, 64, (56, 56), (3, 3), 1),
 }
 ELSEWHERE = {
     "seq1d": f32(32, 128, 128, (64,), (3,), 1),  # 1-D
@@ -280,6 +291,13 @@ def test_choose_direct_for_small_channel_layers(name):
 @pytest.mark.parametrize("name", list(LARGER))
 def test_choose_direct_forward_and_weight_grad_for_shallow_products(name):
     assert choose(LARGER[name], FALLBACK).names == (DIRECT.name, IM2COL.name, DIRECT.name)
+
+
+@pytest.mark.parametrize("name", list(WINOGRAD_FIRST))
+def test_choose_prefers_winograd_where_both_rules_hold(name):
+    spec = WINOGRAD_FIRST[name]
+    assert direct_worthwhile(spec) and winograd_worthwhile(spec)
+    assert choose(spec, FALLBACK).names == (WINOGRAD.name,) * 3
 
 
 @pytest.mark.parametrize("name", list(ELSEWHERE))

@@ -225,8 +225,8 @@ def test_choose_keeps_tiny_convolutions_on_the_fallback():
 def test_choose_picks_compiled_algorithms_for_large_layers():
     dw = ConvSpec(16, 128, 128, (28, 28), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), 128,
                   np.dtype(np.float32), True)
-    dense = ConvSpec(32, 32, 64, (32, 32), (3, 3), (2, 2), (1, 1), ((1, 1), (1, 1)), 1,
-                     np.dtype(np.float32), True)  # strided: stride 1 may take numba_direct
+    dense = ConvSpec(32, 32, 64, (32, 32), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), 1,
+                     np.dtype(np.float32), True)
     assert choose(dw, NAIVE_PLAN).names == (DEPTHWISE.name,) * 3
     assert choose(dense, NAIVE_PLAN).names == ("numba_winograd",) * 3  # 3x3 stride 1
     strided = ConvSpec(32, 32, 64, (32, 32), (3, 3), (2, 2), (1, 1), ((1, 1), (1, 1)), 1,

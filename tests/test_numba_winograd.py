@@ -285,7 +285,7 @@ def test_choose_runs_winograd_where_measured_faster():
     assert choose(vol, fallback).names == (WINOGRAD.name,) * 3
     few = layer(3, 32, (32, 32))
     assert min(few.c, few.o) < WINOGRAD_MIN_CHANNELS
-    assert choose(few, fallback).names == (IM2COL.name,) * 3
+    assert WINOGRAD.name not in choose(few, fallback).names  # (numba_direct's, see its tests)
     assert not winograd_worthwhile(layer(64, 64, (28, 28), groups=2))
     deep = layer(256, 256, (14, 14))
     assert deep.cg * deep.taps >= MAX_DEPTH and choose(deep, fallback) is fallback
