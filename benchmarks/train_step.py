@@ -1,7 +1,7 @@
 """One training step (forward + backward + Adam) of a small CNN, convprop vs PyTorch CPU.
 
 Usage: ``python benchmarks/train_step.py [--batch-size 100] [--threads 2] [--repeats 7]
-[--steps 10] [--model issue|lenet|all] [--profile]``.
+[--steps 10] [--model issue|lenet|all] [--profile] [--pool-sizes]``.
 
 Both libraries train the same model from the same weights on the same batch,
 in one process, interleaved (convprop, PyTorch, convprop, ...) with a pause before
@@ -138,6 +138,50 @@ def bench_model(name: str, batch: int, repeats: int, steps: int, profile: bool) 
     return ratio
 
 
+#: Input shapes of the pooling size sweep (``--pool-sizes``), from single images to a batch.
+POOL_SHAPES = ((1, 4, 8, 8), (4, 8, 8, 8), (16, 8, 16, 16), (100, 16, 8, 8), (100, 32, 4, 4),
+               (100, 8, 28, 28), (32, 64, 32, 32))
+
+
+def bench_pool_sizes(repeats: int) -> None:
+    """Forward + backward of 2x2 max pooling and 3x3 (stride 1, padding 1) average pooling,
+    float32, on the NumPy path and compiled, per input size: where the compiled kernels
+    start to pay (``convprop.kernels.numba.pool.MIN_ELEMENTS``)."""
+    import convprop as cp
+    import convprop.functional as F
+    from convprop import kernels
+    from convprop.kernels.numba import pool
+
+    pool.MIN_ELEMENTS = 0  # every size compiled on the numba backend
+    rng = np.random.default_rng(0)
+
+    def step(x: np.ndarray, backend: str, kind: str) -> None:
+        with kernels.use_backend(backend):
+            t = cp.Tensor._wrap(x)
+            t.requires_grad = True
+            y = F.max_pool2d(t, 2) if kind == "max" else F.avg_pool2d(t, 3, 1, 1)
+            y.backward(cp.Tensor._wrap(np.ones(y.shape, x.dtype)))
+
+    for kind in ("max", "avg"):
+        for shape in POOL_SHAPES:
+            x = rng.standard_normal(shape).astype(np.float32)
+            calls = max(3, 200_000 // x.size)
+            best = {"numba": np.inf, "numpy": np.inf}
+            for backend in best:
+                step(x, backend, kind)
+            for _ in range(repeats):
+                for backend in best:
+                    time.sleep(0.01)
+                    step(x, backend, kind)
+                    start = time.perf_counter()
+                    for _ in range(calls):
+                        step(x, backend, kind)
+                    best[backend] = min(best[backend], (time.perf_counter() - start) / calls)
+            print(f"{kind}_pool {str(shape):18s} {x.size:8d} elements: compiled "
+                  f"{best['numba'] * 1e6:8.0f} us   numpy {best['numpy'] * 1e6:8.0f} us   "
+                  f"ratio {best['numba'] / best['numpy']:5.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=100)
@@ -146,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10, help="steps per timed round")
     parser.add_argument("--model", choices=[*MODELS, "all"], default="all")
     parser.add_argument("--profile", action="store_true", help="cProfile the convprop step")
+    parser.add_argument("--pool-sizes", action="store_true",
+                        help="instead: time pooling compiled vs NumPy per input size")
     args = parser.parse_args(argv)
     try:
         import torch
@@ -167,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"threads: {args.threads}; numpy {np.__version__}, torch {torch.__version__}; "
           f"best of {args.repeats} x {args.steps} steps, interleaved")
     try:
+        if args.pool_sizes:
+            bench_pool_sizes(args.repeats)
+            return 0
         names = list(MODELS) if args.model == "all" else [args.model]
         for name in names:
             bench_model(name, args.batch_size, args.repeats, args.steps, args.profile)
