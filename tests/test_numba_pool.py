@@ -334,6 +334,29 @@ def test_two_python_threads_run_compiled_convs_and_pools_at_once(compiled):
     assert not errors, errors
 
 
+def test_blas_hold_works_from_a_second_python_thread():
+    """SciPy's BLAS drops to one thread inside the hold in any Python thread, also after
+    another thread set a limit through threadpoolctl (which then ignores the others)."""
+    from threadpoolctl import threadpool_limits
+
+    from convprop.kernels.numba import _common
+
+    with threadpool_limits(2, user_api="blas"):  # this thread now "controls" OpenBLAS
+        with _common.one_blas_thread():
+            pass  # looks the libraries up
+        seen: list[list[int]] = []
+
+        def hold() -> None:
+            with _common.one_blas_thread():
+                seen.append([lib.num_threads() for lib in _common._blas["libs"]])
+
+        worker = threading.Thread(target=hold)
+        worker.start()
+        worker.join()
+        assert seen and seen[0] and all(n == 1 for n in seen[0])
+        assert all(lib.num_threads() == 2 for lib in _common._blas["libs"])
+
+
 def test_demo_loads_no_numba():
     code = ("import sys, contextlib, io; from convprop.cli import main; "
             "out = io.StringIO(); ctx = contextlib.redirect_stdout(out); ctx.__enter__(); "

@@ -137,15 +137,51 @@ def threads() -> int:
     return n
 
 
+class _Threads:
+    """Get and set one BLAS library's thread count.
+
+    For OpenBLAS built with its own threads (SciPy's and NumPy's wheels) the library's
+    ``openblas_get/set_num_threads`` are called directly through ctypes, because
+    ``threadpoolctl``'s setter, by design, lets only the first Python thread that sets
+    a limit change it and silently ignores the others -- a second Python thread's
+    compiled convolutions would then run SciPy's BLAS with its own threads inside
+    Numba's.  (Cost: ~1 us per get/set pair against ~2.5 us.)  Other libraries go
+    through ``threadpoolctl``'s controller.
+    """
+
+    def __init__(self, lib: Any) -> None:
+        self.lib = lib
+        self.get = self.set = None
+        if lib.internal_api == "openblas" and getattr(lib, "threading_layer", "") != "openmp":
+            import ctypes
+
+            dll = ctypes.CDLL(lib.filepath)
+            for prefix in ("", "scipy_"):
+                for suffix in ("", "64_", "_64"):
+                    get = getattr(dll, f"{prefix}openblas_get_num_threads{suffix}", None)
+                    put = getattr(dll, f"{prefix}openblas_set_num_threads{suffix}", None)
+                    if get is not None and put is not None and self.get is None:
+                        self.get, self.set = get, put
+
+    def num_threads(self) -> int:
+        return int(self.get()) if self.get is not None else int(self.lib.num_threads)
+
+    def set_num_threads(self, n: int) -> None:
+        if self.set is not None:
+            self.set(int(n))
+        else:
+            self.lib.set_num_threads(n)
+
+
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
     """Hold the BLAS library that Numba's ``np.dot`` calls (SciPy's) to one thread.
 
     The kernels call it from each of Numba's threads; left at its default it would
     start a second pool of threads inside every one of them.  The libraries are looked
-    up once per process (listing them costs milliseconds); calls from several Python
-    threads at once share one hold, and the first caller's setting returns when the
-    last one leaves.
+    up once per process (listing them costs milliseconds; see :class:`_Threads` for
+    the setter); calls from several Python threads at once share one hold, and the
+    first caller's setting returns when the last one leaves.
     """
     with _lock:
         libs = _blas.get("libs")
@@ -157,10 +193,10 @@ def one_blas_thread() -> Iterator[None]:
             # SciPy's wheels bundle their own BLAS (under scipy.libs); elsewhere NumPy and
             # SciPy usually share one library, and holding all of them is the safe choice.
             own = [lib for lib in found if "scipy.libs" in lib.filepath]
-            libs = _blas["libs"] = own or found
+            libs = _blas["libs"] = [_Threads(lib) for lib in own or found]
             _blas["holders"] = 0
         if _blas["holders"] == 0:
-            _blas["saved"] = [lib.num_threads for lib in libs]
+            _blas["saved"] = [lib.num_threads() for lib in libs]
             for lib in libs:
                 lib.set_num_threads(1)
         _blas["holders"] += 1
