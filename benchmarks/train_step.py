@@ -1,7 +1,7 @@
 """One training step (forward + backward + Adam) of a small CNN, convprop vs PyTorch CPU.
 
 Usage: ``python benchmarks/train_step.py [--batch-size 100] [--threads 2] [--repeats 7]
-[--steps 10] [--model issue|lenet|all] [--profile] [--pool-sizes]``.
+[--steps 10] [--model issue|lenet|all] [--profile] [--backends] [--pool-sizes]``.
 
 Both libraries train the same model from the same weights on the same batch,
 in one process, interleaved (convprop, PyTorch, convprop, ...) with a pause before
@@ -138,6 +138,50 @@ def bench_model(name: str, batch: int, repeats: int, steps: int, profile: bool) 
     return ratio
 
 
+def bench_backends(name: str, batch: int, repeats: int) -> None:
+    """The convprop step on the numba and on the numpy backend, interleaved in one process:
+    best wall time and best CPU time of all the process's threads per step (a thread
+    spinning while it waits shows up in the CPU time), and their ratios."""
+    import convprop as cp
+    from convprop import kernels, nn, optim
+
+    make, size = MODELS[name]
+    nn.init.manual_seed(0)
+    model = make(nn)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, 1, size, size)).astype(np.float32)
+    y = rng.integers(0, 10, batch)
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    criterion = nn.CrossEntropyLoss()
+
+    def step(backend: str) -> None:
+        with kernels.use_backend(backend):
+            loss = criterion(model(cp.Tensor._wrap(x)), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    backends = ("numba", "numpy")
+    for backend in backends:
+        for _ in range(3):
+            step(backend)
+    wall = dict.fromkeys(backends, np.inf)
+    cpu = dict.fromkeys(backends, np.inf)
+    for _ in range(repeats):
+        for backend in backends:
+            time.sleep(0.02)
+            step(backend)
+            start, start_cpu = time.perf_counter(), time.process_time()
+            for _ in range(3):
+                step(backend)
+            wall[backend] = min(wall[backend], (time.perf_counter() - start) / 3)
+            cpu[backend] = min(cpu[backend], (time.process_time() - start_cpu) / 3)
+    print(f"{name:6s} batch {batch}: wall numba {wall['numba'] * 1e3:7.2f} ms  numpy "
+          f"{wall['numpy'] * 1e3:7.2f} ms  ratio {wall['numba'] / wall['numpy']:5.2f}   "
+          f"CPU numba {cpu['numba'] * 1e3:7.2f} ms  numpy {cpu['numpy'] * 1e3:7.2f} ms  ratio "
+          f"{cpu['numba'] / cpu['numpy']:5.2f}")
+
+
 #: Input shapes of the pooling size sweep (``--pool-sizes``), from single images to a batch.
 POOL_SHAPES = ((1, 4, 8, 8), (4, 8, 8, 8), (16, 8, 16, 16), (100, 16, 8, 8), (100, 32, 4, 4),
                (100, 8, 28, 28), (32, 64, 32, 32))
@@ -190,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10, help="steps per timed round")
     parser.add_argument("--model", choices=[*MODELS, "all"], default="all")
     parser.add_argument("--profile", action="store_true", help="cProfile the convprop step")
+    parser.add_argument("--backends", action="store_true",
+                        help="instead: the convprop step on the numba vs the numpy backend")
     parser.add_argument("--pool-sizes", action="store_true",
                         help="instead: time pooling compiled vs NumPy per input size")
     args = parser.parse_args(argv)
@@ -217,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
             bench_pool_sizes(args.repeats)
             return 0
         names = list(MODELS) if args.model == "all" else [args.model]
+        if args.backends:
+            for name in names:
+                bench_backends(name, args.batch_size, args.repeats)
+            return 0
         for name in names:
             bench_model(name, args.batch_size, args.repeats, args.steps, args.profile)
     finally:

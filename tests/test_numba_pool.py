@@ -46,6 +46,7 @@ def compiled(monkeypatch):
         return avg_pool(*args, **kw)
 
     monkeypatch.setattr(pool, "MIN_ELEMENTS", 0)
+    monkeypatch.setattr(pool, "MAX_POOL_MIN_ELEMENTS", 0)
     monkeypatch.setattr(pool, "max_pool", counted_max)
     monkeypatch.setattr(pool, "avg_pool", counted_avg)
     with kernels.use_backend("numba") as be:
@@ -262,18 +263,25 @@ def test_gradcheck_and_double_backward(compiled, kind):
 
 def test_rule_keeps_small_calls_other_backends_and_other_dtypes_on_numpy(monkeypatch):
     pads = ((0, 0), (0, 0))
-    big = np.zeros((4, 8, 64, 64), np.float32)
-    assert big.size >= pool.MIN_ELEMENTS
+    big = np.zeros((4, 16, 128, 128), np.float32)
+    mid = big[:, :4]
+    assert big.size >= pool.MAX_POOL_MIN_ELEMENTS > mid.size >= pool.MIN_ELEMENTS
     with kernels.use_backend("numba"):
-        assert pool.compiled_pool(big, (2, 2), (2, 2), (1, 1), pads, (32, 32))
-        assert not pool.compiled_pool(big[:1, :1, :4, :4], (2, 2), (2, 2), (1, 1), pads, (2, 2))
-        assert not pool.compiled_pool(big.astype(np.float16), (2, 2), (2, 2), (1, 1), pads, (32, 32))
-        assert not pool.compiled_pool(big.astype(np.int64), (2, 2), (2, 2), (1, 1), pads, (32, 32))
+        assert pool.compiled_pool("max", big, (2, 2), (2, 2), (1, 1), pads, (64, 64))
+        assert not pool.compiled_pool("max", mid, (2, 2), (2, 2), (1, 1), pads, (64, 64))
+        assert pool.compiled_pool("avg", mid, (2, 2), (2, 2), (1, 1), pads, (64, 64))
+        small = big[:1, :1, :4, :4]
+        assert not pool.compiled_pool("avg", small, (2, 2), (2, 2), (1, 1), pads, (2, 2))
+        for dtype in (np.float16, np.int64):
+            assert not pool.compiled_pool("avg", mid.astype(dtype), (2, 2), (2, 2), (1, 1), pads,
+                                          (64, 64))
         # kernel 2, dilation 5, padding 1 over 4 cells: the window at -1 reads -1 and 4
-        monkeypatch.setattr(pool, "MIN_ELEMENTS", 0)
-        assert not pool.compiled_pool(np.zeros((1, 1, 4)), (2,), (1,), (5,), ((1, 2),), (1,))
+        monkeypatch.setattr(pool, "MAX_POOL_MIN_ELEMENTS", 0)
+        assert not pool.compiled_pool("max", np.zeros((1, 1, 4)), (2,), (1,), (5,), ((1, 2),),
+                                      (1,))
     with kernels.use_backend("numpy"):
-        assert not pool.compiled_pool(big, (2, 2), (2, 2), (1, 1), pads, (32, 32))
+        assert not pool.compiled_pool("max", big, (2, 2), (2, 2), (1, 1), pads, (64, 64))
+        assert not pool.compiled_pool("avg", mid, (2, 2), (2, 2), (1, 1), pads, (64, 64))
 
 
 def test_window_between_input_and_padding_stays_on_numpy(compiled):
@@ -282,14 +290,17 @@ def test_window_between_input_and_padding_stays_on_numpy(compiled):
     assert compiled["max"] == 0 and y.shape == (1, 1, 1)
 
 
-def test_large_call_runs_compiled_by_default():
+def test_large_call_runs_compiled_by_default(monkeypatch):
     x = _input((4, 8, 32, 32))
     assert x.size >= pool.MIN_ELEMENTS
+    ran = []
+    avg_pool = pool.avg_pool
+    monkeypatch.setattr(pool, "avg_pool", lambda *a: ran.append(1) or avg_pool(*a))
     with kernels.use_backend("numba"):
-        y, i = F.max_pool2d(convprop.tensor(x), 2, return_indices=True)
-    ref = x.reshape(4, 8, 16, 2, 16, 2).max(axis=(3, 5))
-    np.testing.assert_array_equal(y.data, ref)
-    assert i.dtype == np.int64
+        y = F.avg_pool2d(convprop.tensor(x), 2)
+    np.testing.assert_allclose(y.data, x.reshape(4, 8, 16, 2, 16, 2).mean(axis=(3, 5)),
+                               rtol=0, atol=1e-12)
+    assert ran == [1]
 
 
 # --- threads, laziness -------------------------------------------------------------------------
@@ -355,6 +366,34 @@ def test_blas_hold_works_from_a_second_python_thread():
         worker.join()
         assert seen and seen[0] and all(n == 1 for n in seen[0])
         assert all(lib.num_threads() == 2 for lib in _common._blas["libs"])
+
+
+def test_parallel_kernels_take_turns_on_the_workqueue_layer():
+    """Numba's ``workqueue`` layer aborts on concurrent launches: with it every parallel
+    kernel is wrapped so that launches hold one lock, and keeps the dispatcher's attributes."""
+    import numba
+
+    from convprop.kernels.numba import _common
+
+    pool._kernels()
+    kernel = pool._max_forward
+    if numba.threading_layer() != "workqueue":
+        pytest.skip(f"threading layer is {numba.threading_layer()} (NUMBA_THREADING_LAYER set)")
+    assert isinstance(kernel, _common.Serialised)
+    assert kernel.signatures and kernel.py_func.__name__ == "_max_forward"
+    _common.Serialised._launch.acquire()
+    try:
+        done = threading.Event()
+        x = np.zeros((1, 1, 4, 4))
+        worker = threading.Thread(target=lambda: (pool.max_pool(x, (2, 2), (2, 2), (1, 1),
+                                                                ((0, 0), (0, 0)), (2, 2)),
+                                                  done.set()))
+        worker.start()
+        assert not done.wait(0.2)  # waits for the lock
+    finally:
+        _common.Serialised._launch.release()
+    worker.join()
+    assert done.is_set()
 
 
 def test_demo_loads_no_numba():

@@ -105,7 +105,7 @@ def max_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
     x, unbatched, kernel, stride_t, pads, dil = _prepare(
         input, kernel_size, stride, padding, dilation, ceil_mode, nd, f"max_pool{nd}d")
     out_shape = pool_geometry(x.shape[2:], kernel, stride_t, [p[0] for p in pads], dil, ceil_mode)[0]
-    if _compiled().compiled_pool(x.data, kernel, stride_t, dil, pads, out_shape):
+    if _compiled().compiled_pool("max", x.data, kernel, stride_t, dil, pads, out_shape):
         return _compiled_max_pool(x, unbatched, kernel, stride_t, dil, pads, out_shape,
                                   return_indices)
     n, c = x.shape[:2]
@@ -295,7 +295,7 @@ def avg_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
         raise ValueError(f"{name}: divisor_override must be a non-zero int, got {divisor_override!r}")
     out_shape = pool_geometry(x.shape[2:], kernel, stride_t, [p[0] for p in pads], dil, ceil_mode)[0]
     compiled = _compiled()
-    if compiled.compiled_pool(x.data, kernel, stride_t, dil, pads, out_shape):
+    if compiled.compiled_pool("avg", x.data, kernel, stride_t, dil, pads, out_shape):
         divs = compiled.divisors(x.shape, kernel, stride_t, pads, out_shape, count_include_pad,
                                  divisor_override)
         return _compiled_avg_pool(x, unbatched, kernel, stride_t, pads, out_shape, divs)

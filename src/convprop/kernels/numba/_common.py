@@ -24,17 +24,43 @@ Numba routes to SciPy's BLAS; :func:`one_blas_thread` holds that BLAS library to
 thread for the call, so Numba's threads are the only pool running.
 
 **Threading layer** (:data:`THREADING_LAYER`, used unless ``NUMBA_THREADING_LAYER``
-is set): ``omp``, for three reasons.  It is thread-safe: convprop may be called from
-several Python threads at once (grad mode is per thread), and Numba's ``workqueue``
-layer does not support concurrent parallel launches (``tbb`` is not a dependency).
-The feasibility study before this backend measured the compiled depthwise kernel at
-0.58x PyTorch with ``omp`` and 0.86x with ``workqueue`` (2 cores, quiet machine);
-``workqueue`` only helped pipelines that ran a multi-threaded BLAS beside Numba's
-threads, which these kernels never do (their BLAS runs single-threaded inside the
-pool).  Re-measured here with ``benchmarks/numba_layers.py`` (``NUMBA_THREADING_LAYER=
-omp`` against ``workqueue``, in one process with PyTorch) on a machine whose two
-cores were shared with other work: the two layers' differences were smaller than
-the run-to-run noise, so nothing measured here overturns the study.
+is set): ``workqueue``, whose threads sleep on a condition variable as soon as a
+kernel ends, with every parallel launch serialised by one lock (:class:`Serialised`:
+``workqueue`` aborts the process on concurrent launches, and convprop may be called
+from several Python threads at once; each launch uses every thread anyway).
+
+Why not ``omp``, Numba's default here: after every parallel region libgomp's threads
+spin about 300,000 times (``GOMP_SPINCOUNT``; each ``pause`` ~140 cycles on this Xeon,
+several milliseconds) on the cores that the NumPy work between two kernels -- batch
+norm, activations, OpenBLAS's products in the linear layers -- needs next.  That
+setting cannot be made Numba's alone: libgomp reads it once, when loaded, and PyTorch's
+wheel brings its own ``libgomp.so.1`` (loaded with global symbols), which Numba's
+``omp`` layer then appears to run on.  Measured: ``OMP_WAIT_POLICY=PASSIVE`` placed in
+the environment only while Numba loaded its libgomp cut the LeNet step's CPU time from
+63 to 14 ms without ``torch`` in the process and changed nothing with ``torch``
+imported first (63 ms); set for the whole process it also changes PyTorch's threads.
+``tbb`` is not a dependency.
+
+Measured with ``python benchmarks/train_step.py --backends --repeats 15`` (numba and
+numpy backends interleaved in one process after ``import torch``, best of 15 x 3 steps;
+per step the wall time and the CPU time of all the process's threads -- spinning shows
+up there), as it is and with ``NUMBA_THREADING_LAYER=omp`` (plus
+``OMP_WAIT_POLICY=PASSIVE`` for the whole process), on a 2-core machine shared with
+other work (load average 3-5.5; absolute times moved 2-5x between runs, CPU times much
+less), two runs each, ms per LeNet step on the numba backend:
+
+=================  ==================  ==================  ====================
+                   ``workqueue``       ``omp``             ``omp`` + PASSIVE
+=================  ==================  ==================  ====================
+CPU                19.7 / 22.2         48.9 / 70.0         16.6 / 14.6
+wall               10.2 / 22.8         43.7 / 93.8          9.2 /  7.9
+=================  ==================  ==================  ====================
+
+(issue model, CPU: 18.5 / 18.4, 37.8 / 41.1, 19.5 / 19.6.)  ``workqueue`` keeps what
+PASSIVE gains without touching PyTorch's runtime.  The feasibility study before this
+backend measured the compiled depthwise kernel at 0.58x PyTorch with ``omp`` and
+0.86x with ``workqueue`` on a quiet machine -- a cost of waking sleeping threads per
+launch that a training step, alternating kernels with NumPy work, pays either way.
 """
 
 from __future__ import annotations
@@ -55,7 +81,7 @@ from ..spec import ConvSpec
 #: The line printed on stderr the first time a compiled kernel is compiled in a process.
 NOTICE = "convprop: compiling kernels (once; cached afterwards)..."
 #: Numba's threading layer unless the environment names one (see the module docstring).
-THREADING_LAYER = "omp"
+THREADING_LAYER = "workqueue"
 #: Data types the compiled kernels are specialised for.
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 #: Only 1-D, 2-D and 3-D convolutions.
@@ -91,14 +117,36 @@ def compile_kernels(module: ModuleType, serial: Sequence[str], parallel: Sequenc
 
         if "NUMBA_THREADING_LAYER" not in os.environ:
             numba.config.THREADING_LAYER = THREADING_LAYER
+        numba.get_num_threads()  # starts the threading layer chosen above
         _watch_compiles()
         namespace["prange"] = numba.prange
         for name in serial:
             namespace[name] = numba.njit(cache=True, fastmath=set(FASTMATH))(namespace[name])
         for name in parallel:
-            namespace[name] = numba.njit(cache=True, parallel=PARALLEL_OPTIONS,
-                                         fastmath=set(FASTMATH))(namespace[name])
+            kernel = numba.njit(cache=True, parallel=PARALLEL_OPTIONS,
+                                fastmath=set(FASTMATH))(namespace[name])
+            namespace[name] = (Serialised(kernel) if numba.threading_layer() == "workqueue"
+                               else kernel)
         namespace["_compiled"] = True
+
+
+class Serialised:
+    """A parallel kernel whose launches take turns: Numba's ``workqueue`` layer aborts the
+    process when two Python threads launch parallel work at once, so every launch holds
+    one process-wide lock (each launch already uses every thread).  Other attributes are
+    the dispatcher's (``signatures``, ``py_func``, ...)."""
+
+    _launch = threading.Lock()
+
+    def __init__(self, kernel: Any) -> None:
+        self.kernel = kernel
+
+    def __call__(self, *args: Any) -> Any:
+        with Serialised._launch:
+            return self.kernel(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.kernel, name)
 
 
 def _watch_compiles() -> None:

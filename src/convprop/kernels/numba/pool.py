@@ -42,13 +42,21 @@ from ._common import DTYPES, MAX_DIMS, as3d, span
 prange = range  # numba.prange once compiled (see _common.compile_kernels)
 _compiled = False
 
-#: Input elements from which pooling runs compiled on the numba backend.  Measured with
-#: ``python benchmarks/train_step.py --pool-sizes`` (float32, 2 threads, forward +
-#: backward of a 2x2 / stride-2 max pooling): the compiled kernels are faster from about
-#: 4k elements on, but the first compiled call of a process loads Numba (0.2-2.5 s), so
-#: calls below this size -- ``convprop demo``, the explainers' examples, single images --
-#: keep the NumPy path and never load it.
+#: Input elements from which average pooling runs compiled on the numba backend, and
+#: :data:`MAX_POOL_MIN_ELEMENTS` the same for max pooling.  Measured per call (forward +
+#: backward through autograd, float32, CPU time on one thread, compiled / NumPy path):
+#: average pooling 3x3 / stride 1 / padding 1: 0.69 (32k elements), 0.59 (102k), 0.36
+#: (51k), 1.01 (627k), 1.10 (2M); max pooling 2x2: 1.27 (32k), 1.58 (102k), 1.20 (51k),
+#: 2.28 (627k), 1.28 (2M) -- NumPy's max pooling is a few vectorised ``np.maximum``
+#: passes, while the compiled scan also tracks each window's winner.  On two threads
+#: the compiled kernels run about 1.6x faster (``numba_layers``-style check: 3x3 average
+#: pooling of 2M elements 19.8 -> 12.2 ms), NumPy's path does not, so max pooling runs
+#: compiled only from 1M elements.  Below these sizes -- ``convprop demo``, the
+#: explainers' examples, single images -- nothing loads Numba.  Measure with
+#: ``python benchmarks/train_step.py --pool-sizes`` (wall time, both threads).
 MIN_ELEMENTS = 1 << 15
+#: See :data:`MIN_ELEMENTS`.
+MAX_POOL_MIN_ELEMENTS = 1 << 20
 
 
 # --- compiled kernels (plain Python until _kernels() compiles them) -------------------------
@@ -230,13 +238,15 @@ def _reaches_input(size: int, kernel: int, stride: int, dilation: int, before: i
     return True
 
 
-def compiled_pool(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
+def compiled_pool(kind: str, x: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
                   dilation: Sequence[int], pads: Pairs, out: Sequence[int]) -> bool:
-    """Whether a pooling of ``x (N, C, *spatial)`` runs compiled: the calling thread's
-    backend is ``numba`` (and Numba imports), the data type is float32 or float64, 1-3
-    spatial axes, at least :data:`MIN_ELEMENTS` input elements, and every window reaches
-    the input.  Never imports Numba for a call that stays on NumPy."""
-    if x.dtype not in DTYPES or not 1 <= x.ndim - 2 <= MAX_DIMS or x.size < MIN_ELEMENTS:
+    """Whether a ``kind`` (``"max"`` or ``"avg"``) pooling of ``x (N, C, *spatial)`` runs
+    compiled: the calling thread's backend is ``numba`` (and Numba imports), the data type
+    is float32 or float64, 1-3 spatial axes, at least :data:`MAX_POOL_MIN_ELEMENTS` /
+    :data:`MIN_ELEMENTS` input elements, and every window reaches the input.  Never
+    imports Numba for a call that stays on NumPy."""
+    least = MAX_POOL_MIN_ELEMENTS if kind == "max" else MIN_ELEMENTS
+    if x.dtype not in DTYPES or not 1 <= x.ndim - 2 <= MAX_DIMS or x.size < least:
         return False
     from ..backend import get_backend
 
