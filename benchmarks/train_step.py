@@ -16,7 +16,12 @@ Models:
 The printed ratio is convprop time / PyTorch time (lower is better).  With
 ``--profile`` the convprop step is also run under cProfile and the most
 expensive functions are listed, which separates kernel time from per-op
-Python overhead.
+Python overhead.  ``--backends`` instead times the convprop step on the numba and
+the numpy backend, interleaved, with the CPU time of all the process's threads
+beside the wall time (threads that spin while they wait show up there; see
+``convprop.kernels.numba._common`` on the threading layer); ``--pool-sizes`` times
+pooling compiled and on the NumPy path per input size (the compiled pooling's
+thresholds in ``convprop.kernels.numba.pool``).
 """
 
 from __future__ import annotations
@@ -190,7 +195,9 @@ POOL_SHAPES = ((1, 4, 8, 8), (4, 8, 8, 8), (16, 8, 16, 16), (100, 16, 8, 8), (10
 def bench_pool_sizes(repeats: int) -> None:
     """Forward + backward of 2x2 max pooling and 3x3 (stride 1, padding 1) average pooling,
     float32, on the NumPy path and compiled, per input size: where the compiled kernels
-    start to pay (``convprop.kernels.numba.pool.MIN_ELEMENTS``)."""
+    start to pay (``convprop.kernels.numba.pool.MIN_ELEMENTS``).  Best wall time, and the
+    ratio of the best CPU times of all the process's threads (with ``--threads 1``: the
+    work each path does, whatever else runs on the machine)."""
     import convprop as cp
     import convprop.functional as F
     from convprop import kernels
@@ -211,19 +218,21 @@ def bench_pool_sizes(repeats: int) -> None:
             x = rng.standard_normal(shape).astype(np.float32)
             calls = max(3, 200_000 // x.size)
             best = {"numba": np.inf, "numpy": np.inf}
+            cpu = dict(best)
             for backend in best:
                 step(x, backend, kind)
             for _ in range(repeats):
                 for backend in best:
                     time.sleep(0.01)
                     step(x, backend, kind)
-                    start = time.perf_counter()
+                    start, start_cpu = time.perf_counter(), time.process_time()
                     for _ in range(calls):
                         step(x, backend, kind)
                     best[backend] = min(best[backend], (time.perf_counter() - start) / calls)
-            print(f"{kind}_pool {str(shape):18s} {x.size:8d} elements: compiled "
-                  f"{best['numba'] * 1e6:8.0f} us   numpy {best['numpy'] * 1e6:8.0f} us   "
-                  f"ratio {best['numba'] / best['numpy']:5.2f}")
+                    cpu[backend] = min(cpu[backend], (time.process_time() - start_cpu) / calls)
+            print(f"{kind}_pool {str(shape):18s} {x.size:8d} elements: wall compiled "
+                  f"{best['numba'] * 1e6:7.0f} us  numpy {best['numpy'] * 1e6:7.0f} us  ratio "
+                  f"{best['numba'] / best['numpy']:5.2f}   CPU ratio {cpu['numba'] / cpu['numpy']:5.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -368,32 +368,78 @@ def test_blas_hold_works_from_a_second_python_thread():
         assert all(lib.num_threads() == 2 for lib in _common._blas["libs"])
 
 
-def test_parallel_kernels_take_turns_on_the_workqueue_layer():
-    """Numba's ``workqueue`` layer aborts on concurrent launches: with it every parallel
-    kernel is wrapped so that launches hold one lock, and keeps the dispatcher's attributes."""
-    import numba
+def _run(code: str, **env: str) -> subprocess.CompletedProcess:
+    import os
 
-    from convprop.kernels.numba import _common
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER")}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(clean, **env), timeout=300)
 
-    pool._kernels()
-    kernel = pool._max_forward
-    if numba.threading_layer() != "workqueue":
-        pytest.skip(f"threading layer is {numba.threading_layer()} (NUMBA_THREADING_LAYER set)")
-    assert isinstance(kernel, _common.Serialised)
-    assert kernel.signatures and kernel.py_func.__name__ == "_max_forward"
-    _common.Serialised._launch.acquire()
-    try:
-        done = threading.Event()
-        x = np.zeros((1, 1, 4, 4))
-        worker = threading.Thread(target=lambda: (pool.max_pool(x, (2, 2), (2, 2), (1, 1),
-                                                                ((0, 0), (0, 0)), (2, 2)),
-                                                  done.set()))
-        worker.start()
-        assert not done.wait(0.2)  # waits for the lock
-    finally:
-        _common.Serialised._launch.release()
-    worker.join()
-    assert done.is_set()
+
+#: Runs one compiled pooling, then prints Numba's threading layer, the environment's wait
+#: policy and what libgomp (the copy Numba's ``omp`` layer links) reports on stderr.
+_SHOW_OMP = """
+import ctypes, os, numpy as np, numba
+from convprop.kernels.numba import pool
+pool.max_pool(np.zeros((1, 1, 4, 4)), (2, 2), (2, 2), (1, 1), ((0, 0), (0, 0)), (2, 2))
+print(numba.threading_layer(), os.environ.get('OMP_WAIT_POLICY'), flush=True)
+gomp = ctypes.CDLL('libgomp.so.1.0.0')
+if hasattr(gomp, 'omp_display_env'):
+    gomp.omp_display_env(1)
+"""
+
+
+def test_numba_openmp_threads_are_passive_and_the_environment_is_restored():
+    done = _run(_SHOW_OMP)
+    assert done.returncode == 0, done.stderr
+    layer, policy = done.stdout.split()
+    if layer != "omp" or "GOMP_SPINCOUNT" not in done.stderr:
+        pytest.skip(f"threading layer {layer}, or libgomp cannot display its settings")
+    assert policy == "None"  # the setting was Numba's runtime's only
+    assert "GOMP_SPINCOUNT = '0'" in done.stderr
+
+
+def test_the_users_openmp_wait_policy_wins():
+    done = _run(_SHOW_OMP, OMP_WAIT_POLICY="ACTIVE")
+    assert done.returncode == 0, done.stderr
+    layer, policy = done.stdout.split()
+    if layer != "omp" or "OMP_WAIT_POLICY" not in done.stderr:
+        pytest.skip(f"threading layer {layer}, or libgomp cannot display its settings")
+    assert policy == "ACTIVE" and "OMP_WAIT_POLICY = 'ACTIVE'" in done.stderr
+
+
+def test_workqueue_layer_launches_take_turns_from_two_python_threads():
+    """Numba's ``workqueue`` layer aborts on concurrent launches: chosen by the user, every
+    parallel kernel is wrapped so that launches hold one lock (two Python threads pooling
+    and convolving at once still get the right answers), keeping the dispatcher's
+    attributes."""
+    code = """
+import threading, numpy as np, numba, convprop, convprop.functional as F
+from convprop import kernels
+from convprop.kernels.numba import _common, pool
+pool.MIN_ELEMENTS = pool.MAX_POOL_MIN_ELEMENTS = 0
+rng = np.random.default_rng(0)
+x, w = rng.standard_normal((8, 4, 16, 16)), rng.standard_normal((6, 4, 3, 3))
+def run():
+    with kernels.use_backend('numba'), kernels.force('numba_im2col', strict=True):
+        y = F.conv2d(convprop.tensor(x), convprop.tensor(w), padding=1)
+        y = F.avg_pool2d(F.max_pool2d(y, 2), 3, 1, 1)
+    return y.data
+want = run()
+bad = []
+def work():
+    for _ in range(20):
+        if np.abs(run() - want).max() > 1e-12:
+            bad.append(1)
+threads = [threading.Thread(target=work) for _ in range(2)]
+[t.start() for t in threads]; [t.join() for t in threads]
+kernel = pool._max_forward
+print(numba.threading_layer(), isinstance(kernel, _common.Serialised), bool(kernel.signatures), len(bad))
+"""
+    done = _run(code, NUMBA_THREADING_LAYER="workqueue")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["workqueue", "True", "True", "0"]
 
 
 def test_demo_loads_no_numba():

@@ -24,43 +24,38 @@ Numba routes to SciPy's BLAS; :func:`one_blas_thread` holds that BLAS library to
 thread for the call, so Numba's threads are the only pool running.
 
 **Threading layer** (:data:`THREADING_LAYER`, used unless ``NUMBA_THREADING_LAYER``
-is set): ``workqueue``, whose threads sleep on a condition variable as soon as a
-kernel ends, with every parallel launch serialised by one lock (:class:`Serialised`:
-``workqueue`` aborts the process on concurrent launches, and convprop may be called
-from several Python threads at once; each launch uses every thread anyway).
+is set): ``omp``, with Numba's OpenMP threads *passive* (:data:`OMP_SETTINGS`): they
+sleep as soon as a kernel ends instead of spinning.  libgomp's default is to spin
+about 300,000 times after every parallel region (each ``pause`` ~140 cycles on this
+Xeon: milliseconds) on the cores that the NumPy work between two kernels -- batch
+norm, activations, OpenBLAS's products in the linear layers -- needs next.
+:func:`_start_threads` puts the setting in the environment only while Numba loads its
+libgomp (which reads it once, at load) and restores the environment at once, so
+PyTorch's threads keep their own behaviour.  Measured with ``python
+benchmarks/train_step.py --backends --repeats 15``-style runs (numba and numpy backends
+interleaved in one process, best of 15-20 x 3 steps; per step the wall time and the
+CPU time of all the process's threads, where spinning shows) on a 2-core machine shared
+with other work (load average 3-5.5: absolute times moved 2-5x between runs, CPU times
+much less), LeNet step on the numba backend without ``torch`` in the process, CPU ms:
+63.4 / 53.1 with libgomp's default spin (``GOMP_SPINCOUNT=300000``), 12.2 / 17.9
+passive; wall ratio to the numpy backend 2.72 / 2.35 against 0.25 / 0.91.  ``convprop
+train digits`` (cached, 30 epochs): 30.7 s of training before, see the report of this
+change for after.
 
-Why not ``omp``, Numba's default here: after every parallel region libgomp's threads
-spin about 300,000 times (``GOMP_SPINCOUNT``; each ``pause`` ~140 cycles on this Xeon,
-several milliseconds) on the cores that the NumPy work between two kernels -- batch
-norm, activations, OpenBLAS's products in the linear layers -- needs next.  That
-setting cannot be made Numba's alone: libgomp reads it once, when loaded, and PyTorch's
-wheel brings its own ``libgomp.so.1`` (loaded with global symbols), which Numba's
-``omp`` layer then appears to run on.  Measured: ``OMP_WAIT_POLICY=PASSIVE`` placed in
-the environment only while Numba loaded its libgomp cut the LeNet step's CPU time from
-63 to 14 ms without ``torch`` in the process and changed nothing with ``torch``
-imported first (63 ms); set for the whole process it also changes PyTorch's threads.
-``tbb`` is not a dependency.
+Two limits, measured:
 
-Measured with ``python benchmarks/train_step.py --backends --repeats 15`` (numba and
-numpy backends interleaved in one process after ``import torch``, best of 15 x 3 steps;
-per step the wall time and the CPU time of all the process's threads -- spinning shows
-up there), as it is and with ``NUMBA_THREADING_LAYER=omp`` (plus
-``OMP_WAIT_POLICY=PASSIVE`` for the whole process), on a 2-core machine shared with
-other work (load average 3-5.5; absolute times moved 2-5x between runs, CPU times much
-less), two runs each, ms per LeNet step on the numba backend:
-
-=================  ==================  ==================  ====================
-                   ``workqueue``       ``omp``             ``omp`` + PASSIVE
-=================  ==================  ==================  ====================
-CPU                19.7 / 22.2         48.9 / 70.0         16.6 / 14.6
-wall               10.2 / 22.8         43.7 / 93.8          9.2 /  7.9
-=================  ==================  ==================  ====================
-
-(issue model, CPU: 18.5 / 18.4, 37.8 / 41.1, 19.5 / 19.6.)  ``workqueue`` keeps what
-PASSIVE gains without touching PyTorch's runtime.  The feasibility study before this
-backend measured the compiled depthwise kernel at 0.58x PyTorch with ``omp`` and
-0.86x with ``workqueue`` on a quiet machine -- a cost of waking sleeping threads per
-launch that a training step, alternating kernels with NumPy work, pays either way.
+* With ``torch`` imported *before* the first compiled kernel the setting does not
+  reach Numba's threads: PyTorch's wheel brings its own ``libgomp.so.1``, loaded with
+  global symbols, and Numba's ``omp`` layer appears to run on it (LeNet step 62.9 ms
+  CPU with ``torch`` imported first, 14.2 ms without, same code).  Setting
+  ``OMP_WAIT_POLICY=PASSIVE`` for the whole process fixes both runtimes (16.6 / 14.6 ms)
+  but changes PyTorch's threads too, so it is left to the user.
+* ``workqueue`` never spins either (LeNet step 19.7 / 22.2 ms CPU), but the compiled
+  im2col kernels did not run in parallel on it: 100x8x14x14 -> 16 channels, forward,
+  2.64 ms on one thread and 2.53 ms on two with ``workqueue``, 3.49 -> 1.80 ms with
+  ``omp`` (the pooling kernels, which call no BLAS, did scale on both); it also aborts
+  on concurrent launches, so :class:`Serialised` puts one lock around every launch
+  when a user chooses it.  ``tbb`` is not a dependency.
 """
 
 from __future__ import annotations
@@ -81,7 +76,12 @@ from ..spec import ConvSpec
 #: The line printed on stderr the first time a compiled kernel is compiled in a process.
 NOTICE = "convprop: compiling kernels (once; cached afterwards)..."
 #: Numba's threading layer unless the environment names one (see the module docstring).
-THREADING_LAYER = "workqueue"
+THREADING_LAYER = "omp"
+#: What Numba's OpenMP threads do after each parallel region, set for its runtime only
+#: (see the module docstring and :func:`_start_threads`).
+OMP_SETTINGS = {"OMP_WAIT_POLICY": "PASSIVE"}
+#: Variables that, when the user sets any of them, leave the OpenMP runtime's defaults alone.
+OMP_USER_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 #: Data types the compiled kernels are specialised for.
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 #: Only 1-D, 2-D and 3-D convolutions.
@@ -117,7 +117,7 @@ def compile_kernels(module: ModuleType, serial: Sequence[str], parallel: Sequenc
 
         if "NUMBA_THREADING_LAYER" not in os.environ:
             numba.config.THREADING_LAYER = THREADING_LAYER
-        numba.get_num_threads()  # starts the threading layer chosen above
+        _start_threads(numba)
         _watch_compiles()
         namespace["prange"] = numba.prange
         for name in serial:
@@ -131,10 +131,11 @@ def compile_kernels(module: ModuleType, serial: Sequence[str], parallel: Sequenc
 
 
 class Serialised:
-    """A parallel kernel whose launches take turns: Numba's ``workqueue`` layer aborts the
-    process when two Python threads launch parallel work at once, so every launch holds
-    one process-wide lock (each launch already uses every thread).  Other attributes are
-    the dispatcher's (``signatures``, ``py_func``, ...)."""
+    """A parallel kernel whose launches take turns, used when the threading layer is
+    ``workqueue`` (chosen by the user with ``NUMBA_THREADING_LAYER``): that layer aborts
+    the process when two Python threads launch parallel work at once, so every launch
+    holds one process-wide lock (each launch already uses every thread).  Other
+    attributes are the dispatcher's (``signatures``, ``py_func``, ...)."""
 
     _launch = threading.Lock()
 
@@ -147,6 +148,41 @@ class Serialised:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.kernel, name)
+
+
+def _openmp_loaded() -> bool:
+    """Whether the OpenMP runtime Numba's ``omp`` layer links (the system's
+    ``libgomp.so.1.0.0``) is already in this process, or whether that cannot be told
+    (no ``/proc/self/maps``)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return any(line.rstrip().endswith("/libgomp.so.1.0.0") for line in maps)
+    except OSError:
+        return True
+
+
+def _start_threads(numba: ModuleType) -> None:
+    """Start Numba's threading layer, with :data:`OMP_SETTINGS` for its OpenMP runtime only.
+
+    libgomp reads its environment once, when it is loaded, and Numba loads it with its
+    ``omp`` layer on the first launch; so the settings are placed in the environment for
+    that moment only and the previous environment returns at once.  Nothing is changed
+    when the user set any of :data:`OMP_USER_VARIABLES` or when the runtime is already
+    loaded; with another layer libgomp is not loaded and the settings go unread.
+    """
+    if any(k in os.environ for k in OMP_USER_VARIABLES) or _openmp_loaded():
+        numba.get_num_threads()
+        return
+    saved = {k: os.environ.get(k) for k in OMP_SETTINGS}
+    os.environ.update(OMP_SETTINGS)
+    try:
+        numba.get_num_threads()  # launches the threading layer: libgomp reads its settings
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _watch_compiles() -> None:

@@ -44,16 +44,17 @@ _compiled = False
 
 #: Input elements from which average pooling runs compiled on the numba backend, and
 #: :data:`MAX_POOL_MIN_ELEMENTS` the same for max pooling.  Measured per call (forward +
-#: backward through autograd, float32, CPU time on one thread, compiled / NumPy path):
+#: backward through autograd, float32, CPU time on one thread, compiled / NumPy path;
+#: ``python benchmarks/train_step.py --pool-sizes --threads 1``, its "CPU ratio"):
 #: average pooling 3x3 / stride 1 / padding 1: 0.69 (32k elements), 0.59 (102k), 0.36
 #: (51k), 1.01 (627k), 1.10 (2M); max pooling 2x2: 1.27 (32k), 1.58 (102k), 1.20 (51k),
 #: 2.28 (627k), 1.28 (2M) -- NumPy's max pooling is a few vectorised ``np.maximum``
-#: passes, while the compiled scan also tracks each window's winner.  On two threads
-#: the compiled kernels run about 1.6x faster (``numba_layers``-style check: 3x3 average
-#: pooling of 2M elements 19.8 -> 12.2 ms), NumPy's path does not, so max pooling runs
-#: compiled only from 1M elements.  Below these sizes -- ``convprop demo``, the
-#: explainers' examples, single images -- nothing loads Numba.  Measure with
-#: ``python benchmarks/train_step.py --pool-sizes`` (wall time, both threads).
+#: passes, while the compiled scan also tracks each window's winner (the index update
+#: alone made a 2x2 scan 9x slower).  On two threads the compiled kernels ran about 1.6x
+#: faster (3x3 average pooling of 2M elements: 19.8 ms on one thread, 12.2 ms on two),
+#: the NumPy path not at all, so max pooling runs compiled only from 1M elements.  Below
+#: these sizes -- ``convprop demo``, the explainers' examples, single images -- nothing
+#: loads Numba.
 MIN_ELEMENTS = 1 << 15
 #: See :data:`MIN_ELEMENTS`.
 MAX_POOL_MIN_ELEMENTS = 1 << 20
