@@ -39,15 +39,16 @@ with other work (load average 3-5.5: absolute times moved 2-5x between runs, CPU
 much less), LeNet step on the numba backend without ``torch`` in the process, CPU ms:
 63.4 / 53.1 with libgomp's default spin (``GOMP_SPINCOUNT=300000``), 12.2 / 17.9
 passive; wall ratio to the numpy backend 2.72 / 2.35 against 0.25 / 0.91.  ``convprop
-train digits`` (cached, 30 epochs): 30.7 s of training before, see the report of this
-change for after.
+train digits`` (numba backend, kernels cached, 30 epochs of training as it reports
+them): 30.7 s spinning, 7.8 / 8.3 s passive (the numpy backend: 9.4 s).
 
 Two limits, measured:
 
 * With ``torch`` imported *before* the first compiled kernel the setting does not
   reach Numba's threads: PyTorch's wheel brings its own ``libgomp.so.1``, loaded with
-  global symbols, and Numba's ``omp`` layer appears to run on it (LeNet step 62.9 ms
-  CPU with ``torch`` imported first, 14.2 ms without, same code).  Setting
+  global symbols, and Numba's ``omp`` layer runs on it (``LD_DEBUG=bindings``: its
+  ``GOMP_parallel`` binds to ``torch/lib/libgomp.so.1``; LeNet step 62.9 ms CPU with
+  ``torch`` imported first, 14.2 ms without, same code).  Setting
   ``OMP_WAIT_POLICY=PASSIVE`` for the whole process fixes both runtimes (16.6 / 14.6 ms)
   but changes PyTorch's threads too, so it is left to the user.
 * ``workqueue`` never spins either (LeNet step 19.7 / 22.2 ms CPU), but the compiled
