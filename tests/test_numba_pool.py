@@ -368,13 +368,18 @@ def test_blas_hold_works_from_a_second_python_thread():
         assert all(lib.num_threads() == 2 for lib in _common._blas["libs"])
 
 
-def _run(code: str, **env: str) -> subprocess.CompletedProcess:
+def _clean_env(**env: str) -> dict[str, str]:
+    """This process's environment without the OpenMP and threading-layer settings, plus ``env``."""
     import os
 
     clean = {k: v for k, v in os.environ.items()
              if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER")}
+    return dict(clean, **env)
+
+
+def _run(code: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(clean, **env), timeout=300)
+                          env=_clean_env(**env), timeout=300)
 
 
 #: Runs one compiled pooling, then prints Numba's threading layer, the environment's wait
@@ -397,6 +402,21 @@ def test_numba_openmp_threads_are_passive_and_the_environment_is_restored():
     if layer != "omp" or "GOMP_SPINCOUNT" not in done.stderr:
         pytest.skip(f"threading layer {layer}, or libgomp cannot display its settings")
     assert policy == "None"  # the setting was Numba's runtime's only
+    assert "GOMP_SPINCOUNT = '0'" in done.stderr
+
+
+def test_numba_gets_its_own_passive_runtime_with_torch_imported_first():
+    """PyTorch's wheel loads its own libgomp with global symbols; Numba's omp layer is loaded
+    so that it binds to the libgomp it links, which took the passive setting."""
+    done = _run("import torch\n" + _SHOW_OMP, LD_DEBUG="bindings")
+    assert done.returncode == 0, done.stderr[-2000:]
+    layer, policy = done.stdout.split()
+    binds = [line for line in done.stderr.splitlines()
+             if "omppool" in line and "`GOMP_parallel'" in line]
+    if layer != "omp" or not binds or "GOMP_SPINCOUNT" not in done.stderr:
+        pytest.skip(f"threading layer {layer}, or the loader or libgomp cannot report")
+    assert policy == "None"
+    assert all("/torch/" not in line for line in binds), binds
     assert "GOMP_SPINCOUNT = '0'" in done.stderr
 
 

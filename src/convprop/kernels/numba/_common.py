@@ -42,15 +42,16 @@ passive; wall ratio to the numpy backend 2.72 / 2.35 against 0.25 / 0.91.  ``con
 train digits`` (numba backend, kernels cached, 30 epochs of training as it reports
 them): 30.7 s spinning, 7.8 / 8.3 s passive (the numpy backend: 9.4 s).
 
-Two limits, measured:
+Two things measured on the way:
 
-* With ``torch`` imported *before* the first compiled kernel the setting does not
-  reach Numba's threads: PyTorch's wheel brings its own ``libgomp.so.1``, loaded with
-  global symbols, and Numba's ``omp`` layer runs on it (``LD_DEBUG=bindings``: its
-  ``GOMP_parallel`` binds to ``torch/lib/libgomp.so.1``; LeNet step 62.9 ms CPU with
-  ``torch`` imported first, 14.2 ms without, same code).  Setting
-  ``OMP_WAIT_POLICY=PASSIVE`` for the whole process fixes both runtimes (16.6 / 14.6 ms)
-  but changes PyTorch's threads too, so it is left to the user.
+* PyTorch's wheel brings its own ``libgomp.so.1``, loaded with global symbols, and
+  with ``torch`` imported first Numba's ``omp`` layer bound to it (``LD_DEBUG=bindings``:
+  its ``GOMP_parallel`` resolved to ``torch/lib/libgomp.so.1``), so the setting never
+  reached Numba's threads (LeNet step 62.9 ms CPU with ``torch`` imported first, 14.2 ms
+  without).  :func:`_start_threads` therefore loads the layer with ``RTLD_DEEPBIND``:
+  it binds to the libgomp it links, whatever was loaded before (then 12.1 ms with
+  ``torch`` imported first).  ``OMP_WAIT_POLICY=PASSIVE`` for the whole process would
+  also have worked (16.6 / 14.6 ms) but changes PyTorch's threads too.
 * ``workqueue`` never spins either (LeNet step 19.7 / 22.2 ms CPU), but the compiled
   im2col kernels did not run in parallel on it: 100x8x14x14 -> 16 channels, forward,
   2.64 ms on one thread and 2.53 ms on two with ``workqueue``, 3.49 -> 1.80 ms with
@@ -169,16 +170,22 @@ def _start_threads(numba: ModuleType) -> None:
     ``omp`` layer on the first launch; so the settings are placed in the environment for
     that moment only and the previous environment returns at once.  Nothing is changed
     when the user set any of :data:`OMP_USER_VARIABLES` or when the runtime is already
-    loaded; with another layer libgomp is not loaded and the settings go unread.
+    loaded; with another layer libgomp is not loaded and the settings go unread.  The
+    layer's extension module is loaded with ``RTLD_DEEPBIND`` (see the module docstring):
+    it binds to its own libgomp even where PyTorch's is loaded with global symbols.
     """
-    if any(k in os.environ for k in OMP_USER_VARIABLES) or _openmp_loaded():
-        numba.get_num_threads()
-        return
-    saved = {k: os.environ.get(k) for k in OMP_SETTINGS}
-    os.environ.update(OMP_SETTINGS)
+    flags = sys.getdlopenflags()
+    settings = {} if any(k in os.environ for k in OMP_USER_VARIABLES) or _openmp_loaded() \
+        else OMP_SETTINGS
+    saved = {k: os.environ.get(k) for k in settings}
+    os.environ.update(settings)
+    # Numba's omp layer is an extension module; loaded with RTLD_DEEPBIND it binds to the
+    # libgomp it links rather than to one already loaded with global symbols (PyTorch's)
+    sys.setdlopenflags(flags | getattr(os, "RTLD_DEEPBIND", 0))
     try:
         numba.get_num_threads()  # launches the threading layer: libgomp reads its settings
     finally:
+        sys.setdlopenflags(flags)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
