@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator, Sequence
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -103,6 +104,10 @@ def max_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
     """N-dimensional max pooling; see :func:`max_pool2d`."""
     x, unbatched, kernel, stride_t, pads, dil = _prepare(
         input, kernel_size, stride, padding, dilation, ceil_mode, nd, f"max_pool{nd}d")
+    out_shape = pool_geometry(x.shape[2:], kernel, stride_t, [p[0] for p in pads], dil, ceil_mode)[0]
+    if _compiled().compiled_pool("max", x.data, kernel, stride_t, dil, pads, out_shape):
+        return _compiled_max_pool(x, unbatched, kernel, stride_t, dil, pads, out_shape,
+                                  return_indices)
     n, c = x.shape[:2]
     xp = pad_constant(x.data, pads, -np.inf)
     view = windows(xp, kernel, stride_t, dil)
@@ -180,6 +185,60 @@ def max_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
     return out, Tensor._wrap(index[0] if unbatched else index)
 
 
+def _compiled() -> ModuleType:
+    """The compiled pooling kernels and their dispatch rule (importing them imports no Numba)."""
+    from ..kernels.numba import pool
+
+    return pool
+
+
+def _compiled_max_pool(x: Tensor, unbatched: bool, kernel: tuple[int, ...],
+                       stride: tuple[int, ...], dilation: tuple[int, ...], pads: Pairs,
+                       out_shape: tuple[int, ...], return_indices: bool
+                       ) -> Tensor | tuple[Tensor, Tensor]:
+    """:func:`max_pool_nd` by the compiled kernels: the same winners (first maximum, last
+    NaN), found in one pass that also records their input positions, which the backward
+    scatters to and the double backward gathers from."""
+    kern = _compiled()
+    y, index = kern.max_pool(x.data, kernel, stride, dilation, pads, out_shape)
+    planes = index.reshape(index.shape[:2] + (math.prod(out_shape),))
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        return (kern.max_pool_grad(np.asarray(g, dtype=y.dtype), index, x.shape),)
+
+    def gather(h: np.ndarray) -> np.ndarray:  # the adjoint of the scatter: read h at the winner
+        flat = np.ascontiguousarray(h).reshape(h.shape[:2] + (math.prod(h.shape[2:]),))
+        return np.take_along_axis(flat, planes, axis=2).reshape(y.shape)
+
+    out = Tensor._wrap(y, (x,), backward,
+                       lambda g: (linear_map(g, lambda h: backward(h)[0], gather),))
+    if unbatched:
+        out = out.reshape(out.shape[1:])
+    if not return_indices:
+        return out
+    return out, Tensor._wrap(index[0] if unbatched else index)
+
+
+def _compiled_avg_pool(x: Tensor, unbatched: bool, kernel: tuple[int, ...],
+                       stride: tuple[int, ...], pads: Pairs, out_shape: tuple[int, ...],
+                       divs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Tensor:
+    """:func:`avg_pool_nd` by the compiled kernels, with the divisors of
+    :func:`convprop.kernels.numba.pool.divisors`."""
+    kern = _compiled()
+    y = kern.avg_pool(x.data, kernel, stride, pads, out_shape, divs)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        return (kern.avg_pool_grad(np.asarray(g, dtype=y.dtype), x.shape, kernel, stride, pads,
+                                   divs),)
+
+    def average(h: np.ndarray) -> np.ndarray:  # the adjoint of the backward: the pooling itself
+        return kern.avg_pool(np.asarray(h, dtype=y.dtype), kernel, stride, pads, out_shape, divs)
+
+    out = Tensor._wrap(y, (x,), backward,
+                       lambda g: (linear_map(g, lambda h: backward(h)[0], average),))
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
 def max_unpool_nd(input: Any, indices: Any, kernel_size: int | Sequence[int], stride: Any = None,
                   padding: int | Sequence[int] = 0, output_size: Sequence[int] | None = None,
                   *, nd: int) -> Tensor:
@@ -234,10 +293,15 @@ def avg_pool_nd(input: Any, kernel_size: int | Sequence[int], stride: Any = None
         input, kernel_size, stride, padding, 1, ceil_mode, nd, name)
     if divisor_override is not None and (not _is_int(divisor_override) or divisor_override == 0):
         raise ValueError(f"{name}: divisor_override must be a non-zero int, got {divisor_override!r}")
+    out_shape = pool_geometry(x.shape[2:], kernel, stride_t, [p[0] for p in pads], dil, ceil_mode)[0]
+    compiled = _compiled()
+    if compiled.compiled_pool("avg", x.data, kernel, stride_t, dil, pads, out_shape):
+        divs = compiled.divisors(x.shape, kernel, stride_t, pads, out_shape, count_include_pad,
+                                 divisor_override)
+        return _compiled_avg_pool(x, unbatched, kernel, stride_t, pads, out_shape, divs)
     n, c = x.shape[:2]
     xp = pad_constant(x.data, pads)
     view = windows(xp, kernel, stride_t, dil)
-    out_shape = view.shape[2 + nd:]
     taps = tuple(range(2, 2 + nd))
     sym = tuple((pb, pb) for pb, _ in pads)  # the padding proper, without ceil_mode's extra
     if divisor_override is not None:
