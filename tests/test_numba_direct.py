@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("numba", reason="numba is not installed: the compiled backend is unavailable")
-from oracle import torch  # noqa: E402  (the real module, or a skip on first use)
+from kernel_cases import arrays, make_spec, torch_answer  # noqa: E402
 
 from convprop.kernels.numba import (  # noqa: E402
     DIRECT,
@@ -47,30 +47,6 @@ SHAPES = [
     (0, 3, 4, (8, 7), (3, 3), (1, 1), ((1, 1), (1, 1)), (2, 2), 1, True),
 ]
 
-
-def make_spec(shape, dtype=np.float64) -> ConvSpec:
-    n, c, o, size, kernel, stride, pads, dilation, groups, bias = shape
-    return ConvSpec(n, c, o, size, kernel, stride, dilation, pads, groups, np.dtype(dtype), bias)
-
-
-def arrays(spec: ConvSpec, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(spec.x_shape)
-    w = rng.standard_normal(spec.w_shape)
-    b = rng.standard_normal(spec.o) if spec.bias else None
-    gy = rng.standard_normal(spec.y_shape)
-    return x, w, b, gy
-
-
-def torch_answer(spec: ConvSpec, x, w, b, gy):
-    tx, tw = (torch.tensor(a, requires_grad=True) for a in (x, w))
-    tb = None if b is None else torch.tensor(b, requires_grad=True)
-    flat = [p for pair in reversed(spec.pads) for p in pair]
-    conv = getattr(torch.nn.functional, f"conv{spec.nd}d")
-    y = conv(torch.nn.functional.pad(tx, flat), tw, tb, spec.stride, 0, spec.dilation, spec.groups)
-    y.backward(torch.tensor(gy))
-    out = [y.detach().numpy(), tx.grad.numpy(), tw.grad.numpy()]
-    return out + ([tb.grad.numpy()] if tb is not None else [None])
 
 
 def run(spec: ConvSpec, x, w, b, gy):

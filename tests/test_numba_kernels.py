@@ -36,7 +36,7 @@ from convprop.kernels.numba import (
 from convprop.kernels.spec import ConvSpec, Plan, Saved
 
 pytest.importorskip("numba", reason="numba is not installed: the compiled backend is unavailable")
-from oracle import torch  # noqa: E402  (the real module, or a skip on first use)
+from kernel_cases import arrays, make_spec, torch_answer  # noqa: E402
 
 
 class NaiveLoops:
@@ -88,19 +88,6 @@ SHAPES = [
 ]
 
 
-def make_spec(shape, dtype=np.float64) -> ConvSpec:
-    n, c, o, size, kernel, stride, pads, dilation, groups, bias = shape
-    return ConvSpec(n, c, o, size, kernel, stride, dilation, pads, groups, np.dtype(dtype), bias)
-
-
-def arrays(spec: ConvSpec, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(spec.x_shape)
-    w = rng.standard_normal(spec.w_shape)
-    b = rng.standard_normal(spec.o) if spec.bias else None
-    gy = rng.standard_normal(spec.y_shape)
-    return x, w, b, gy
-
 
 def run(algo, spec: ConvSpec, x, w, b, gy):
     """Forward and all gradients of ``algo``, in ``spec.dtype``; ``db`` None without bias."""
@@ -111,17 +98,6 @@ def run(algo, spec: ConvSpec, x, w, b, gy):
     dw, db = algo.weight_grad(spec, x, gy, saved)
     return y, dx, dw, db
 
-
-def torch_answer(spec: ConvSpec, x, w, b, gy):
-    tx, tw = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (x, w))
-    tb = None if b is None else torch.tensor(b, dtype=torch.float64, requires_grad=True)
-    flat = [p for pair in reversed(spec.pads) for p in pair]
-    conv = getattr(torch.nn.functional, f"conv{spec.nd}d")
-    y = conv(torch.nn.functional.pad(tx, flat), tw, tb, spec.stride, 0, spec.dilation, spec.groups)
-    y.backward(torch.tensor(gy, dtype=torch.float64))
-    grads = [tx.grad, tw.grad, None if tb is None else tb.grad]
-    zero = [np.zeros(spec.x_shape), np.zeros(spec.w_shape), None if b is None else np.zeros(spec.o)]
-    return [y.detach().numpy()] + [z if g is None else g.numpy() for g, z in zip(grads, zero)]
 
 
 def rel_err(a, ref) -> float:

@@ -32,7 +32,7 @@ from convprop.kernels.numpy.winograd import transforms
 from convprop.kernels.spec import ConvSpec, Plan
 
 pytest.importorskip("numba", reason="numba is not installed: the compiled backend is unavailable")
-from oracle import torch  # noqa: E402  (the real module, or a skip on first use)
+from kernel_cases import arrays, torch_answer  # noqa: E402
 
 AT, G, BT = transforms(4, 3)
 
@@ -64,14 +64,6 @@ def make_spec(case, dtype=np.float64) -> ConvSpec:
     return ConvSpec(n, c, o, size, kernel, ones, ones, pads, groups, np.dtype(dtype), bias)
 
 
-def arrays(spec: ConvSpec, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(spec.x_shape)
-    w = rng.standard_normal(spec.w_shape)
-    b = rng.standard_normal(spec.o) if spec.bias else None
-    gy = rng.standard_normal(spec.y_shape)
-    return x, w, b, gy
-
 
 def run(spec: ConvSpec, x, w, b, gy):
     x, w, b, gy = (None if a is None else a.astype(spec.dtype) for a in (x, w, b, gy))
@@ -80,16 +72,6 @@ def run(spec: ConvSpec, x, w, b, gy):
     dw, db = WINOGRAD.weight_grad(spec, x, gy, saved)
     return y, dx, dw, db
 
-
-def torch_answer(spec: ConvSpec, x, w, b, gy):
-    tx, tw = (torch.tensor(a, requires_grad=True) for a in (x, w))
-    tb = None if b is None else torch.tensor(b, requires_grad=True)
-    flat = [p for pair in reversed(spec.pads) for p in pair]
-    conv = getattr(torch.nn.functional, f"conv{spec.nd}d")
-    y = conv(torch.nn.functional.pad(tx, flat), tw, tb, 1, 0, 1, spec.groups)
-    y.backward(torch.tensor(gy))
-    return [y.detach().numpy(), tx.grad.numpy(), tw.grad.numpy(),
-            None if tb is None else tb.grad.numpy()]
 
 
 def rel_err(a, ref) -> float:
