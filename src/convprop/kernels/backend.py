@@ -40,6 +40,7 @@ from types import ModuleType
 import numpy as np
 
 from .spec import Algorithm, ConvSpec, Plan
+from .subgrid import Subgrid
 
 #: The backends by name, in the order they are documented.
 BACKENDS = ("numpy", "numba")
@@ -102,6 +103,11 @@ def _numba_installed() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
+def _thread_choose(spec: ConvSpec) -> Plan:
+    """The calling thread's backend's plan for ``spec`` (what sub-grid parts run on)."""
+    return get_backend().choose(spec)
+
+
 def _numba_backend() -> Backend:
     """The compiled backend on top of the NumPy one, or the NumPy one with a warning."""
     base = load_backend("numpy")
@@ -115,14 +121,18 @@ def _numba_backend() -> Backend:
         return base
     own = tuple(compiled.ALGORITHMS)
     taken = {a.name for a in own}
-    algorithms = own + tuple(a for a in base.algorithms if a.name not in taken)
+    # last, the sub-grid decomposition, which plans its dense parts on the calling thread's
+    # backend; it is there to be forced or measured (no rule picks it: see kernels/subgrid.py)
+    subgrid = Subgrid(_thread_choose)
+    algorithms = own + tuple(a for a in base.algorithms if a.name not in taken) + (subgrid,)
 
     def choose(spec: ConvSpec) -> Plan:
         return compiled.choose(spec, base.choose(spec))
 
     def candidates(spec: ConvSpec) -> list[Algorithm]:
         kept = [a for a in base.candidates(spec) if a.name not in taken]
-        return [a for a in own if a.supports(spec)] + kept
+        extra = [subgrid] if subgrid.supports(spec) else []
+        return [a for a in own if a.supports(spec)] + kept + extra
 
     return Backend("numba", np, algorithms, choose, candidates)
 

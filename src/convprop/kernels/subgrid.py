@@ -25,20 +25,22 @@ gradient is the *sum* over sub-grids, and the bias gradient comes out of the sam
 
 Sub-grids of equal shape (the usual case: all four phases of an even-sized image)
 are stacked along the batch axis and run as one convolution, so a layer costs one
-call per distinct shape.  Each sub-convolution runs on the plan that the calling
-thread's backend chooses for its own (dense) spec, so it composes with whatever is
-fastest there for dense convolutions; that plan is decided once per spec, here.
+call per distinct shape.  Each sub-convolution runs on the plan that the ``choose``
+given to :class:`Subgrid` picks for its own (dense) spec -- the backend module passes
+its calling thread's chooser -- so it composes with whatever is fastest there for dense
+convolutions; that plan is decided once per spec, here.  This module imports no
+backend: the chooser comes in as an argument.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import get_backend
 from .spec import ConvSpec, Plan, Saved
 
 
@@ -146,8 +148,8 @@ class Split:
     empty: tuple[tuple[slice, ...], ...]
 
 
-def split(spec: ConvSpec) -> Split:
-    """``spec`` as dense sub-convolutions, each planned by the calling thread's backend."""
+def split(spec: ConvSpec, choose: Callable[[ConvSpec], Plan]) -> Split:
+    """``spec`` as dense sub-convolutions, each planned by ``choose``."""
     per_axis = [axis_phases(*args) for args in zip(spec.size, spec.kernel, spec.stride,
                                                    spec.dilation, spec.pads, spec.out)]
     shapes: dict[tuple, tuple[list, list]] = {}
@@ -161,13 +163,12 @@ def split(spec: ConvSpec) -> Split:
         ins, outs_list = shapes.setdefault(key, ([], []))
         ins.append(tuple(a.inp for a in combo))
         outs_list.append(outs)
-    backend = get_backend()
     groups = []
     for key, (ins, outs) in shapes.items():
         sub = ConvSpec(spec.n * len(ins), spec.c, spec.o, tuple(k[0] for k in key), spec.kernel,
                        tuple(k[2] for k in key), (1,) * spec.nd, tuple(k[1] for k in key),
                        spec.groups, spec.dtype, spec.bias)
-        groups.append(SubGroup(sub, backend.choose(sub), tuple(ins), tuple(outs)))
+        groups.append(SubGroup(sub, choose(sub), tuple(ins), tuple(outs)))
     return Split(tuple(groups), tuple(empty))
 
 
@@ -182,11 +183,15 @@ class SubgridSaved(Saved):
 class Subgrid:
     """Dilated convolutions as dense sub-grid convolutions; see the module docstring.
 
-    Each sub-convolution runs on the calling thread's backend's own plan for its
-    dense spec, so this algorithm works on any backend.
+    Each sub-convolution runs on the plan ``choose`` picks for its dense spec (the
+    backend module passes its calling thread's chooser), so this algorithm works on
+    any backend.
     """
 
     name = "subgrid"
+
+    def __init__(self, choose: Callable[[ConvSpec], Plan]) -> None:
+        self.choose = choose
 
     def supports(self, spec: ConvSpec) -> bool:
         """Any convolution with a dilation above 1 along some axis, with every stride
@@ -197,7 +202,7 @@ class Subgrid:
                 save: bool) -> tuple[np.ndarray, Saved | None]:
         """``y (N, O, *out)`` from unpadded ``x (N, C, *size)``, ``w (O, C/G, *kernel)`` and
         ``b (O,)`` or None."""
-        parts = split(spec)
+        parts = split(spec, self.choose)
         y = np.empty(spec.y_shape, dtype=spec.dtype)
         kept: list[Saved | None] = []
         for group in parts.groups:
@@ -242,9 +247,8 @@ class Subgrid:
                 db += g.sum(axis=(0, *range(2, g.ndim)), dtype=spec.dtype)
         return dw, db
 
-    @staticmethod
-    def _parts(spec: ConvSpec, saved: Saved | None) -> tuple[Split, list[Saved | None]]:
+    def _parts(self, spec: ConvSpec, saved: Saved | None) -> tuple[Split, list[Saved | None]]:
         if isinstance(saved, SubgridSaved):
             return saved.split, saved.saved
-        parts = split(spec)
+        parts = split(spec, self.choose)
         return parts, [None] * len(parts.groups)

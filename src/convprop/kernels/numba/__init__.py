@@ -10,8 +10,6 @@ process that never runs a large enough convolution never loads Numba.
   3-D KDx3x3 kernels at stride 1 without dilation (any padding and groups), Winograd
   F(4x4, 3x3) per depth tap.
 * :data:`IM2COL` (:class:`~.im2col.Im2colGemm`, ``numba_im2col``): every shape.
-* :data:`SUBGRID` (:class:`~convprop.kernels.subgrid.Subgrid`, ``subgrid``): dilated
-  convolutions as dense ones on interleaved sub-grids, each planned by this chooser.
 * :data:`DIRECT` (:class:`~.direct.Direct`, ``numba_direct``): every shape; chosen for
   stride-1 layers with shallow products (:func:`direct_worthwhile`).
 
@@ -23,7 +21,6 @@ where one supports the convolution and was measured faster.
 from __future__ import annotations
 
 from ..spec import Algorithm, ConvSpec, Plan
-from ..subgrid import Subgrid
 from .depthwise import Depthwise
 from .direct import Direct
 from .im2col import Im2colGemm
@@ -32,11 +29,10 @@ from .winograd import WinogradF43
 DEPTHWISE = Depthwise()
 WINOGRAD = WinogradF43()
 IM2COL = Im2colGemm()
-SUBGRID = Subgrid()
 DIRECT = Direct()
 
 #: The compiled algorithms, most specialised first.
-ALGORITHMS: tuple[Algorithm, ...] = (DEPTHWISE, WINOGRAD, IM2COL, SUBGRID, DIRECT)
+ALGORITHMS: tuple[Algorithm, ...] = (DEPTHWISE, WINOGRAD, IM2COL, DIRECT)
 
 #: Below this many multiply-adds (x2) in the forward a convolution stays on the fallback.
 #: Per call the compiled kernels were faster at every size measured (forward + both
@@ -48,7 +44,7 @@ ALGORITHMS: tuple[Algorithm, ...] = (DEPTHWISE, WINOGRAD, IM2COL, SUBGRID, DIREC
 #: the explainers' worked examples sit far below it and never load Numba.
 MIN_FLOPS = 1_000_000
 
-__all__ = ["ALGORITHMS", "DEPTHWISE", "DIRECT", "IM2COL", "MAX_DEPTH", "MIN_FLOPS", "SUBGRID",
+__all__ = ["ALGORITHMS", "DEPTHWISE", "DIRECT", "IM2COL", "MAX_DEPTH", "MIN_FLOPS",
            "WINOGRAD", "WINOGRAD_MIN_CHANNELS", "choose", "compiled_for", "direct_input_grad",
            "direct_worthwhile", "winograd_worthwhile"]
 
