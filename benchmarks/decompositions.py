@@ -22,14 +22,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
 import numba_layers
-import numpy as np
 from numba_layers import _rel, interleave, spec_of
 
-from convprop.bench import LAYERS, Layer
+from convprop.bench import LAYERS, Layer, _Case
 
 #: The training-step models' convolutions (``benchmarks/train_step.py``, batch 100).
 EXTRA: tuple[Layer, ...] = (
@@ -44,11 +42,8 @@ def run_passes(L: Layer, names: list[str], kernels, repeats: int) -> None:
     """Time each pass (forward, input gradient, weight gradient) of each named algorithm
     alone, interleaved; print one row per algorithm."""
     spec = spec_of(L)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(spec.x_shape).astype(np.float32)
-    w = (rng.standard_normal(spec.w_shape) / math.sqrt(spec.cg * spec.taps)).astype(np.float32)
-    b = rng.standard_normal(spec.o).astype(np.float32)
-    gy = rng.standard_normal(spec.y_shape).astype(np.float32)
+    case = _Case(L, None)
+    x, w, b, gy = case.x, case.w, case.b, case.gy
     algos = kernels.algorithms("numba")
     fns = {}
     for name in names:
@@ -66,28 +61,11 @@ def run_passes(L: Layer, names: list[str], kernels, repeats: int) -> None:
 
 def run_layer(L: Layer, names: list[str], torch, kernels, repeats: int) -> None:
     spec = spec_of(L)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(spec.x_shape).astype(np.float32)
-    w = (rng.standard_normal(spec.w_shape) / math.sqrt(spec.cg * spec.taps)).astype(np.float32)
-    b = rng.standard_normal(spec.o).astype(np.float32)
-    gy = rng.standard_normal(spec.y_shape).astype(np.float32)
-    kw = dict(stride=L.stride, padding=L.padding, dilation=L.dilation, groups=L.groups)
-    tconv = getattr(torch.nn.functional, f"conv{L.nd}d")
-    tx, tw, tb = (torch.from_numpy(a).requires_grad_(True) for a in (x, w, b))
-    tgy = torch.from_numpy(gy)
+    case = _Case(L, torch)  # the conv suite's operands (seed 0) and PyTorch closures
+    x, w, b, gy = case.x, case.w, case.b, case.gy
+    torch_fwd, torch_step = case.torch_forward, case.torch_step
+    ref = list(case.reference64())
 
-    def torch_fwd():
-        with torch.no_grad():
-            tconv(tx, tw, tb, **kw)
-
-    def torch_step():
-        for t in (tx, tw, tb):
-            t.grad = None
-        tconv(tx, tw, tb, **kw).backward(tgy)
-
-    x64, w64, b64 = (torch.from_numpy(a.astype(np.float64)).requires_grad_(True) for a in (x, w, b))
-    tconv(x64, w64, b64, **kw).backward(torch.from_numpy(gy.astype(np.float64)))
-    ref = [t.detach().numpy() for t in (tconv(x64, w64, b64, **kw), x64.grad, w64.grad, b64.grad)]
     fns = {"tfwd": torch_fwd, "tstep": torch_step}
     algos = kernels.algorithms("numba")
     errs = {}

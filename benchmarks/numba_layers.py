@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from convprop.bench import LAYERS, MIN_SAMPLE_S, SETTLE_S, Layer
+from convprop.bench import LAYERS, MIN_SAMPLE_S, SETTLE_S, Layer, _Case
 from convprop.kernels.numba import ALGORITHMS
 from convprop.kernels.spec import ConvSpec
 
@@ -72,39 +72,15 @@ def run_layer(L: Layer, torch, convprop, repeats: int, with_numpy: bool,
     """Time and check every compiled algorithm that supports layer ``L`` (those in ``names``
     when given); print one row each."""
     spec = spec_of(L)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(spec.x_shape).astype(np.float32)
-    w = (rng.standard_normal(spec.w_shape) / math.sqrt(spec.cg * spec.taps)).astype(np.float32)
-    b = rng.standard_normal(spec.o).astype(np.float32)
-    gy = rng.standard_normal(spec.y_shape).astype(np.float32)
-    kw = dict(stride=L.stride, padding=L.padding, dilation=L.dilation, groups=L.groups)
-    tconv = getattr(torch.nn.functional, f"conv{L.nd}d")
-    tx, tw, tb = (torch.from_numpy(a).requires_grad_(True) for a in (x, w, b))
-    tgy = torch.from_numpy(gy)
+    case = _Case(L, torch)  # the conv suite's operands (seed 0) and PyTorch closures
+    x, w, b, gy = case.x, case.w, case.b, case.gy
+    torch_fwd, torch_step = case.torch_forward, case.torch_step
+    ref = list(case.reference64())
 
-    def torch_fwd():
-        with torch.no_grad():
-            tconv(tx, tw, tb, **kw)
-
-    def torch_step():
-        for t in (tx, tw, tb):
-            t.grad = None
-        tconv(tx, tw, tb, **kw).backward(tgy)
-
-    cx, cw, cb = (convprop.Tensor(a, requires_grad=True) for a in (x, w, b))
-    cconv = getattr(convprop.functional, f"conv{L.nd}d")
 
     def numpy_step():  # the NumPy backend's plan (the default backend would be numba's)
-        for t in (cx, cw, cb):
-            t.grad = None
         with convprop.kernels.use_backend("numpy"):
-            cconv(cx, cw, cb, **kw).backward(gy)
-
-    x64, w64, b64 = (torch.from_numpy(a.astype(np.float64)).requires_grad_(True)
-                     for a in (x, w, b))
-    y64 = tconv(x64, w64, b64, **kw)
-    y64.backward(torch.from_numpy(gy.astype(np.float64)))
-    ref = [t.detach().numpy() for t in (y64, x64.grad, w64.grad, b64.grad)]
+            case.convprop_step()
     for algo in ALGORITHMS:
         if not algo.supports(spec) or (names and algo.name not in names):
             continue
