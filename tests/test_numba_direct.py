@@ -203,7 +203,7 @@ def test_fill_and_crop_against_numpy():
     assert np.array_equal(buf5, want)
     acc = rng.standard_normal(2 * 6 * 7)
     dst = np.empty((2, 5, 6))
-    direct._crop(acc, 6, 7, dst, 0.5)
+    direct.crop(acc, 6, 7, dst, 0.5)
     assert np.array_equal(dst, acc.reshape(2, 6, 7)[:, :5, :6] + 0.5)
 
 

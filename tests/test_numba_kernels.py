@@ -396,7 +396,7 @@ def test_depthwise_plane_kernels_against_loops(case):
         M = ((out[0] - 1) * Hs + out[1] - 1) * Ws + out[2]
         acc = np.full(M, np.nan)
         depthwise._correlate_wide(src3.ravel(), Hs, Ws, w3, dilation, acc, M)
-        depthwise._crop(acc, Hs, Ws, dst, 0.5)
+        depthwise.crop(acc, Hs, Ws, dst, 0.5)
         wide = np.zeros(src3.size)
         wide.reshape(padded)[: out[0], : out[1], : out[2]] = g3
         depthwise._accumulate_wide(src3.ravel(), wide, Hs, Ws, dilation, dw3, M)

@@ -375,3 +375,18 @@ def span(offset: int, step: int, length: int, count: int) -> tuple[int, int]:
     hi = (length - 1 - offset) // step + 1 if length - 1 - offset >= 0 else 0
     hi = min(hi, count)
     return min(lo, hi), hi
+
+
+def crop(acc, Hs, Ws, dst3, bias):
+    """``dst3[od, oh, ow] = acc[(od*Hs + oh)*Ws + ow] + bias``: drop the wide rows' junk.
+
+    The wide-row kernels (depthwise, direct) accumulate whole padded rows; compiled into
+    the kernels that call it, like :func:`span`."""
+    OD, OH, OW = dst3.shape
+    for od in range(OD):
+        for oh in range(OH):
+            start = (od * Hs + oh) * Ws
+            seg = acc[start:start + OW]
+            row = dst3[od, oh]
+            for q in range(OW):
+                row[q] = seg[q] + bias

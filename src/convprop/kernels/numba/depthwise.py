@@ -33,7 +33,7 @@ import numpy as np
 
 from ..spec import ConvSpec, Saved
 from . import _common
-from ._common import as3d, c_array, geometry, span, supported_dtype
+from ._common import as3d, c_array, crop, geometry, span, supported_dtype
 
 prange = range  # numba.prange once compiled (see _common.compile_kernels)
 _compiled = False
@@ -86,18 +86,6 @@ def _correlate_wide(src, Hs, Ws, w3, dilation, acc, M):
                         acc[m] += wt * seg[m]
 
 
-def _crop(acc, Hs, Ws, dst3, bias):
-    """``dst3[od, oh, ow] = acc[(od*Hs + oh)*Ws + ow] + bias``: drop the wide rows' junk."""
-    OD, OH, OW = dst3.shape
-    for od in range(OD):
-        for oh in range(OH):
-            start = (od * Hs + oh) * Ws
-            seg = acc[start:start + OW]
-            row = dst3[od, oh]
-            for q in range(OW):
-                row[q] = seg[q] + bias
-
-
 def _correlate_strided(src3, w3, stride, dilation, dst3, bias):
     """``dst3[o] = bias + sum_t w3[t] * src3[o*s + t*d]`` row by row (any stride)."""
     KD, KH, KW = w3.shape
@@ -137,7 +125,7 @@ def _forward(x5, w4, b, y5, before, padded, stride, dilation, nthreads):
             _fill_interior(x5[n, c], buf3, before[0], before[1], before[2])
             if unit:
                 _correlate_wide(buf, Hp, Wp, w4[c], dilation, acc, M)
-                _crop(acc, Hp, Wp, y5[n, c], b[c])
+                crop(acc, Hp, Wp, y5[n, c], b[c])
             else:
                 _correlate_strided(buf3, w4[c], stride, dilation, y5[n, c], b[c])
 
@@ -179,7 +167,7 @@ def _input_grad(gy5, w4, dx5, lead, zsize, stride, dilation, nthreads):
                     for q in range(w0, w1):
                         zrow[q * sw + lead[2]] = grow[q]
             _correlate_wide(buf, Zh, Zw, flipped, dilation, acc, M)
-            _crop(acc, Zh, Zw, dx5[n, c], zero[0])
+            crop(acc, Zh, Zw, dx5[n, c], zero[0])
 
 
 def _accumulate_wide(src, g, Hs, Ws, dilation, dw3, M):
@@ -281,7 +269,7 @@ def _weight_grad(x5, gy5, dw4, db, before, padded, stride, dilation, nthreads):
             db[c] = total
 
 
-_SERIAL = ("span", "_fill_interior", "_correlate_wide", "_crop", "_correlate_strided",
+_SERIAL = ("span", "_fill_interior", "_correlate_wide", "crop", "_correlate_strided",
            "_accumulate_wide", "_accumulate_strided")
 _PARALLEL = ("_forward", "_input_grad", "_weight_grad")
 

@@ -44,7 +44,7 @@ import numpy as np
 
 from ..spec import ConvSpec, Saved
 from . import _common
-from ._common import as3d, c_array, geometry, span, supported_dtype
+from ._common import as3d, c_array, crop, geometry, span, supported_dtype
 
 prange = range  # numba.prange once compiled (see _common.compile_kernels)
 _compiled = False
@@ -181,19 +181,7 @@ def _correlate_channels(src, Hs, Ws, wk, c0, c1, dilation, acc4, M, width, ns, o
                 _correlate_wide(src, Hs, Ws, wk[c + j], dilation, acc4[j], M)
         for j in range(nb):
             for s in range(ns):
-                _crop(acc4[j, s * width:], Hs, Ws, out5[n0 + s, c + j], bias[c + j])
-
-
-def _crop(acc, Hs, Ws, dst3, bias):
-    """``dst3[od, oh, ow] = acc[(od*Hs + oh)*Ws + ow] + bias``: drop the wide rows' junk."""
-    OD, OH, OW = dst3.shape
-    for od in range(OD):
-        for oh in range(OH):
-            start = (od * Hs + oh) * Ws
-            seg = acc[start:start + OW]
-            row = dst3[od, oh]
-            for q in range(OW):
-                row[q] = seg[q] + bias
+                crop(acc4[j, s * width:], Hs, Ws, out5[n0 + s, c + j], bias[c + j])
 
 
 def _correlate_strided(buf4, wk, stride, dilation, dst3, bias):
@@ -503,7 +491,7 @@ def _weight_grad(x5, gy5, dwt, dbt, before, padded, stride, dilation, samples, n
 
 
 _SERIAL = ("span", "_fill", "_row_axpy", "_correlate_wide", "_row_axpy4", "_correlate_wide4",
-           "_crop", "_correlate_channels", "_correlate_strided", "_row_dots", "_accumulate_wide",
+           "crop", "_correlate_channels", "_correlate_strided", "_row_dots", "_accumulate_wide",
            "_row_dots2", "_accumulate_wide2", "_accumulate_strided")
 _PARALLEL = ("_forward", "_input_grad", "_weight_grad")
 
